@@ -1,0 +1,417 @@
+// Package config is Switchboard's configuration: an embedded default that
+// works with no file at all, a strictly decoded YAML file (an unknown key is
+// an error that names the key and its line), and environment variables on
+// top. A zero value always means the documented default.
+package config
+
+import (
+	"bytes"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the whole server configuration.
+type Config struct {
+	Listen    string    `yaml:"listen"`
+	TLS       TLS       `yaml:"tls"`
+	Log       Log       `yaml:"log"`
+	Limits    Limits    `yaml:"limits"`
+	WebSocket WebSocket `yaml:"websocket"`
+	Pusher    Pusher    `yaml:"pusher"`
+	Shutdown  Shutdown  `yaml:"shutdown"`
+}
+
+// TLS serves HTTPS/WSS when both files are set.
+type TLS struct {
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+}
+
+// Log sets log/slog output.
+type Log struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // text, json
+}
+
+// Limits are server-wide bounds on every connection.
+type Limits struct {
+	MaxMessageBytes  int      `yaml:"max_message_bytes"`
+	SendQueueBytes   int      `yaml:"send_queue_bytes"`
+	WriteTimeout     Duration `yaml:"write_timeout"`
+	HandshakeTimeout Duration `yaml:"handshake_timeout"`
+	MaxHTTPBodyBytes int64    `yaml:"max_http_body_bytes"`
+}
+
+// WebSocket tunes the WebSocket transport.
+type WebSocket struct {
+	Compression bool `yaml:"compression"`
+}
+
+// Shutdown bounds graceful shutdown.
+type Shutdown struct {
+	Timeout Duration `yaml:"timeout"`
+}
+
+// Pusher configures the Pusher Channels protocol.
+type Pusher struct {
+	Enabled *bool `yaml:"enabled"`
+	// PathPrefix is put before /app/{key} and /apps/{id}/... (e.g. "/ws").
+	PathPrefix      string   `yaml:"path_prefix"`
+	ActivityTimeout Duration `yaml:"activity_timeout"`
+	PongTimeout     Duration `yaml:"pong_timeout"`
+	// StrictChannelNames caps channel names at Pusher's documented 164
+	// characters instead of the SDKs' 200.
+	StrictChannelNames bool  `yaml:"strict_channel_names"`
+	Apps               []App `yaml:"apps"`
+}
+
+// App is one Pusher application; apps are isolated from each other.
+type App struct {
+	ID      string `yaml:"id"`
+	Key     string `yaml:"key"`
+	Secret  string `yaml:"secret"`
+	Enabled *bool  `yaml:"enabled"`
+	// ClientEvents allows client- events on private and presence channels.
+	ClientEvents *bool `yaml:"client_events"`
+	// UserAuthentication makes connections that neither sign in nor join a
+	// private/presence channel close with 4009 after AuthTimeout.
+	UserAuthentication bool     `yaml:"user_authentication"`
+	AuthTimeout        Duration `yaml:"auth_timeout"`
+	// SubscriptionCount sends pusher_internal:subscription_count events.
+	SubscriptionCount bool `yaml:"subscription_count"`
+	// Watchlist enables watchlist online/offline events after sign-in.
+	Watchlist *bool `yaml:"watchlist"`
+	// SubscriptionErrorEvents also sends soketi-style
+	// pusher:subscription_error (Laravel Echo's .error() listens for it).
+	SubscriptionErrorEvents *bool     `yaml:"subscription_error_events"`
+	Limits                  AppLimits `yaml:"limits"`
+	Webhooks                []Webhook `yaml:"webhooks"`
+	WebhookBatching         bool      `yaml:"webhook_batching"`
+	CacheTTL                Duration  `yaml:"cache_ttl"`
+	AllowedOrigins          []string  `yaml:"allowed_origins"`
+}
+
+// AppLimits bound one app.
+type AppLimits struct {
+	MaxConnections          int `yaml:"max_connections"`            // 0: unlimited
+	ClientEventsPerSecond   int `yaml:"client_events_per_second"`   // default 10
+	MaxPresenceMembers      int `yaml:"max_presence_members"`       // default 100
+	MaxPresenceMemberBytes  int `yaml:"max_presence_member_bytes"`  // default 1024
+	MaxChannelNameLength    int `yaml:"max_channel_name_length"`    // default 200 (164 strict)
+	MaxEventNameLength      int `yaml:"max_event_name_length"`      // default 200
+	MaxEventBytes           int `yaml:"max_event_bytes"`            // default 10240
+	MaxChannelsPerEvent     int `yaml:"max_channels_per_event"`     // default 100
+	MaxBatchSize            int `yaml:"max_batch_size"`             // default 10
+	MaxWatchlistSize        int `yaml:"max_watchlist_size"`         // default 100
+	MaxSubscriptionsPerConn int `yaml:"max_subscriptions_per_conn"` // default 1000
+}
+
+// Webhook is one receiver of an app's webhooks.
+type Webhook struct {
+	URL        string            `yaml:"url"`
+	EventTypes []string          `yaml:"event_types"` // empty: all
+	Filter     WebhookFilter     `yaml:"filter"`
+	Headers    map[string]string `yaml:"headers"`
+}
+
+// WebhookFilter limits a webhook to some channels.
+type WebhookFilter struct {
+	ChannelPrefix string `yaml:"channel_name_starts_with"`
+	ChannelSuffix string `yaml:"channel_name_ends_with"`
+}
+
+// Duration decodes "30s"-style strings or integer seconds.
+type Duration time.Duration
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	var s string
+	if err := n.Decode(&s); err != nil {
+		return fmt.Errorf("line %d: duration: %w", n.Line, err)
+	}
+	if v, err := time.ParseDuration(s); err == nil {
+		*d = Duration(v)
+		return nil
+	}
+	var secs float64
+	if err := n.Decode(&secs); err == nil {
+		*d = Duration(secs * float64(time.Second))
+		return nil
+	}
+	return fmt.Errorf("line %d: %q is not a duration (use e.g. 30s, 2m)", n.Line, s)
+}
+
+// MarshalYAML implements yaml.Marshaler.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+// D returns the value as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// DefaultSecret is the embedded default app's secret; using it is logged.
+const DefaultSecret = "app-secret"
+
+//go:embed default.yaml
+var defaultYAML []byte
+
+// DefaultYAML is the commented default configuration.
+func DefaultYAML() []byte { return bytes.Clone(defaultYAML) }
+
+// Default returns the embedded default configuration with defaults applied.
+func Default() *Config {
+	c, err := Parse(defaultYAML)
+	if err != nil {
+		panic("embedded default config: " + err.Error())
+	}
+	return c
+}
+
+// Load reads a file (or the embedded default when path is ""), applies
+// environment overrides and defaults, and validates.
+func Load(path string, env func(string) string) (*Config, error) {
+	data := defaultYAML
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, err
+		}
+		data = b
+	}
+	c, err := decode(data)
+	if err != nil {
+		if path != "" {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		return nil, err
+	}
+	if env != nil {
+		if err := applyEnv(c, env); err != nil {
+			return nil, err
+		}
+	}
+	c.applyDefaults()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Parse decodes, defaults and validates YAML.
+func Parse(data []byte) (*Config, error) {
+	c, err := decode(data)
+	if err != nil {
+		return nil, err
+	}
+	c.applyDefaults()
+	return c, c.Validate()
+}
+
+func decode(data []byte) (*Config, error) {
+	c := &Config{}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	// io.EOF: an empty file is the zero config, i.e. all defaults.
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return c, nil
+}
+
+// applyEnv applies SWITCHBOARD_* variables, documented in docs/configuration.md.
+func applyEnv(c *Config, env func(string) string) error {
+	if v := env("SWITCHBOARD_LISTEN"); v != "" {
+		c.Listen = v
+	} else if v := env("PORT"); v != "" {
+		c.Listen = ":" + v
+	}
+	if v := env("SWITCHBOARD_LOG_LEVEL"); v != "" {
+		c.Log.Level = v
+	}
+	if v := env("SWITCHBOARD_LOG_FORMAT"); v != "" {
+		c.Log.Format = v
+	}
+	if v := env("SWITCHBOARD_TLS_CERT"); v != "" {
+		c.TLS.Cert = v
+	}
+	if v := env("SWITCHBOARD_TLS_KEY"); v != "" {
+		c.TLS.Key = v
+	}
+	id, key, secret := env("SWITCHBOARD_APP_ID"), env("SWITCHBOARD_APP_KEY"), env("SWITCHBOARD_APP_SECRET")
+	if id != "" || key != "" || secret != "" {
+		if len(c.Pusher.Apps) == 0 {
+			c.Pusher.Apps = []App{{}}
+		}
+		a := &c.Pusher.Apps[0]
+		if id != "" {
+			a.ID = id
+		}
+		if key != "" {
+			a.Key = key
+		}
+		if secret != "" {
+			a.Secret = secret
+		}
+	}
+	return nil
+}
+
+func boolPtr(b bool) *bool { return &b }
+
+// On reports a *bool option, nil meaning def.
+func On(p *bool, def bool) bool {
+	if p == nil {
+		return def
+	}
+	return *p
+}
+
+func (c *Config) applyDefaults() {
+	if c.Listen == "" {
+		c.Listen = ":6001"
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = "text"
+	}
+	l := &c.Limits
+	if l.MaxMessageBytes == 0 {
+		l.MaxMessageBytes = 64 << 10
+	}
+	if l.SendQueueBytes == 0 {
+		l.SendQueueBytes = 1 << 20
+	}
+	if l.WriteTimeout == 0 {
+		l.WriteTimeout = Duration(10 * time.Second)
+	}
+	if l.HandshakeTimeout == 0 {
+		l.HandshakeTimeout = Duration(10 * time.Second)
+	}
+	if l.MaxHTTPBodyBytes == 0 {
+		l.MaxHTTPBodyBytes = 1 << 20
+	}
+	if c.Shutdown.Timeout == 0 {
+		c.Shutdown.Timeout = Duration(10 * time.Second)
+	}
+	p := &c.Pusher
+	if p.Enabled == nil {
+		p.Enabled = boolPtr(true)
+	}
+	if p.ActivityTimeout == 0 {
+		p.ActivityTimeout = Duration(120 * time.Second)
+	}
+	if p.PongTimeout == 0 {
+		p.PongTimeout = Duration(30 * time.Second)
+	}
+	for i := range p.Apps {
+		a := &p.Apps[i]
+		if a.Enabled == nil {
+			a.Enabled = boolPtr(true)
+		}
+		if a.ClientEvents == nil {
+			a.ClientEvents = boolPtr(true)
+		}
+		if a.Watchlist == nil {
+			a.Watchlist = boolPtr(true)
+		}
+		if a.SubscriptionErrorEvents == nil {
+			a.SubscriptionErrorEvents = boolPtr(true)
+		}
+		if a.AuthTimeout == 0 {
+			a.AuthTimeout = Duration(30 * time.Second)
+		}
+		if a.CacheTTL == 0 {
+			a.CacheTTL = Duration(30 * time.Minute)
+		}
+		al := &a.Limits
+		def := func(v *int, d int) {
+			if *v == 0 {
+				*v = d
+			}
+		}
+		def(&al.ClientEventsPerSecond, 10)
+		def(&al.MaxPresenceMembers, 100)
+		def(&al.MaxPresenceMemberBytes, 1024)
+		if p.StrictChannelNames {
+			def(&al.MaxChannelNameLength, 164)
+		}
+		def(&al.MaxChannelNameLength, 200)
+		def(&al.MaxEventNameLength, 200)
+		def(&al.MaxEventBytes, 10240)
+		def(&al.MaxChannelsPerEvent, 100)
+		def(&al.MaxBatchSize, 10)
+		def(&al.MaxWatchlistSize, 100)
+		def(&al.MaxSubscriptionsPerConn, 1000)
+	}
+}
+
+// Validate reports the first configuration error.
+func (c *Config) Validate() error {
+	var errs []string
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Sprintf("log.level %q: want debug, info, warn or error", c.Log.Level))
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		errs = append(errs, fmt.Sprintf("log.format %q: want text or json", c.Log.Format))
+	}
+	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
+		errs = append(errs, "tls: set both cert and key, or neither")
+	}
+	if c.Pusher.PathPrefix != "" && (!strings.HasPrefix(c.Pusher.PathPrefix, "/") || strings.HasSuffix(c.Pusher.PathPrefix, "/")) {
+		errs = append(errs, fmt.Sprintf("pusher.path_prefix %q: must start with / and not end with /", c.Pusher.PathPrefix))
+	}
+	ids, keys := map[string]bool{}, map[string]bool{}
+	for i, a := range c.Pusher.Apps {
+		where := fmt.Sprintf("pusher.apps[%d]", i)
+		if a.ID == "" || a.Key == "" || a.Secret == "" {
+			errs = append(errs, where+": id, key and secret are required")
+		}
+		if ids[a.ID] {
+			errs = append(errs, fmt.Sprintf("%s: duplicate id %q", where, a.ID))
+		}
+		if keys[a.Key] {
+			errs = append(errs, fmt.Sprintf("%s: duplicate key %q", where, a.Key))
+		}
+		ids[a.ID], keys[a.Key] = true, true
+		for j, w := range a.Webhooks {
+			if !strings.HasPrefix(w.URL, "http://") && !strings.HasPrefix(w.URL, "https://") {
+				errs = append(errs, fmt.Sprintf("%s.webhooks[%d].url %q: must be http:// or https://", where, j, w.URL))
+			}
+			for _, t := range w.EventTypes {
+				if !webhookEvents[t] {
+					errs = append(errs, fmt.Sprintf("%s.webhooks[%d].event_types: unknown %q", where, j, t))
+				}
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return errors.New("config: " + strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+var webhookEvents = map[string]bool{
+	"channel_occupied": true, "channel_vacated": true, "member_added": true, "member_removed": true,
+	"client_event": true, "cache_miss": true, "subscription_count": true,
+}
+
+// UsesDefaultSecret reports whether any app still has the published default secret.
+func (c *Config) UsesDefaultSecret() bool {
+	for _, a := range c.Pusher.Apps {
+		if a.Secret == DefaultSecret {
+			return true
+		}
+	}
+	return false
+}

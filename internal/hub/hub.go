@@ -1,0 +1,340 @@
+// Package hub is Switchboard's core: namespaces (apps), channels,
+// subscriptions, presence, signed-in users and fan-out. Every protocol uses
+// it the same way; it knows nothing of any protocol's wire format. Anything
+// that must be true across a cluster (delivery to other nodes, presence,
+// occupancy, cached events, user sessions) goes through the engine.
+//
+// Lock order (never take an earlier lock while holding a later one):
+//
+//	Hub.mu -> space.mu -> channel.mu -> transport outbound.mu
+//
+// Subscriber.Deliver is called with channel.mu read-held, so it must not
+// block or call back into the hub.
+package hub
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/switchboard-rt/switchboard/internal/engine"
+	"github.com/switchboard-rt/switchboard/internal/transport"
+)
+
+// Subscriber is a connection as the hub sees it.
+type Subscriber interface {
+	// Deliver queues a broadcast for the connection without blocking. The
+	// message is shared by every recipient; a subscriber that needs a
+	// per-recipient variant (Damon's fresh message id) makes its own copy.
+	Deliver(m *transport.Message)
+	// Terminate ends the connection because the app asked for it (a
+	// cluster-wide "terminate this user's connections").
+	Terminate()
+}
+
+// Observer hears about fan-out for metrics; it must be cheap.
+type Observer interface {
+	Delivered(namespace string, n int)
+}
+
+// ErrAlreadySubscribed is returned by Subscribe for a repeated subscription.
+var ErrAlreadySubscribed = errors.New("hub: already subscribed")
+
+// Hub is one node's view of every namespace.
+type Hub struct {
+	eng engine.Engine
+	obs Observer
+
+	mu     sync.RWMutex
+	spaces map[string]*space
+}
+
+type space struct {
+	mu       sync.RWMutex
+	channels map[string]*channel
+	conns    map[string]Subscriber            // by connection key, for exclusion
+	users    map[string]map[Subscriber]string // signed-in user id -> conns -> conn key
+}
+
+type channel struct {
+	mu    sync.RWMutex
+	subs  []Subscriber // a slice, not a map: fan-out iterates it per message
+	index map[Subscriber]int
+}
+
+// New returns a hub on eng; call Start before use.
+func New(eng engine.Engine, obs Observer) *Hub {
+	if obs == nil {
+		obs = nopObserver{}
+	}
+	return &Hub{eng: eng, obs: obs, spaces: map[string]*space{}}
+}
+
+type nopObserver struct{}
+
+func (nopObserver) Delivered(string, int) {}
+
+// Start starts the engine with this hub as its local delivery target.
+func (h *Hub) Start(ctx context.Context) error { return h.eng.Start(ctx, h) }
+
+func (h *Hub) space(ns string, create bool) *space {
+	h.mu.RLock()
+	sp := h.spaces[ns]
+	h.mu.RUnlock()
+	if sp != nil || !create {
+		return sp
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if sp = h.spaces[ns]; sp == nil {
+		sp = &space{channels: map[string]*channel{}, conns: map[string]Subscriber{}, users: map[string]map[Subscriber]string{}}
+		h.spaces[ns] = sp
+	}
+	return sp
+}
+
+// Connect registers a live connection under key (unique in the namespace).
+func (h *Hub) Connect(ns, key string, s Subscriber) {
+	sp := h.space(ns, true)
+	sp.mu.Lock()
+	sp.conns[key] = s
+	sp.mu.Unlock()
+}
+
+// Disconnect forgets a connection; the protocol unsubscribes it first.
+func (h *Hub) Disconnect(ns, key string) {
+	if sp := h.space(ns, false); sp != nil {
+		sp.mu.Lock()
+		delete(sp.conns, key)
+		sp.mu.Unlock()
+	}
+}
+
+// Connections is the number of this node's connections in the namespace.
+func (h *Hub) Connections(ns string) int {
+	sp := h.space(ns, false)
+	if sp == nil {
+		return 0
+	}
+	sp.mu.RLock()
+	defer sp.mu.RUnlock()
+	return len(sp.conns)
+}
+
+// Subscribe adds s to a channel and returns the channel's cluster-wide
+// subscription count afterwards (1 means it just became occupied).
+func (h *Hub) Subscribe(ctx context.Context, ns, name string, s Subscriber) (int, error) {
+	sp := h.space(ns, true)
+	sp.mu.Lock()
+	ch := sp.channels[name]
+	firstHere := ch == nil
+	if firstHere {
+		ch = &channel{index: map[Subscriber]int{}}
+		sp.channels[name] = ch
+	}
+	ch.mu.Lock()
+	if _, dup := ch.index[s]; dup {
+		ch.mu.Unlock()
+		sp.mu.Unlock()
+		return 0, ErrAlreadySubscribed
+	}
+	ch.index[s] = len(ch.subs)
+	ch.subs = append(ch.subs, s)
+	ch.mu.Unlock()
+	sp.mu.Unlock()
+	if firstHere {
+		if err := h.eng.Interest(ctx, ns, name, true); err != nil {
+			return 0, err
+		}
+	}
+	return h.eng.Occupancy(ctx, ns, name, 1)
+}
+
+// Unsubscribe removes s from a channel. It reports whether s was
+// subscribed and the cluster-wide count afterwards (0: vacated).
+func (h *Hub) Unsubscribe(ctx context.Context, ns, name string, s Subscriber) (int, bool, error) {
+	sp := h.space(ns, false)
+	if sp == nil {
+		return 0, false, nil
+	}
+	sp.mu.Lock()
+	ch := sp.channels[name]
+	if ch == nil {
+		sp.mu.Unlock()
+		return 0, false, nil
+	}
+	ch.mu.Lock()
+	i, ok := ch.index[s]
+	if ok {
+		last := len(ch.subs) - 1
+		ch.subs[i] = ch.subs[last]
+		ch.index[ch.subs[i]] = i
+		ch.subs[last] = nil
+		ch.subs = ch.subs[:last]
+		delete(ch.index, s)
+	}
+	empty := len(ch.subs) == 0
+	ch.mu.Unlock()
+	if empty {
+		delete(sp.channels, name)
+	}
+	sp.mu.Unlock()
+	if !ok {
+		return 0, false, nil
+	}
+	if empty {
+		if err := h.eng.Interest(ctx, ns, name, false); err != nil {
+			return 0, true, err
+		}
+	}
+	n, err := h.eng.Occupancy(ctx, ns, name, -1)
+	return n, true, err
+}
+
+// LocalSubscribers is this node's subscription count for a channel.
+func (h *Hub) LocalSubscribers(ns, name string) int {
+	sp := h.space(ns, false)
+	if sp == nil {
+		return 0
+	}
+	sp.mu.RLock()
+	ch := sp.channels[name]
+	sp.mu.RUnlock()
+	if ch == nil {
+		return 0
+	}
+	ch.mu.RLock()
+	defer ch.mu.RUnlock()
+	return len(ch.subs)
+}
+
+// Publish sends a pre-encoded message to the channel's subscribers on
+// every node.
+func (h *Hub) Publish(ctx context.Context, p engine.Publication) error {
+	return h.eng.Publish(ctx, p)
+}
+
+// DeliverLocal implements engine.Local: one Message for all recipients.
+func (h *Hub) DeliverLocal(p engine.Publication) {
+	sp := h.space(p.Namespace, false)
+	if sp == nil {
+		return
+	}
+	sp.mu.RLock()
+	ch := sp.channels[p.Channel]
+	var exclude Subscriber
+	if p.ExcludeConn != "" {
+		exclude = sp.conns[p.ExcludeConn]
+	}
+	sp.mu.RUnlock()
+	if ch == nil {
+		return
+	}
+	m := transport.Text(p.Payload)
+	if p.Binary {
+		m = transport.Binary(p.Payload)
+	}
+	n := 0
+	ch.mu.RLock()
+	for _, s := range ch.subs {
+		if s != exclude {
+			s.Deliver(m)
+			n++
+		}
+	}
+	ch.mu.RUnlock()
+	h.obs.Delivered(p.Namespace, n)
+}
+
+// Channels lists the namespace's occupied channels cluster-wide.
+func (h *Hub) Channels(ctx context.Context, ns, prefix string) (map[string]engine.ChannelStats, error) {
+	return h.eng.Channels(ctx, ns, prefix)
+}
+
+// PresenceJoin records a member connection; first means member_added.
+func (h *Hub) PresenceJoin(ctx context.Context, ns, name, connKey string, m engine.Member) (bool, error) {
+	return h.eng.PresenceAdd(ctx, ns, name, connKey, m)
+}
+
+// PresenceLeave drops a member connection; last means member_removed.
+func (h *Hub) PresenceLeave(ctx context.Context, ns, name, connKey, userID string) (bool, error) {
+	return h.eng.PresenceRemove(ctx, ns, name, connKey, userID)
+}
+
+// PresenceMembers lists a presence channel's members.
+func (h *Hub) PresenceMembers(ctx context.Context, ns, name string) ([]engine.Member, error) {
+	return h.eng.PresenceMembers(ctx, ns, name)
+}
+
+// PresenceCount is a presence channel's number of distinct users.
+func (h *Hub) PresenceCount(ctx context.Context, ns, name string) (int, error) {
+	return h.eng.PresenceCount(ctx, ns, name)
+}
+
+// UserOnline records a signed-in connection; first means the user came online.
+func (h *Hub) UserOnline(ctx context.Context, ns, userID, connKey string, s Subscriber) (bool, error) {
+	sp := h.space(ns, true)
+	sp.mu.Lock()
+	conns := sp.users[userID]
+	if conns == nil {
+		conns = map[Subscriber]string{}
+		sp.users[userID] = conns
+	}
+	conns[s] = connKey
+	sp.mu.Unlock()
+	return h.eng.UserOnline(ctx, ns, userID, connKey)
+}
+
+// UserOffline drops a signed-in connection; last means the user went offline.
+func (h *Hub) UserOffline(ctx context.Context, ns, userID, connKey string, s Subscriber) (bool, error) {
+	if sp := h.space(ns, false); sp != nil {
+		sp.mu.Lock()
+		if conns := sp.users[userID]; conns != nil {
+			delete(conns, s)
+			if len(conns) == 0 {
+				delete(sp.users, userID)
+			}
+		}
+		sp.mu.Unlock()
+	}
+	return h.eng.UserOffline(ctx, ns, userID, connKey)
+}
+
+// OnlineUsers returns which of ids are signed in anywhere in the cluster.
+func (h *Hub) OnlineUsers(ctx context.Context, ns string, ids []string) ([]string, error) {
+	return h.eng.OnlineUsers(ctx, ns, ids)
+}
+
+// TerminateUser ends every connection signed in as userID, cluster-wide.
+func (h *Hub) TerminateUser(ctx context.Context, ns, userID string) error {
+	return h.eng.TerminateUser(ctx, ns, userID)
+}
+
+// TerminateLocal implements engine.Local.
+func (h *Hub) TerminateLocal(ns, userID string) int {
+	sp := h.space(ns, false)
+	if sp == nil {
+		return 0
+	}
+	sp.mu.RLock()
+	victims := make([]Subscriber, 0, len(sp.users[userID]))
+	for s := range sp.users[userID] {
+		victims = append(victims, s)
+	}
+	sp.mu.RUnlock()
+	for _, s := range victims {
+		s.Terminate()
+	}
+	return len(victims)
+}
+
+// CacheSet stores a cache channel's last event.
+func (h *Hub) CacheSet(ctx context.Context, ns, name string, payload []byte, ttl time.Duration) error {
+	return h.eng.CacheSet(ctx, ns, name, payload, ttl)
+}
+
+// CacheGet returns a cache channel's last event, if any.
+func (h *Hub) CacheGet(ctx context.Context, ns, name string) ([]byte, time.Duration, bool, error) {
+	return h.eng.CacheGet(ctx, ns, name)
+}

@@ -1,0 +1,211 @@
+package transport
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+)
+
+// drainClient reads frames until EOF, recording the send timestamps
+// embedded in each payload's first 8 bytes.
+func drainClient(t testing.TB, nc net.Conn, br *bufio.Reader, want int, got chan<- time.Duration) {
+	for i := 0; i < want; i++ {
+		_ = nc.SetReadDeadline(time.Now().Add(20 * time.Second))
+		h, err := ws.ReadHeader(br)
+		if err != nil {
+			t.Errorf("reader: %v after %d frames", err, i)
+			return
+		}
+		p := make([]byte, h.Length)
+		if _, err := io.ReadFull(br, p); err != nil {
+			t.Errorf("reader: %v", err)
+			return
+		}
+		sent := time.Unix(0, int64(binary.BigEndian.Uint64(p)))
+		if got != nil {
+			got <- time.Since(sent)
+		}
+	}
+}
+
+func TestStalledReaderIsDisconnectedWithoutDelayingOthers(t *testing.T) {
+	// A 10 s write timeout: were Send to block on the stalled socket, the
+	// healthy readers' latency would show it in seconds, not milliseconds.
+	up := &Upgrader{Options: Options{SendQueueBytes: 256 << 10, WriteTimeout: 10 * time.Second, SlowConsumerCode: 4100}}
+	s := newWSServer(t, up, false)
+
+	const healthy, messages, size = 3, 2000, 8 << 10
+	stalled, _ := dialRaw(t, s.URL, "") // never reads after the handshake
+	stalledRec := <-s.conns
+	conns := []Conn{stalledRec.conn}
+	lat := make(chan time.Duration, healthy*messages)
+	var wg sync.WaitGroup
+	for i := 0; i < healthy; i++ {
+		c, _ := dialRaw(t, s.URL, "")
+		conns = append(conns, (<-s.conns).conn)
+		wg.Add(1)
+		go func() { defer wg.Done(); drainClient(t, c.nc, c.br, messages, lat) }()
+	}
+
+	var slowErrs int
+	for i := 0; i < messages; i++ {
+		p := make([]byte, size)
+		binary.BigEndian.PutUint64(p, uint64(time.Now().UnixNano()))
+		m := Binary(p)
+		for _, c := range conns {
+			if err := c.Send(m); errors.Is(err, ErrSlowConsumer) {
+				slowErrs++
+			}
+		}
+		if i%4 == 0 {
+			time.Sleep(time.Millisecond) // a paced publisher (~32 MB/s), not one burst
+		}
+	}
+	wg.Wait()
+	close(lat)
+	var worst time.Duration
+	n := 0
+	for d := range lat {
+		n++
+		worst = max(worst, d)
+	}
+	if n != healthy*messages {
+		t.Fatalf("healthy readers got %d deliveries, want %d", n, healthy*messages)
+	}
+	if slowErrs != 1 {
+		t.Fatalf("ErrSlowConsumer returned %d times, want once", slowErrs)
+	}
+	if worst > 2*time.Second {
+		t.Fatalf("a healthy reader waited %v: the stalled one delayed it", worst)
+	}
+	select {
+	case info := <-stalledRec.closed:
+		if !errors.Is(info.Err, ErrSlowConsumer) || info.Code != 4100 {
+			t.Fatalf("stalled CloseInfo %+v", info)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("stalled reader was never disconnected")
+	}
+	_ = stalled
+	t.Logf("worst healthy latency %v", worst)
+}
+
+// BenchmarkFanout measures the transport's share of a broadcast: one
+// pre-encoded 100-byte message queued to every connection and flushed to
+// real loopback sockets drained by clients.
+func BenchmarkFanout(b *testing.B) {
+	for _, subs := range []int{100, 1000} {
+		b.Run(strings.Repeat("x", 0)+itoa(subs)+"subs", func(b *testing.B) { benchFanout(b, subs) })
+	}
+}
+
+func itoa(n int) string {
+	var b [20]byte
+	i := len(b)
+	for n > 0 || i == len(b) {
+		i--
+		b[i] = byte('0' + n%10)
+		n /= 10
+	}
+	return string(b[i:])
+}
+
+func benchFanout(b *testing.B, subs int) {
+	up := &Upgrader{Options: Options{SendQueueBytes: 64 << 20}}
+	conns := make(chan Conn, subs)
+	srv := newBenchServer(b, up, conns)
+	var wg sync.WaitGroup
+	clients := make([]net.Conn, 0, subs)
+	for i := 0; i < subs; i++ {
+		nc, br := benchDial(b, srv)
+		clients = append(clients, nc)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 32<<10)
+			for {
+				if _, err := br.Read(buf); err != nil {
+					return
+				}
+			}
+		}()
+	}
+	targets := make([]Conn, 0, subs)
+	for i := 0; i < subs; i++ {
+		targets = append(targets, <-conns)
+	}
+	payload := make([]byte, 100)
+	var ms0, ms1 runtime.MemStats
+	runtime.ReadMemStats(&ms0)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		m := Text(payload)
+		for _, c := range targets {
+			_ = c.Send(m)
+		}
+		if i%64 == 63 {
+			waitDrained(targets)
+		}
+	}
+	waitDrained(targets)
+	b.StopTimer()
+	runtime.ReadMemStats(&ms1)
+	deliveries := float64(b.N) * float64(subs)
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/deliveries, "ns/delivery")
+	b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/deliveries, "allocs/delivery")
+	for _, nc := range clients {
+		nc.Close()
+	}
+	wg.Wait()
+}
+
+func waitDrained(cs []Conn) {
+	for _, c := range cs {
+		for c.QueuedBytes() > 0 {
+			runtime.Gosched()
+		}
+	}
+}
+
+func newBenchServer(b *testing.B, up *Upgrader, conns chan<- Conn) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = up.Upgrade(w, r, nil, func(c Conn) Handler {
+			conns <- c
+			return &recorder{conn: c, closed: make(chan CloseInfo, 1)}
+		})
+	})}
+	go srv.Serve(ln)
+	b.Cleanup(func() { srv.Close() })
+	return ln.Addr().String()
+}
+
+func benchDial(b *testing.B, addr string) (net.Conn, *bufio.Reader) {
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	req := "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+	if _, err := nc.Write([]byte(req)); err != nil {
+		b.Fatal(err)
+	}
+	br := bufio.NewReader(nc)
+	if _, err := http.ReadResponse(br, nil); err != nil {
+		b.Fatal(err)
+	}
+	return nc, br
+}

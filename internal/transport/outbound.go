@@ -1,0 +1,250 @@
+package transport
+
+import (
+	"net"
+	"sync"
+	"time"
+)
+
+// framer turns a queued Message into the bytes that go on the wire: a
+// header appended to hdr (possibly none) and a body that is shared, never
+// copied. WebSocket and raw streams differ only here.
+type framer interface {
+	frame(hdr []byte, m *Message) (newHdr []byte, body []byte)
+	// closeWritten runs on the writer goroutine once a close message has
+	// been written (or failed to be).
+	closeWritten()
+}
+
+// maxHeaderBytes is the largest WebSocket server frame header (no mask).
+const maxHeaderBytes = 10
+
+// outbound is the byte-bounded send queue of one connection. Send never
+// blocks: it appends and, when nobody is writing, starts a writer goroutine
+// that drains the queue with one writev per batch and exits when it is
+// empty. Idle connections therefore hold no writer goroutine and no buffer.
+//
+// Lock order: a hub channel lock may be held while calling push; outbound.mu
+// is a leaf and is never held while writing to the socket.
+type outbound struct {
+	nc     net.Conn
+	opts   *Options
+	obs    Observer
+	framer framer
+
+	mu      sync.Mutex
+	items   []*Message
+	spare   []*Message // reused batch slice, so steady traffic does not allocate
+	bytes   int        // queued plus in flight
+	writing bool       // a writer goroutine is running
+	closing bool       // a close is queued: no more data accepted
+	dead    bool       // the socket failed or was closed
+	cause   error      // why closing started, for CloseInfo
+
+	closeDone chan struct{} // closed after the close message is written
+}
+
+func (o *outbound) init(nc net.Conn, opts *Options, obs Observer, f framer) {
+	o.nc, o.opts, o.obs, o.framer = nc, opts, obs, f
+	o.closeDone = make(chan struct{})
+}
+
+// push queues a data message.
+func (o *outbound) push(m *Message) error {
+	n := len(m.Payload)
+	o.mu.Lock()
+	if o.closing || o.dead {
+		o.mu.Unlock()
+		return ErrClosed
+	}
+	if o.bytes+n > o.opts.SendQueueBytes {
+		o.overflowLocked()
+		o.mu.Unlock()
+		o.obs.SlowConsumer()
+		return ErrSlowConsumer
+	}
+	o.items = append(o.items, m)
+	o.bytes += n
+	o.startLocked()
+	o.mu.Unlock()
+	return nil
+}
+
+// pushControl queues a control message (pong) past the byte bound: control
+// frames are tiny and answering them keeps the peer's liveness checks right.
+func (o *outbound) pushControl(m *Message) {
+	o.mu.Lock()
+	if !o.closing && !o.dead {
+		o.items = append(o.items, m)
+		o.bytes += len(m.Payload)
+		o.startLocked()
+	}
+	o.mu.Unlock()
+}
+
+// pushClose queues the close message behind pending data and refuses any
+// more. It reports false when a close was already queued.
+func (o *outbound) pushClose(m *Message, cause error) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closing || o.dead {
+		return false
+	}
+	o.closing = true
+	o.cause = cause
+	o.items = append(o.items, m)
+	o.startLocked()
+	return true
+}
+
+// overflowLocked handles a slow consumer: what it has not received yet is
+// dropped (it could not be delivered in time anyway), a close frame takes
+// its place, and the write deadline is pulled in so that a writer blocked on
+// a full socket gives up within a second instead of WriteTimeout.
+func (o *outbound) overflowLocked() {
+	o.closing = true
+	o.cause = ErrSlowConsumer
+	for i := range o.items {
+		o.bytes -= len(o.items[i].Payload)
+		o.items[i] = nil
+	}
+	o.items = append(o.items[:0], closeMessage(o.opts.SlowConsumerCode, "slow consumer: send queue full"))
+	_ = o.nc.SetWriteDeadline(time.Now().Add(time.Second))
+	o.startLocked()
+}
+
+func (o *outbound) startLocked() {
+	if !o.writing && !o.dead {
+		o.writing = true
+		go o.writeLoop()
+	}
+}
+
+// writeLoop drains the queue. Several waiting frames go out in one writev:
+// for a fan-out of 2,000 that is one syscall per recipient per batch, not
+// per message.
+func (o *outbound) writeLoop() {
+	var hdr []byte
+	var bufs net.Buffers
+	for {
+		o.mu.Lock()
+		batch := o.items
+		if len(batch) == 0 || o.dead {
+			o.writing = false
+			o.mu.Unlock()
+			return
+		}
+		o.items, o.spare = o.spare[:0], nil
+		o.mu.Unlock()
+
+		// Headers go into one scratch slice sized up front, so the slices
+		// taken from it stay valid while it is filled.
+		if need := len(batch) * maxHeaderBytes; cap(hdr) < need {
+			hdr = make([]byte, 0, need)
+		}
+		hdr, bufs = hdr[:0], bufs[:0]
+		sent, wroteClose := 0, false
+		for _, m := range batch {
+			start := len(hdr)
+			var body []byte
+			hdr, body = o.framer.frame(hdr, m)
+			if len(hdr) > start {
+				bufs = append(bufs, hdr[start:len(hdr):len(hdr)])
+			}
+			if len(body) > 0 {
+				bufs = append(bufs, body)
+			}
+			sent += len(m.Payload)
+			if m.kind == kindClose {
+				wroteClose = true
+				break // nothing after a close frame may be written
+			}
+		}
+		total := 0
+		for _, b := range bufs {
+			total += len(b)
+		}
+		err := o.nc.SetWriteDeadline(time.Now().Add(o.opts.WriteTimeout))
+		if err == nil {
+			_, err = bufs.WriteTo(o.nc)
+		}
+		if err == nil {
+			o.obs.BytesOut(total)
+		}
+		for i := range batch {
+			batch[i] = nil
+		}
+
+		o.mu.Lock()
+		o.bytes -= sent
+		if o.spare == nil && cap(batch) <= 256 {
+			o.spare = batch[:0]
+		}
+		if err != nil || wroteClose {
+			o.dead = true
+			o.writing = false
+			if o.cause == nil && err != nil {
+				o.cause = err
+			}
+		}
+		o.mu.Unlock()
+
+		if wroteClose || err != nil {
+			o.signalCloseDone()
+			if err != nil {
+				_ = o.nc.Close() // the reader sees the error and tears down
+			} else {
+				o.framer.closeWritten()
+			}
+			return
+		}
+	}
+}
+
+func (o *outbound) signalCloseDone() {
+	select {
+	case <-o.closeDone:
+	default:
+		close(o.closeDone)
+	}
+}
+
+// markDead stops all further writes; called by teardown.
+func (o *outbound) markDead() {
+	o.mu.Lock()
+	o.dead = true
+	o.closing = true
+	for i := range o.items {
+		o.items[i] = nil
+	}
+	o.items = o.items[:0]
+	o.mu.Unlock()
+}
+
+// waitClose waits, bounded, for a queued close message to reach the socket.
+func (o *outbound) waitClose(limit time.Duration) {
+	o.mu.Lock()
+	pending := o.closing && !o.dead
+	o.mu.Unlock()
+	if !pending {
+		return
+	}
+	t := time.NewTimer(limit)
+	defer t.Stop()
+	select {
+	case <-o.closeDone:
+	case <-t.C:
+	}
+}
+
+func (o *outbound) queued() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.bytes
+}
+
+func (o *outbound) closeCause() error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.cause
+}

@@ -1,0 +1,497 @@
+package transport
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gobwas/httphead"
+	"github.com/gobwas/ws"
+)
+
+// IDSource hands out connection ids unique within the process.
+type IDSource struct{ n atomic.Uint64 }
+
+// Next returns a fresh id (never 0).
+func (s *IDSource) Next() uint64 { return s.n.Add(1) }
+
+// Upgrader turns HTTP requests into WebSocket connections. gobwas/ws does
+// the handshake validation and frame unmasking; reading, writing, fan-out
+// framing and limits are ours, because the send path shares one framed
+// payload between recipients and flushes with writev (see outbound.go and
+// docs/websocket-library.md for the measurements behind the choice).
+type Upgrader struct {
+	IDs     *IDSource
+	Options Options
+	// Compression enables permessage-deflate when the client offers it.
+	Compression bool
+	// Subprotocol picks the Sec-WebSocket-Protocol to answer from the
+	// client's offers in order; "" answers none. Nil answers none.
+	Subprotocol func(offered string) bool
+	// ReadBufferBytes sizes the per-connection read buffer (default 512):
+	// small, because idle connections dominate memory and larger payloads
+	// are read straight into the message buffer anyway.
+	ReadBufferBytes int
+
+	initOnce    sync.Once
+	opts        Options
+	payloadPool sync.Pool // *[]byte, 4 KiB: most messages fit
+	deflaters   sync.Pool // *flate.Writer shared by Message.compressed
+}
+
+func (u *Upgrader) init() {
+	u.initOnce.Do(func() {
+		u.opts = u.Options.withDefaults()
+		if u.IDs == nil {
+			u.IDs = &IDSource{}
+		}
+		if u.ReadBufferBytes <= 0 {
+			u.ReadBufferBytes = 512
+		}
+	})
+}
+
+// Upgrade performs the handshake and starts the connection's reader. The
+// handler returned by newHandler receives its messages; newHandler may
+// already Send or Close on the connection (to refuse an unknown app with a
+// protocol-level error, for example). On a failed handshake the HTTP error
+// has been written and the error is returned.
+//
+// obs, when not nil, replaces Options.Observer for this connection, so
+// traffic can be counted per app.
+func (u *Upgrader) Upgrade(w http.ResponseWriter, r *http.Request, obs Observer, newHandler func(Conn) Handler) error {
+	u.init()
+	if obs == nil {
+		obs = u.opts.Observer
+	}
+	var neg deflateNegotiation
+	hu := ws.HTTPUpgrader{Protocol: u.Subprotocol}
+	if u.Compression {
+		hu.Negotiate = neg.negotiate
+	}
+	nc, rw, _, err := hu.Upgrade(r, w)
+	if err != nil {
+		if nc != nil {
+			_ = nc.Close()
+		}
+		return err
+	}
+	var src io.Reader = nc
+	if n := rw.Reader.Buffered(); n > 0 {
+		// The client sent frames right behind its handshake; keep them.
+		early, _ := rw.Reader.Peek(n)
+		src = io.MultiReader(bytes.NewReader(bytes.Clone(early)), nc)
+	}
+	c := &wsConn{id: u.IDs.Next(), nc: nc, up: u, obs: obs, br: bufio.NewReaderSize(src, u.ReadBufferBytes)}
+	c.out.init(nc, &u.opts, obs, c)
+	if neg.accepted {
+		c.deflate = &inflater{contextTakeover: !neg.clientNoContextTakeover}
+	}
+	c.lastRead.Store(time.Now().UnixNano())
+	c.handler = newHandler(c)
+	go c.readLoop()
+	return nil
+}
+
+type wsConn struct {
+	id       uint64
+	nc       net.Conn
+	up       *Upgrader
+	obs      Observer
+	br       *bufio.Reader
+	out      outbound
+	handler  Handler
+	deflate  *inflater // nil unless permessage-deflate was negotiated
+	lastRead atomic.Int64
+	// unreadPayload is the length of a refused frame's payload, skipped
+	// before looking for the peer's close frame.
+	unreadPayload int64
+
+	closeRecv atomic.Bool // the peer's close frame arrived
+	closeSent atomic.Bool // our close frame was written
+	closeMu   sync.Mutex
+	info      CloseInfo // first close frame seen either way
+}
+
+func (c *wsConn) ID() uint64           { return c.id }
+func (c *wsConn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
+func (c *wsConn) QueuedBytes() int     { return c.out.queued() }
+func (c *wsConn) LastRead() time.Time  { return time.Unix(0, c.lastRead.Load()) }
+func (c *wsConn) Send(m *Message) error {
+	return c.out.push(m)
+}
+
+func (c *wsConn) Ping() { c.out.pushControl(&Message{kind: kindPing}) }
+
+func (c *wsConn) Close(code uint16, reason string) {
+	c.closeWith(code, reason, true, nil)
+}
+
+func (c *wsConn) closeWith(code uint16, reason string, byServer bool, cause error) {
+	m := closeMessage(code, reason)
+	if code == 0 {
+		m = &Message{kind: kindClose}
+	}
+	c.closeMu.Lock()
+	if c.info.Code == 0 && !c.closeRecv.Load() {
+		c.info = CloseInfo{Code: code, Reason: reason, ByServer: byServer}
+	}
+	c.closeMu.Unlock()
+	c.out.pushClose(m, cause)
+}
+
+// frame implements framer.
+func (c *wsConn) frame(hdr []byte, m *Message) ([]byte, []byte) {
+	switch m.kind {
+	case kindText, kindBinary:
+		op := byte(opText)
+		if m.kind == kindBinary {
+			op = opBinary
+		}
+		// Tiny payloads grow when deflated; send them plain (RSV1 clear).
+		if c.deflate != nil && len(m.Payload) >= 64 {
+			body := m.compressed(&c.up.deflaters)
+			return appendFrameHeader(hdr, op, true, len(body)), body
+		}
+		return appendFrameHeader(hdr, op, false, len(m.Payload)), m.Payload
+	case kindPing:
+		return appendFrameHeader(hdr, opPing, false, len(m.Payload)), m.Payload
+	case kindPong:
+		return appendFrameHeader(hdr, opPong, false, len(m.Payload)), m.Payload
+	default:
+		return appendFrameHeader(hdr, opClose, false, len(m.Payload)), m.Payload
+	}
+}
+
+// closeWritten implements framer: after our close frame, either the peer
+// already closed (so the handshake is complete and the socket can go), or
+// we give it CloseTimeout to answer.
+func (c *wsConn) closeWritten() {
+	c.closeSent.Store(true)
+	if c.closeRecv.Load() {
+		_ = c.nc.Close()
+		return
+	}
+	_ = c.nc.SetReadDeadline(time.Now().Add(c.up.opts.CloseTimeout))
+}
+
+type frameHeader struct {
+	fin    bool
+	rsv    byte
+	op     byte
+	masked bool
+	length int64
+	mask   [4]byte
+}
+
+func (c *wsConn) readHeader() (h frameHeader, err error) {
+	var b [8]byte
+	if _, err = io.ReadFull(c.br, b[:2]); err != nil {
+		return h, err
+	}
+	h.fin = b[0]&0x80 != 0
+	h.rsv = (b[0] >> 4) & 0x7
+	h.op = b[0] & 0x0f
+	h.masked = b[1]&0x80 != 0
+	switch l := b[1] & 0x7f; l {
+	case 126:
+		if _, err = io.ReadFull(c.br, b[:2]); err != nil {
+			return h, err
+		}
+		h.length = int64(binary.BigEndian.Uint16(b[:2]))
+	case 127:
+		if _, err = io.ReadFull(c.br, b[:8]); err != nil {
+			return h, err
+		}
+		u := binary.BigEndian.Uint64(b[:8])
+		if u>>63 != 0 {
+			return h, fmt.Errorf("%w: 64-bit length with the high bit set", ErrProtocol)
+		}
+		h.length = int64(u)
+	default:
+		h.length = int64(l)
+	}
+	if h.masked {
+		if _, err = io.ReadFull(c.br, h.mask[:]); err != nil {
+			return h, err
+		}
+	}
+	return h, nil
+}
+
+// violation is a peer error that ends the connection with a close code.
+type violation struct {
+	code   uint16
+	reason string
+}
+
+func (v *violation) Error() string { return fmt.Sprintf("websocket close %d: %s", v.code, v.reason) }
+
+func protocolViolation(reason string) error {
+	return &violation{code: CloseProtocolError, reason: reason}
+}
+
+// readLoop reads frames until the connection ends, then tears it down.
+// It is the connection's only reader and the only caller of the handler.
+func (c *wsConn) readLoop() {
+	var (
+		msg        *[]byte // reassembly buffer from the pool
+		msgOp      byte
+		compressed bool
+		inMessage  bool
+		err        error
+	)
+	max := int64(c.up.opts.MaxMessageBytes)
+	defer func() {
+		if msg != nil {
+			c.up.putPayload(msg)
+		}
+		c.teardown(err)
+	}()
+	for {
+		var h frameHeader
+		if h, err = c.readHeader(); err != nil {
+			return
+		}
+		if err = c.checkHeader(h, inMessage); err != nil {
+			c.unreadPayload = h.length
+			return
+		}
+		if h.op >= opClose {
+			var ctl [125]byte
+			p := ctl[:h.length]
+			if _, err = io.ReadFull(c.br, p); err != nil {
+				return
+			}
+			ws.Cipher(p, h.mask, 0)
+			c.lastRead.Store(time.Now().UnixNano())
+			if done := c.control(h.op, p, &err); done {
+				return
+			}
+			continue
+		}
+		if !inMessage {
+			msgOp, compressed, inMessage = h.op, h.rsv&0x4 != 0, true
+			if msg == nil {
+				msg = c.up.getPayload()
+			}
+			*msg = (*msg)[:0]
+		}
+		have := int64(len(*msg))
+		if have+h.length > max {
+			c.unreadPayload = h.length
+			err = &violation{code: CloseTooBig, reason: fmt.Sprintf("message over %d bytes", max)}
+			return
+		}
+		buf := slices.Grow(*msg, int(h.length))[:have+h.length]
+		if _, err = io.ReadFull(c.br, buf[have:]); err != nil {
+			return
+		}
+		ws.Cipher(buf[have:], h.mask, 0)
+		*msg = buf
+		if !h.fin {
+			continue
+		}
+		inMessage = false
+		data := *msg
+		if compressed {
+			if data, err = c.deflate.inflate(data, int(max)); err != nil {
+				return
+			}
+		}
+		if msgOp == opText && !utf8.Valid(data) {
+			err = &violation{code: CloseInvalidPayload, reason: "text frame is not valid UTF-8"}
+			return
+		}
+		c.lastRead.Store(time.Now().UnixNano())
+		c.obs.MessageIn(len(data))
+		c.handler.HandleMessage(data, msgOp == opBinary)
+		if cap(*msg) > 64<<10 {
+			// Don't let one big message pin a big buffer for the
+			// connection's lifetime.
+			*msg = nil
+		}
+	}
+}
+
+// checkHeader applies RFC 6455 section 5 to one frame header.
+func (c *wsConn) checkHeader(h frameHeader, inMessage bool) error {
+	if !h.masked {
+		return protocolViolation("client frames must be masked")
+	}
+	switch h.op {
+	case opClose, opPing, opPong:
+		if !h.fin {
+			return protocolViolation("fragmented control frame")
+		}
+		if h.length > 125 {
+			return protocolViolation("control frame over 125 bytes")
+		}
+		if h.rsv != 0 {
+			return protocolViolation("reserved bits set on a control frame")
+		}
+	case opText, opBinary:
+		if inMessage {
+			return protocolViolation("new message before the previous one ended")
+		}
+		if h.rsv&0x3 != 0 || (h.rsv&0x4 != 0 && c.deflate == nil) {
+			return protocolViolation("reserved bits set without a negotiated extension")
+		}
+	case opContinuation:
+		if !inMessage {
+			return protocolViolation("continuation frame with no message to continue")
+		}
+		if h.rsv != 0 {
+			return protocolViolation("reserved bits set on a continuation frame")
+		}
+	default:
+		return protocolViolation(fmt.Sprintf("reserved opcode 0x%x", h.op))
+	}
+	return nil
+}
+
+// control handles a ping, pong or close frame; it reports whether the
+// read loop should end.
+func (c *wsConn) control(op byte, p []byte, errp *error) bool {
+	switch op {
+	case opPing:
+		c.out.pushControl(&Message{Payload: bytes.Clone(p), kind: kindPong})
+	case opPong:
+		// Liveness only; lastRead was updated.
+	case opClose:
+		code, reason, bad := parseClosePayload(p)
+		if bad != 0 {
+			*errp = &violation{code: bad, reason: "invalid close frame"}
+			return true
+		}
+		c.closeMu.Lock()
+		if c.info.Code == 0 && !c.closeSent.Load() {
+			c.info = CloseInfo{Code: code, Reason: reason}
+		}
+		c.closeMu.Unlock()
+		c.closeRecv.Store(true)
+		if c.closeSent.Load() {
+			return true // we started the handshake; it is complete
+		}
+		// Echo the peer's code, as RFC 6455 section 5.5.1 asks.
+		c.closeWith(code, "", false, nil)
+		return true
+	}
+	return false
+}
+
+// teardown ends the connection once: it sends a close frame for protocol
+// violations, waits (bounded) for a queued close frame to be written,
+// closes the socket and tells the handler.
+func (c *wsConn) teardown(readErr error) {
+	var v *violation
+	if errors.As(readErr, &v) {
+		c.closeWith(v.code, v.reason, true, readErr)
+	}
+	c.out.waitClose(c.up.opts.CloseTimeout)
+	if v != nil && !c.closeRecv.Load() {
+		// Closing now would reset the socket while the peer's frames are
+		// still arriving, and a reset can destroy our close frame before
+		// the peer reads it. Read on until its close (or the deadline that
+		// closeWritten set).
+		c.drainUntilClose()
+	}
+	_ = c.nc.Close()
+	c.out.markDead()
+	c.closeMu.Lock()
+	info := c.info
+	c.closeMu.Unlock()
+	if cause := c.out.closeCause(); cause != nil {
+		info.Err = cause
+		if errors.Is(cause, ErrSlowConsumer) && info.Code == 0 {
+			info.Code, info.ByServer = c.up.opts.SlowConsumerCode, true
+		}
+	} else if info.Code == 0 && readErr != nil && !errors.Is(readErr, io.EOF) {
+		info.Err = readErr
+	}
+	if info.Err == nil && info.Code == 0 && readErr != nil {
+		info.Err = readErr
+	}
+	c.handler.HandleClose(info)
+}
+
+// drainUntilClose discards frames until the peer's close frame, an error or
+// the read deadline.
+func (c *wsConn) drainUntilClose() {
+	_ = c.nc.SetReadDeadline(time.Now().Add(c.up.opts.CloseTimeout))
+	if _, err := io.CopyN(io.Discard, c.br, c.unreadPayload); err != nil {
+		return
+	}
+	for {
+		h, err := c.readHeader()
+		if err != nil {
+			return
+		}
+		if _, err := io.CopyN(io.Discard, c.br, h.length); err != nil || h.op == opClose {
+			return
+		}
+	}
+}
+
+func (u *Upgrader) getPayload() *[]byte {
+	if p, ok := u.payloadPool.Get().(*[]byte); ok {
+		return p
+	}
+	b := make([]byte, 0, 4096)
+	return &b
+}
+
+func (u *Upgrader) putPayload(p *[]byte) {
+	if cap(*p) == 4096 {
+		*p = (*p)[:0]
+		u.payloadPool.Put(p)
+	}
+}
+
+// deflateNegotiation accepts the first permessage-deflate offer we can
+// honour. We always answer server_no_context_takeover: a broadcast is then
+// compressed once and the same bytes are valid for every recipient.
+type deflateNegotiation struct {
+	accepted                bool
+	clientNoContextTakeover bool
+}
+
+func (d *deflateNegotiation) negotiate(opt httphead.Option) (httphead.Option, error) {
+	if d.accepted || string(opt.Name) != "permessage-deflate" {
+		return httphead.Option{}, nil
+	}
+	ok := true
+	clientNCT := false
+	opt.Parameters.ForEach(func(k, v []byte) bool {
+		switch string(k) {
+		case "server_no_context_takeover", "client_max_window_bits":
+		case "client_no_context_takeover":
+			clientNCT = true
+		case "server_max_window_bits":
+			// compress/flate always uses a 32 KiB window: decline smaller.
+			ok = string(v) == "15"
+		default:
+			ok = false
+		}
+		return ok
+	})
+	if !ok {
+		return httphead.Option{}, nil
+	}
+	d.accepted, d.clientNoContextTakeover = true, clientNCT
+	params := map[string]string{"server_no_context_takeover": ""}
+	if clientNCT {
+		params["client_no_context_takeover"] = ""
+	}
+	return httphead.NewOption("permessage-deflate", params), nil
+}
