@@ -1,0 +1,32 @@
+# Switchboard's two commands for a newcomer:
+#   make run    start the server on the embedded default (port 6001, app-id/app-key/app-secret)
+#   make test   install what the tests need, then run the whole suite (Go with -race, real clients)
+GO ?= go
+
+.PHONY: run test test-go test-e2e test-python deps bench fuzz vet
+
+run:
+	$(GO) run ./cmd/switchboard
+
+test:
+	./scripts/test.sh
+
+test-go:
+	./scripts/test.sh go
+
+test-e2e:
+	./scripts/test.sh e2e
+
+test-python:
+	./scripts/test.sh python
+
+vet:
+	$(GO) vet ./...
+
+# Benchmarks never run in `make test` or CI.
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/hub/ ./internal/transport/
+
+# A short run of every fuzz target (FUZZTIME=1m for longer).
+fuzz:
+	./scripts/fuzz.sh

@@ -1,0 +1,103 @@
+// Command switchboard runs the Switchboard realtime server.
+//
+//	switchboard [serve] [-config FILE]   run the server (the default)
+//	switchboard check-config FILE        validate a configuration file
+//	switchboard default-config           print the commented default configuration
+//	switchboard version                  print the version
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+
+	"github.com/switchboard-rt/switchboard/internal/config"
+	"github.com/switchboard-rt/switchboard/internal/server"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	cmd := "serve"
+	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		return serve(args, stderr)
+	case "check-config":
+		if len(args) != 1 {
+			fmt.Fprintln(stderr, "usage: switchboard check-config FILE")
+			return 2
+		}
+		if _, err := config.Load(args[0], os.Getenv); err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "%s: ok\n", args[0])
+		return 0
+	case "default-config":
+		_, _ = stdout.Write(config.DefaultYAML())
+		return 0
+	case "version":
+		fmt.Fprintln(stdout, "switchboard", version())
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprintln(stdout, "usage: switchboard [serve [-config FILE] | check-config FILE | default-config | version]")
+		return 0
+	}
+	fmt.Fprintf(stderr, "switchboard: unknown command %q (serve, check-config, default-config, version)\n", cmd)
+	return 2
+}
+
+func serve(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", os.Getenv("SWITCHBOARD_CONFIG"), "configuration file (default: the embedded default)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg, err := config.Load(*path, os.Getenv)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	log := newLogger(cfg.Log, stderr)
+	srv, err := server.New(cfg, log)
+	if err != nil {
+		log.Error("startup failed", "err", err)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := srv.Run(ctx); err != nil {
+		log.Error("server failed", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func newLogger(c config.Log, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "dev"
+}

@@ -1,0 +1,263 @@
+// Package pusher speaks the Pusher Channels WebSocket protocol (version 7)
+// on Switchboard's hub: connections, every channel type, presence, client
+// events, user sign-in, watchlists and cache channels. The signed HTTP API
+// (package httpapi) publishes through the methods of Server.
+package pusher
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/switchboard-rt/switchboard/internal/engine"
+	"github.com/switchboard-rt/switchboard/internal/hub"
+	"github.com/switchboard-rt/switchboard/internal/timewheel"
+	"github.com/switchboard-rt/switchboard/internal/transport"
+	"github.com/switchboard-rt/switchboard/internal/webhook"
+)
+
+// Options configure a Server.
+type Options struct {
+	Apps            *Apps
+	Hub             *hub.Hub
+	Wheel           *timewheel.Wheel
+	Upgrader        *transport.Upgrader
+	Webhooks        *webhook.Dispatcher // nil: no webhooks
+	Logger          *slog.Logger
+	ActivityTimeout time.Duration // sent to clients; server pings after this much silence
+	PongTimeout     time.Duration // then 4201 without an answer
+}
+
+// Server is the Pusher protocol front-end.
+type Server struct {
+	opts   Options
+	log    *slog.Logger
+	nodeID uint32 // first half of every socket_id, random per process
+
+	mu            sync.Mutex
+	sessions      map[*session]struct{}
+	countThrottle throttle
+	closing       bool
+}
+
+// NewServer returns a Server; mount Handler on the router.
+func NewServer(opts Options) *Server {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	return &Server{
+		opts:          opts,
+		log:           opts.Logger.With("protocol", "pusher"),
+		nodeID:        binary.BigEndian.Uint32(b[:]) & 0x7fffffff,
+		sessions:      map[*session]struct{}{},
+		countThrottle: throttle{interval: 5 * time.Second},
+	}
+}
+
+// Apps returns the app registry.
+func (s *Server) Apps() *Apps { return s.opts.Apps }
+
+// ServeWS handles GET /app/{key}. The upgrade always completes, and
+// refusals (unknown app, disabled, quota, protocol version) are sent the
+// way Pusher sends them: pusher:error, then a close frame with the code.
+func (s *Server) ServeWS(w http.ResponseWriter, r *http.Request, key string) {
+	app := s.opts.Apps.ByKey(key)
+	refuse := func(code int, msg string) func(transport.Conn) transport.Handler {
+		return func(c transport.Conn) transport.Handler {
+			_ = c.Send(transport.Text(errorEvent(code, msg, "")))
+			c.Close(uint16(code), msg)
+			return discard{}
+		}
+	}
+	var newHandler func(transport.Conn) transport.Handler
+	switch {
+	case app == nil:
+		newHandler = refuse(4001, fmt.Sprintf("App key %s does not exist.", truncate(key, 64)))
+	case !app.Enabled:
+		newHandler = refuse(4003, "The application is disabled.")
+	case !originAllowed(app, r.Header.Get("Origin")):
+		newHandler = refuse(4009, "Origin not allowed.")
+	case s.isDraining():
+		newHandler = refuse(4200, "Server is shutting down; reconnect.")
+	default:
+		if code, msg := checkProtocolVersion(r.URL.Query()); code != 0 {
+			newHandler = refuse(code, msg)
+		} else if max := app.Limits.MaxConnections; max > 0 && s.opts.Hub.Connections(app.ID) >= max {
+			newHandler = refuse(4004, "Application is over its connection quota.")
+		} else {
+			newHandler = func(c transport.Conn) transport.Handler { return s.newSession(app, c) }
+		}
+	}
+	if err := s.opts.Upgrader.Upgrade(w, r, observerFor(app), newHandler); err != nil {
+		s.log.Debug("websocket upgrade failed", "remote", r.RemoteAddr, "err", err)
+	}
+}
+
+// checkProtocolVersion applies Pusher's rules for the protocol query
+// parameter: 5 to 7 are spoken; 1 to 4 are too old (4007); garbage is 4006.
+// A missing value is accepted (pusher-js always sends 7; old clients that
+// send none are treated as current, as soketi and Sockudo do).
+func checkProtocolVersion(q map[string][]string) (int, string) {
+	v := ""
+	if vs := q["protocol"]; len(vs) > 0 {
+		v = vs[0]
+	}
+	if v == "" {
+		return 0, ""
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		return 4006, fmt.Sprintf("Invalid version string %q.", truncate(v, 20))
+	}
+	if n < 5 || n > 7 {
+		return 4007, fmt.Sprintf("Unsupported protocol version %d.", n)
+	}
+	return 0, ""
+}
+
+func originAllowed(app *App, origin string) bool {
+	if len(app.AllowedOrigins) == 0 {
+		return true
+	}
+	for _, o := range app.AllowedOrigins {
+		if o == "*" || strings.EqualFold(o, origin) {
+			return true
+		}
+	}
+	return false
+}
+
+type discard struct{}
+
+func (discard) HandleMessage([]byte, bool)      {}
+func (discard) HandleClose(transport.CloseInfo) {}
+
+func (s *Server) isDraining() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
+}
+
+func (s *Server) track(ss *session, on bool) {
+	s.mu.Lock()
+	if on {
+		s.sessions[ss] = struct{}{}
+	} else {
+		delete(s.sessions, ss)
+	}
+	s.mu.Unlock()
+}
+
+// Drain refuses new connections and asks every client to reconnect
+// elsewhere: pusher:error 4200, then close 4200 (pusher-js reconnects at once).
+func (s *Server) Drain() {
+	s.mu.Lock()
+	s.closing = true
+	all := make([]*session, 0, len(s.sessions))
+	for ss := range s.sessions {
+		all = append(all, ss)
+	}
+	s.mu.Unlock()
+	for _, ss := range all {
+		ss.fail(4200, "Server is shutting down; reconnect.")
+	}
+}
+
+// Sessions is the number of open connections.
+func (s *Server) Sessions() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.sessions)
+}
+
+// TriggerEvent is one event published through the HTTP API.
+type TriggerEvent struct {
+	Name     string
+	Data     string
+	Channels []string
+	SocketID string // excluded from delivery when set
+}
+
+// Trigger publishes ev to each of its channels. Validation is the
+// caller's (the HTTP API answers 400/413 before calling). Events on cache
+// channels are stored for replay to later subscribers.
+func (s *Server) Trigger(ctx context.Context, app *App, ev TriggerEvent) error {
+	for _, ch := range ev.Channels {
+		payload := newEvent(ev.Name).channel(ch).dataString(ev.Data).bytes()
+		if ClassifyChannel(ch).Cache {
+			if err := s.opts.Hub.CacheSet(ctx, app.ID, ch, payload, app.CacheTTL); err != nil {
+				return err
+			}
+		}
+		if err := s.opts.Hub.Publish(ctx, engine.Publication{
+			Namespace: app.ID, Channel: ch, Payload: payload, ExcludeConn: ev.SocketID,
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Channels lists occupied channels cluster-wide.
+func (s *Server) Channels(ctx context.Context, app *App, prefix string) (map[string]engine.ChannelStats, error) {
+	return s.opts.Hub.Channels(ctx, app.ID, prefix)
+}
+
+// Channel returns one channel's stats and whether it is occupied.
+func (s *Server) Channel(ctx context.Context, app *App, name string) (engine.ChannelStats, bool, error) {
+	all, err := s.opts.Hub.Channels(ctx, app.ID, name)
+	if err != nil {
+		return engine.ChannelStats{}, false, err
+	}
+	st, ok := all[name]
+	return st, ok, nil
+}
+
+// PresenceUsers lists the user ids in a presence channel.
+func (s *Server) PresenceUsers(ctx context.Context, app *App, channel string) ([]string, error) {
+	members, err := s.opts.Hub.PresenceMembers(ctx, app.ID, channel)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(members))
+	for i, m := range members {
+		ids[i] = m.UserID
+	}
+	return ids, nil
+}
+
+// CachedEvent returns a cache channel's stored event (the full message,
+// as subscribers receive it) and its remaining lifetime.
+func (s *Server) CachedEvent(ctx context.Context, app *App, channel string) ([]byte, time.Duration, bool, error) {
+	return s.opts.Hub.CacheGet(ctx, app.ID, channel)
+}
+
+// TerminateUser closes every connection signed in as userID, cluster-wide.
+func (s *Server) TerminateUser(ctx context.Context, app *App, userID string) error {
+	return s.opts.Hub.TerminateUser(ctx, app.ID, userID)
+}
+
+// socketID formats a connection's socket_id: two decimal integers joined
+// by a dot, as the SDKs' ^\d+\.\d+$ check demands.
+func (s *Server) socketID(connID uint64) string {
+	b := make([]byte, 0, 24)
+	b = strconv.AppendUint(b, uint64(s.nodeID), 10)
+	b = append(b, '.')
+	b = strconv.AppendUint(b, connID, 10)
+	return string(b)
+}
+
+func (s *Server) emitWebhook(app *App, ev webhook.Event) {
+	if s.opts.Webhooks != nil && app.webhook != nil {
+		s.opts.Webhooks.Emit(app.webhook, ev)
+	}
+}

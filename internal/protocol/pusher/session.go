@@ -1,0 +1,209 @@
+package pusher
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/switchboard-rt/switchboard/internal/timewheel"
+	"github.com/switchboard-rt/switchboard/internal/transport"
+)
+
+// session is one Pusher connection. HandleMessage and HandleClose run on
+// the connection's reader goroutine; Deliver, Terminate and the timers run
+// elsewhere, so the state they share is under mu.
+type session struct {
+	srv  *Server
+	app  *App
+	conn transport.Conn
+	id   string // socket_id
+
+	mu     sync.Mutex
+	subs   map[string]*subscription
+	user   *signedInUser
+	closed bool
+
+	// Liveness state, touched only by the wheel goroutine.
+	liveness *timewheel.Timer
+	pingSent bool
+	pingAt   time.Time
+	authWait *timewheel.Timer // only when the app requires authentication
+
+	// Client-event token bucket, touched only by the reader goroutine.
+	tokens     float64
+	tokensAt   time.Time
+	ctx        context.Context
+	cancelWork context.CancelFunc
+}
+
+type subscription struct {
+	name   string
+	kind   Channel
+	member string // presence user id
+}
+
+func observerFor(app *App) transport.Observer {
+	if app == nil {
+		return nil
+	}
+	return app.Metrics
+}
+
+func (s *Server) newSession(app *App, c transport.Conn) *session {
+	ctx, cancel := context.WithCancel(context.Background())
+	ss := &session{
+		srv: s, app: app, conn: c, id: s.socketID(c.ID()),
+		subs:   map[string]*subscription{},
+		tokens: float64(app.Limits.ClientEventsPerSecond), tokensAt: time.Now(),
+		ctx: ctx, cancelWork: cancel,
+	}
+	s.track(ss, true)
+	s.opts.Hub.Connect(app.ID, ss.id, ss)
+	app.Metrics.Open.Inc()
+	app.Metrics.Accepted.Inc()
+
+	activity := int(s.opts.ActivityTimeout / time.Second)
+	data := `{"socket_id":"` + ss.id + `","activity_timeout":` + strconv.Itoa(activity) + `}`
+	ss.send(newEvent("pusher:connection_established").dataString(data).bytes())
+
+	ss.liveness = s.opts.Wheel.NewTimer(ss.checkLiveness)
+	ss.liveness.Reset(s.opts.ActivityTimeout)
+	if app.UserAuthentication {
+		ss.authWait = s.opts.Wheel.Schedule(app.AuthTimeout, ss.checkAuthenticated)
+	}
+	return ss
+}
+
+func (ss *session) send(b []byte) { _ = ss.conn.Send(transport.Text(b)) }
+
+// sendError sends a non-fatal pusher:error (code null unless given).
+func (ss *session) sendError(code int, reason, msg, channel string) {
+	ss.app.Metrics.Error(reason)
+	ss.send(errorEvent(code, msg, channel))
+}
+
+// fail sends pusher:error with code, then closes with the same code.
+func (ss *session) fail(code int, msg string) {
+	ss.send(errorEvent(code, msg, ""))
+	ss.conn.Close(uint16(code), msg)
+}
+
+// Deliver implements hub.Subscriber.
+func (ss *session) Deliver(m *transport.Message) { _ = ss.conn.Send(m) }
+
+// Terminate implements hub.Subscriber: the app asked to end this user's
+// connections. 4009 makes pusher-js stay disconnected.
+func (ss *session) Terminate() {
+	ss.srv.log.Info("connection terminated by the app", "app", ss.app.ID, "socket_id", ss.id)
+	ss.fail(4009, "You got disconnected by the app.")
+}
+
+// HandleMessage implements transport.Handler.
+func (ss *session) HandleMessage(data []byte, _ bool) {
+	// Binary frames are not part of the protocol, but soketi parses them
+	// as JSON and some clients rely on that; decoding decides.
+	env, err := DecodeEnvelope(data)
+	if err != nil {
+		ss.sendError(0, "bad_json", "Invalid message: "+err.Error()+". Messages must be JSON objects with an event.", "")
+		return
+	}
+	switch {
+	case env.Event == "pusher:ping":
+		ss.send(pongMessage)
+	case env.Event == "pusher:pong":
+		// Liveness only; the transport recorded the read.
+	case env.Event == "pusher:subscribe":
+		ss.subscribe(env)
+	case env.Event == "pusher:unsubscribe":
+		ss.unsubscribe(env)
+	case env.Event == "pusher:signin":
+		ss.signin(env)
+	case strings.HasPrefix(env.Event, "client-"):
+		ss.clientEvent(env)
+	default:
+		ss.sendError(0, "unknown_event", "Unknown event "+strconv.Quote(truncate(env.Event, 64))+
+			". Client events must start with client-.", "")
+	}
+}
+
+var (
+	pongMessage = newEvent("pusher:pong").dataString("{}").bytes()
+	pingMessage = newEvent("pusher:ping").dataString("{}").bytes()
+)
+
+// checkLiveness runs on the wheel: after activity_timeout of silence the
+// server sends pusher:ping; after pong_timeout more it closes with 4201.
+func (ss *session) checkLiveness() {
+	now := time.Now()
+	last := ss.conn.LastRead()
+	timeout, pong := ss.srv.opts.ActivityTimeout, ss.srv.opts.PongTimeout
+	if ss.pingSent {
+		if last.After(ss.pingAt) {
+			ss.pingSent = false
+		} else {
+			ss.app.Metrics.Error("pong_timeout")
+			ss.fail(4201, "Pong reply not received")
+			return
+		}
+	}
+	if idle := now.Sub(last); idle < timeout {
+		ss.liveness.Reset(timeout - idle)
+		return
+	}
+	ss.send(pingMessage)
+	ss.conn.Ping() // a control ping too: clients that can't answer pusher:ping answer this
+	ss.pingSent, ss.pingAt = true, now
+	ss.liveness.Reset(pong)
+}
+
+// checkAuthenticated closes a connection that, in an app requiring user
+// authentication, neither signed in nor joined a private or presence
+// channel in time.
+func (ss *session) checkAuthenticated() {
+	ss.mu.Lock()
+	ok := ss.user != nil
+	for _, sub := range ss.subs {
+		ok = ok || sub.kind.NeedsAuth()
+	}
+	ss.mu.Unlock()
+	if !ok {
+		ss.app.Metrics.Error("auth_timeout")
+		ss.fail(4009, "Connection not authorized within timeout.")
+	}
+}
+
+// HandleClose implements transport.Handler: leave every channel (with the
+// member_removed, vacated and offline events that implies), then forget
+// the connection.
+func (ss *session) HandleClose(info transport.CloseInfo) {
+	ss.liveness.Stop()
+	if ss.authWait != nil {
+		ss.authWait.Stop()
+	}
+	ss.mu.Lock()
+	ss.closed = true
+	subs := make([]*subscription, 0, len(ss.subs))
+	for _, sub := range ss.subs {
+		subs = append(subs, sub)
+	}
+	ss.subs = map[string]*subscription{}
+	user := ss.user
+	ss.mu.Unlock()
+
+	ctx := context.Background()
+	for _, sub := range subs {
+		ss.leave(ctx, sub)
+	}
+	if user != nil {
+		ss.signout(ctx, user)
+	}
+	ss.cancelWork()
+	ss.srv.opts.Hub.Disconnect(ss.app.ID, ss.id)
+	ss.srv.track(ss, false)
+	ss.app.Metrics.Open.Dec()
+	if info.Err != nil {
+		ss.srv.log.Debug("connection closed", "app", ss.app.ID, "socket_id", ss.id, "code", info.Code, "err", info.Err)
+	}
+}

@@ -1,0 +1,356 @@
+package pusher
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/switchboard-rt/switchboard/internal/engine"
+	"github.com/switchboard-rt/switchboard/internal/hub"
+	"github.com/switchboard-rt/switchboard/internal/pushersign"
+	"github.com/switchboard-rt/switchboard/internal/webhook"
+)
+
+type subscribeData struct {
+	Channel     string `json:"channel"`
+	Auth        string `json:"auth"`
+	ChannelData string `json:"channel_data"`
+}
+
+// subscriptionFailure is a refused subscription: Pusher's pusher:error
+// (code null, its message text, socket stays open) and, for Laravel Echo's
+// .error() hook, soketi's pusher:subscription_error.
+type subscriptionFailure struct {
+	status  int    // 401 auth, 4009 limits, 4100 full presence channel, 400 bad request
+	errType string // AuthError, LimitReached, BadRequest
+	reason  string // metric label
+	msg     string
+}
+
+func (ss *session) refuse(channel string, f subscriptionFailure) {
+	ss.sendError(0, f.reason, f.msg, channel)
+	if ss.app.SubscriptionErrorEvents && channel != "" {
+		ss.send(newEvent("pusher:subscription_error").channel(channel).dataJSON(map[string]any{
+			"type": f.errType, "error": f.msg, "status": f.status,
+		}).bytes())
+	}
+}
+
+func (ss *session) subscribe(env Envelope) {
+	var d subscribeData
+	if err := decodeData(env.Data, &d); err != nil || d.Channel == "" {
+		ss.refuse("", subscriptionFailure{400, "BadRequest", "bad_subscribe", "pusher:subscribe needs data with a channel."})
+		return
+	}
+	name := d.Channel
+	ss.mu.Lock()
+	user := ss.user
+	_, dup := ss.subs[name]
+	count := len(ss.subs)
+	ss.mu.Unlock()
+
+	ownUserChannel := user != nil && name == ServerToUserPrefix+user.id
+	if dup {
+		if ownUserChannel {
+			// Joined silently at sign-in; pusher-js asks for it and waits
+			// for the confirmation.
+			ss.send(newEvent("pusher_internal:subscription_succeeded").channel(name).dataString("{}").bytes())
+			return
+		}
+		ss.sendError(0, "existing_subscription", "Existing subscription to channel "+name, name)
+		return
+	}
+	if err := ValidateChannelName(name, ss.app.Limits.MaxChannelNameLength, ownUserChannel); err != nil {
+		ss.refuse(name, subscriptionFailure{4009, "LimitReached", "bad_channel_name", err.Error()})
+		return
+	}
+	if count >= ss.app.Limits.MaxSubscriptionsPerConn {
+		ss.refuse(name, subscriptionFailure{4009, "LimitReached", "too_many_subscriptions",
+			fmt.Sprintf("Subscription limit of %d channels per connection reached.", ss.app.Limits.MaxSubscriptionsPerConn)})
+		return
+	}
+	kind := ClassifyChannel(name)
+	sub := &subscription{name: name, kind: kind}
+	var member engine.Member
+	if kind.NeedsAuth() && !ownUserChannel {
+		signed := ss.id + ":" + name
+		if kind.Kind == Presence && d.ChannelData != "" {
+			signed += ":" + d.ChannelData
+		}
+		if !ss.validAuth(d.Auth, signed) {
+			ss.refuse(name, subscriptionFailure{401, "AuthError", "bad_auth", ss.authErrorText(d.Auth, name, d.ChannelData)})
+			return
+		}
+		if kind.Kind == Presence {
+			var f *subscriptionFailure
+			if member, f = ss.presenceMember(name, d.ChannelData, user); f != nil {
+				ss.refuse(name, *f)
+				return
+			}
+			sub.member = member.UserID
+		}
+	}
+	ss.join(sub, member, false)
+}
+
+// validAuth checks "key:hexsig" against HMAC-SHA256(secret, signed) in
+// constant time.
+func (ss *session) validAuth(auth, signed string) bool {
+	key, sig, ok := strings.Cut(auth, ":")
+	if !ok || key != ss.app.Key {
+		return false
+	}
+	return pushersign.Equal(sig, pushersign.HMACHex(ss.app.Secret, signed))
+}
+
+// authErrorText is Pusher's wording; it names what was expected to be
+// signed, never the expected signature.
+func (ss *session) authErrorText(auth, channel, channelData string) string {
+	if auth == "" {
+		return "Auth info required to subscribe to " + channel
+	}
+	what := ss.id + ":" + channel
+	if channelData != "" {
+		what += ":" + channelData
+	}
+	return "Invalid signature: Expected HMAC SHA256 hex digest of " + what + ", but got " + truncate(auth, 100)
+}
+
+type channelData struct {
+	UserID   json.RawMessage `json:"user_id"`
+	UserInfo json.RawMessage `json:"user_info"`
+}
+
+// presenceMember reads the member from channel_data, or from the signed-in
+// user when the auth endpoint left channel_data out (pusher-js allows it).
+func (ss *session) presenceMember(channel, raw string, user *signedInUser) (engine.Member, *subscriptionFailure) {
+	if raw == "" {
+		if user == nil {
+			return engine.Member{}, &subscriptionFailure{400, "BadRequest", "missing_channel_data",
+				"Presence channel " + channel + " needs channel_data with a user_id, or a signed-in user."}
+		}
+		return engine.Member{UserID: user.id, Info: user.info}, nil
+	}
+	var cd channelData
+	if err := json.Unmarshal([]byte(raw), &cd); err != nil {
+		return engine.Member{}, &subscriptionFailure{400, "BadRequest", "bad_channel_data", "channel_data is not valid JSON: " + err.Error()}
+	}
+	id, ok := userIDString(cd.UserID)
+	if !ok {
+		return engine.Member{}, &subscriptionFailure{400, "BadRequest", "bad_channel_data", "channel_data must have a user_id string or number."}
+	}
+	if len(id) > 128 {
+		return engine.Member{}, &subscriptionFailure{400, "BadRequest", "bad_channel_data", "user_id is over 128 characters."}
+	}
+	if len(cd.UserInfo) > ss.app.Limits.MaxPresenceMemberBytes {
+		return engine.Member{}, &subscriptionFailure{4009, "LimitReached", "member_too_big",
+			fmt.Sprintf("user_info is %d bytes, over the limit of %d.", len(cd.UserInfo), ss.app.Limits.MaxPresenceMemberBytes)}
+	}
+	info := bytes.TrimSpace(cd.UserInfo)
+	if string(info) == "null" {
+		info = nil
+	}
+	return engine.Member{UserID: id, Info: info}, nil
+}
+
+// userIDString accepts a string or a number (Laravel sends integers) and
+// normalises to the string form used in ids, hash keys and events.
+func userIDString(raw json.RawMessage) (string, bool) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return "", false
+	}
+	if raw[0] == '"' {
+		var s string
+		if json.Unmarshal(raw, &s) != nil || s == "" {
+			return "", false
+		}
+		return s, true
+	}
+	var n json.Number
+	if json.Unmarshal(raw, &n) != nil {
+		return "", false
+	}
+	return n.String(), true
+}
+
+// join subscribes on the hub and sends what a new subscriber gets (quiet:
+// no subscription_succeeded, for the user channel joined at sign-in):
+// subscription_succeeded, the cached event or cache_miss, and the events
+// and webhooks its arrival causes for others.
+func (ss *session) join(sub *subscription, member engine.Member, quiet bool) {
+	ctx, h, app := ss.ctx, ss.srv.opts.Hub, ss.app
+	name := sub.name
+	presence := sub.kind.Kind == Presence && sub.member != ""
+	firstMember := false
+	if presence {
+		n, err := h.PresenceCount(ctx, app.ID, name)
+		if err == nil && n >= app.Limits.MaxPresenceMembers {
+			if known, _ := ss.isMember(ctx, name, member.UserID); !known {
+				ss.refuse(name, subscriptionFailure{4100, "LimitReached", "presence_full",
+					fmt.Sprintf("Presence channel %s is full (%d members).", name, app.Limits.MaxPresenceMembers)})
+				return
+			}
+		}
+		if firstMember, err = h.PresenceJoin(ctx, app.ID, name, ss.id, member); err != nil {
+			ss.srv.log.Error("presence join", "app", app.ID, "channel", name, "err", err)
+			ss.refuse(name, subscriptionFailure{500, "ServerError", "engine_error", "Subscription failed; try again."})
+			return
+		}
+	}
+	total, err := h.Subscribe(ctx, app.ID, name, ss)
+	if err != nil && !errors.Is(err, hub.ErrAlreadySubscribed) {
+		ss.srv.log.Error("subscribe", "app", app.ID, "channel", name, "err", err)
+	}
+	ss.mu.Lock()
+	if ss.closed { // the connection ended meanwhile: undo
+		ss.mu.Unlock()
+		ss.leave(context.Background(), sub)
+		return
+	}
+	ss.subs[name] = sub
+	ss.mu.Unlock()
+	app.Metrics.Subscriptions.Inc()
+
+	if presence {
+		ss.send(ss.presenceSucceeded(ctx, name))
+		if firstMember {
+			added := map[string]any{"user_id": member.UserID}
+			if len(member.Info) > 0 {
+				added["user_info"] = json.RawMessage(member.Info)
+			}
+			ss.publishInternal(name, newEvent("pusher_internal:member_added").channel(name).dataJSON(added).bytes(), ss.id)
+			ss.srv.emitWebhook(app, webhook.Event{Name: "member_added", Channel: name, UserID: member.UserID})
+		}
+	} else if !quiet {
+		ss.send(newEvent("pusher_internal:subscription_succeeded").channel(name).dataString("{}").bytes())
+	}
+	if total == 1 {
+		ss.srv.emitWebhook(app, webhook.Event{Name: "channel_occupied", Channel: name})
+	}
+	if sub.kind.Cache {
+		if msg, _, ok, err := h.CacheGet(ctx, app.ID, name); err == nil && ok {
+			ss.send(msg)
+		} else {
+			ss.send(newEvent("pusher:cache_miss").channel(name).bytes())
+			ss.srv.emitWebhook(app, webhook.Event{Name: "cache_miss", Channel: name})
+		}
+	}
+	ss.subscriptionCountChanged(name, sub.kind, total)
+}
+
+func (ss *session) isMember(ctx context.Context, channel, userID string) (bool, error) {
+	members, err := ss.srv.opts.Hub.PresenceMembers(ctx, ss.app.ID, channel)
+	for _, m := range members {
+		if m.UserID == userID {
+			return true, err
+		}
+	}
+	return false, err
+}
+
+// presenceSucceeded is subscription_succeeded with {presence:{ids,hash,count}}.
+func (ss *session) presenceSucceeded(ctx context.Context, name string) []byte {
+	members, _ := ss.srv.opts.Hub.PresenceMembers(ctx, ss.app.ID, name)
+	var b []byte
+	b = append(b, `{"presence":{"ids":[`...)
+	for i, m := range members {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, m.UserID)
+	}
+	b = append(b, `],"hash":{`...)
+	for i, m := range members {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, m.UserID)
+		b = append(b, ':')
+		if len(m.Info) == 0 {
+			b = append(b, "null"...)
+		} else {
+			b = append(b, m.Info...)
+		}
+	}
+	b = append(b, `},"count":`...)
+	b = strconv.AppendInt(b, int64(len(members)), 10)
+	b = append(b, "}}"...)
+	return newEvent("pusher_internal:subscription_succeeded").channel(name).dataString(string(b)).bytes()
+}
+
+func (ss *session) publishInternal(channel string, payload []byte, exclude string) {
+	err := ss.srv.opts.Hub.Publish(ss.ctx, engine.Publication{
+		Namespace: ss.app.ID, Channel: channel, Payload: payload, ExcludeConn: exclude,
+	})
+	if err != nil && ss.ctx.Err() == nil {
+		ss.srv.log.Error("publish", "app", ss.app.ID, "channel", channel, "err", err)
+	}
+}
+
+func (ss *session) unsubscribe(env Envelope) {
+	var d subscribeData
+	if err := decodeData(env.Data, &d); err != nil || d.Channel == "" {
+		ss.sendError(0, "bad_unsubscribe", "pusher:unsubscribe needs data with a channel.", "")
+		return
+	}
+	ss.mu.Lock()
+	sub := ss.subs[d.Channel]
+	delete(ss.subs, d.Channel)
+	ss.mu.Unlock()
+	if sub != nil { // unsubscribing from an unknown channel is ignored, as Pusher does
+		ss.leave(ss.ctx, sub)
+	}
+}
+
+// leave undoes join: hub unsubscribe, member_removed when this was the
+// user's last connection, channel_vacated when the channel emptied.
+func (ss *session) leave(ctx context.Context, sub *subscription) {
+	h, app := ss.srv.opts.Hub, ss.app
+	total, was, err := h.Unsubscribe(ctx, app.ID, sub.name, ss)
+	if err != nil {
+		ss.srv.log.Error("unsubscribe", "app", app.ID, "channel", sub.name, "err", err)
+	}
+	if was {
+		app.Metrics.Subscriptions.Dec()
+	}
+	if sub.member != "" {
+		last, err := h.PresenceLeave(ctx, app.ID, sub.name, ss.id, sub.member)
+		if err == nil && last {
+			removed := newEvent("pusher_internal:member_removed").channel(sub.name).
+				dataJSON(map[string]string{"user_id": sub.member}).bytes()
+			_ = h.Publish(ctx, engine.Publication{Namespace: app.ID, Channel: sub.name, Payload: removed})
+			ss.srv.emitWebhook(app, webhook.Event{Name: "member_removed", Channel: sub.name, UserID: sub.member})
+		}
+	}
+	if was && total == 0 {
+		ss.srv.emitWebhook(app, webhook.Event{Name: "channel_vacated", Channel: sub.name})
+	}
+	if was {
+		ss.subscriptionCountChanged(sub.name, sub.kind, total)
+	}
+}
+
+// subscriptionCountChanged sends pusher_internal:subscription_count to the
+// channel and the subscription_count webhook, when the app enables it.
+// Presence channels have member events instead. Above 100 subscribers the
+// event is throttled to one per 5 s per channel, as Pusher does.
+func (ss *session) subscriptionCountChanged(name string, kind Channel, total int) {
+	if !ss.app.SubscriptionCount || kind.Kind == Presence || strings.HasPrefix(name, "#") {
+		return
+	}
+	if total > 100 && !ss.srv.countThrottle.allow(ss.app.ID, name) {
+		return
+	}
+	if total > 0 {
+		payload := newEvent("pusher_internal:subscription_count").channel(name).
+			dataString(`{"subscription_count":` + strconv.Itoa(total) + `}`).bytes()
+		_ = ss.srv.opts.Hub.Publish(context.Background(), engine.Publication{Namespace: ss.app.ID, Channel: name, Payload: payload})
+	}
+	n := total
+	ss.srv.emitWebhook(ss.app, webhook.Event{Name: "subscription_count", Channel: name, SubscriptionCount: &n})
+}

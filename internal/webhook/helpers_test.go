@@ -1,0 +1,191 @@
+package webhook
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/switchboard-rt/switchboard/internal/metrics"
+)
+
+// received is one request as the receiver saw it.
+type received struct {
+	header http.Header
+	body   []byte
+	p      payload
+}
+
+// receiver is a real HTTP server on loopback that records webhook requests.
+// status decides the reply to the n-th request (1-based); nil means 200.
+// hang makes every request wait until the client gives up or the test ends.
+type receiver struct {
+	srv    *httptest.Server
+	status func(n int) int
+	hang   bool
+
+	mu   sync.Mutex
+	reqs []received
+	got  chan struct{} // one token per request, buffered
+}
+
+func newReceiver(t *testing.T, status func(n int) int, hang bool) *receiver {
+	t.Helper()
+	r := &receiver{status: status, hang: hang, got: make(chan struct{}, 1<<16)}
+	release := make(chan struct{})
+	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, _ := io.ReadAll(req.Body)
+		var p payload
+		if err := json.Unmarshal(body, &p); err != nil {
+			t.Errorf("body is not JSON: %v: %q", err, body)
+		}
+		r.mu.Lock()
+		r.reqs = append(r.reqs, received{header: req.Header.Clone(), body: body, p: p})
+		n := len(r.reqs)
+		r.mu.Unlock()
+		r.got <- struct{}{}
+		if r.hang {
+			select {
+			case <-req.Context().Done():
+			case <-release:
+			}
+			return
+		}
+		code := http.StatusOK
+		if r.status != nil {
+			code = r.status(n)
+		}
+		w.WriteHeader(code)
+	}))
+	t.Cleanup(r.srv.Close)
+	t.Cleanup(func() { close(release) }) // runs first: unblock hung handlers so Close returns
+	return r
+}
+
+// wait blocks until the receiver has seen at least n requests.
+func (r *receiver) wait(t *testing.T, n int) []received {
+	t.Helper()
+	deadline := time.After(5 * time.Second)
+	for {
+		if rs := r.requests(); len(rs) >= n {
+			return rs
+		}
+		select {
+		case <-r.got:
+		case <-deadline:
+			t.Fatalf("receiver got %d requests, want %d", len(r.requests()), n)
+		}
+	}
+}
+
+func (r *receiver) requests() []received {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]received(nil), r.reqs...)
+}
+
+// events flattens every request's events, in arrival order.
+func (r *receiver) events() []Event {
+	var out []Event
+	for _, q := range r.requests() {
+		out = append(out, q.p.Events...)
+	}
+	return out
+}
+
+// start runs d until the test ends.
+func start(t *testing.T, opts Options) *Dispatcher {
+	t.Helper()
+	d := New(opts)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { d.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return d
+}
+
+func flush(t *testing.T, d *Dispatcher) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := d.Flush(ctx); err != nil {
+		t.Fatalf("Flush: %v", err)
+	}
+}
+
+// counter reads switchboard_webhook_sends_total{app,result}.
+func counter(t *testing.T, m *metrics.Metrics, app, result string) float64 {
+	t.Helper()
+	mfs, err := m.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "switchboard_webhook_sends_total" {
+			continue
+		}
+		for _, mt := range mf.GetMetric() {
+			var a, r string
+			for _, l := range mt.GetLabel() {
+				switch l.GetName() {
+				case "app":
+					a = l.GetValue()
+				case "result":
+					r = l.GetValue()
+				}
+			}
+			if a == app && r == result {
+				return mt.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
+}
+
+// eventually polls cond for up to 5s; metrics are updated just after the
+// receiver answers, so tests wait for them rather than sleep.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// fakeClock is a hand-moved clock for Options.Now.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newFakeClock() *fakeClock { return &fakeClock{t: time.Unix(1_700_000_000, 0)} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func names(evs []Event) []string {
+	out := make([]string, len(evs))
+	for i, e := range evs {
+		out[i] = e.Name + ":" + e.Channel
+		if e.UserID != "" {
+			out[i] += ":" + e.UserID
+		}
+	}
+	return out
+}

@@ -1,0 +1,234 @@
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/switchboard-rt/switchboard/internal/pushersign"
+)
+
+// Run sends queued webhooks until ctx ends. Requests cut short by ctx go back
+// to the queue, so Flush (or a later Run) can still send them.
+func (d *Dispatcher) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	wg.Go(func() { d.scheduler(ctx) })
+	for range numWorkers {
+		wg.Go(func() { d.worker(ctx) })
+	}
+	wg.Go(func() {
+		t := time.NewTicker(reportEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				d.reportOnce()
+			}
+		}
+	})
+	wg.Wait()
+	d.reportOnce()
+}
+
+// Flush sends everything held, including delayed events and open batches,
+// which go out at once. It returns when nothing is left or ctx ends. It works
+// with or without Run; the usual shutdown is to stop Run, then Flush with a
+// deadline.
+func (d *Dispatcher) Flush(ctx context.Context) error {
+	fctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	d.mu.Lock()
+	d.flushing++
+	d.fireAllButRetriesLocked(d.now())
+	d.mu.Unlock()
+
+	var wg sync.WaitGroup
+	wg.Go(func() { d.scheduler(fctx) })
+	for range numWorkers {
+		wg.Go(func() { d.worker(fctx) })
+	}
+	tick := time.NewTicker(flushPoll)
+	defer tick.Stop()
+	var err error
+	for err == nil {
+		d.mu.Lock()
+		left := d.total
+		d.mu.Unlock()
+		if left == 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			err = fmt.Errorf("webhook flush: %d events unsent: %w", left, ctx.Err())
+		case <-tick.C:
+		}
+	}
+	cancel()
+	wg.Wait()
+	d.mu.Lock()
+	d.flushing--
+	d.mu.Unlock()
+	d.reportOnce()
+	if err != nil {
+		d.log.Warn("webhook flush incomplete", "err", err)
+	}
+	return err
+}
+
+func (d *Dispatcher) worker(ctx context.Context) {
+	for ctx.Err() == nil {
+		d.mu.Lock()
+		j := d.nextJobLocked()
+		more := len(d.ready) > 0
+		d.mu.Unlock()
+		if j == nil {
+			select {
+			case <-ctx.Done():
+				return
+			case <-d.wake:
+			}
+			continue
+		}
+		if more {
+			signal(d.wake) // pass the baton: one wake token may stand for several apps
+		}
+		d.attempt(ctx, j)
+	}
+}
+
+// errPermanent marks a failure that retrying cannot fix (a malformed URL).
+var errPermanent = errors.New("not retryable")
+
+type payload struct {
+	TimeMs int64   `json:"time_ms"`
+	Events []Event `json:"events"`
+}
+
+// attempt makes one request for j and decides what happens next.
+func (d *Dispatcher) attempt(ctx context.Context, j *job) {
+	if j.body == nil {
+		j.body, _ = json.Marshal(payload{TimeMs: d.now().UnixMilli(), Events: j.events}) // cannot fail for these types
+		j.sig = pushersign.HMACHex(j.t.Secret, string(j.body))
+		j.first = d.now()
+	}
+	j.attempts++
+	status, err := d.post(ctx, j)
+	now := d.now()
+
+	var result string
+	var wait time.Duration
+	d.mu.Lock()
+	a := j.app
+	a.inflight--
+	switch {
+	case err == nil && status >= 200 && status < 300:
+		result = "ok"
+		a.failing = false
+		d.releaseLocked(a, len(j.events))
+	case ctx.Err() != nil:
+		// Shutting down, not the receiver's fault: put it back in front,
+		// unattempted, for Flush.
+		j.attempts--
+		a.pending = append([]*job{j}, a.pending...)
+	default:
+		// A malformed URL says nothing about the receiver's health.
+		a.failing = !errors.Is(err, errPermanent)
+		wait = d.backoff(j.attempts)
+		if errors.Is(err, errPermanent) || j.attempts >= d.maxAttempts || now.Add(wait).Sub(j.first) > retryBudget {
+			result = "failed"
+			d.releaseLocked(a, len(j.events))
+		} else {
+			result = "retry"
+			d.pushTimedLocked(&timed{kind: kindRetry, due: now.Add(wait), app: a, j: j})
+		}
+	}
+	d.markReadyLocked(a)
+	d.mu.Unlock()
+
+	if result != "" && d.m != nil {
+		d.m.WebhookResult(a.id, result)
+	}
+	switch result {
+	case "retry":
+		d.log.Debug("webhook attempt failed, will retry", d.logAttrs(j, status, err, "retry_in", wait)...)
+	case "failed":
+		d.log.Warn("webhook delivery failed", d.logAttrs(j, status, err)...)
+	}
+}
+
+// logAttrs describes a request for the log. Never the secret or the
+// signature, and the URL without any password in it.
+func (d *Dispatcher) logAttrs(j *job, status int, err error, extra ...any) []any {
+	attrs := []any{"app", j.app.id, "url", redactURL(j.t.Hooks[j.hook].URL),
+		"attempts", j.attempts, "events", len(j.events)}
+	if status != 0 {
+		attrs = append(attrs, "status", status)
+	}
+	if err != nil {
+		attrs = append(attrs, "err", err)
+	}
+	return append(attrs, extra...)
+}
+
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(unparsable)"
+	}
+	return u.Redacted()
+}
+
+// post sends j once and returns the HTTP status.
+func (d *Dispatcher) post(ctx context.Context, j *job) (int, error) {
+	h := &j.t.Hooks[j.hook]
+	u, err := url.Parse(h.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return 0, fmt.Errorf("%w: bad webhook URL", errPermanent)
+	}
+	rctx, cancel := context.WithTimeout(ctx, d.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(rctx, http.MethodPost, h.URL, bytes.NewReader(j.body))
+	if err != nil {
+		return 0, fmt.Errorf("%w: %v", errPermanent, err)
+	}
+	req.Header.Set("User-Agent", userAgent)
+	for k, v := range h.Headers {
+		req.Header.Set(k, v)
+	}
+	// Set last so a custom header cannot break the signature contract.
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Pusher-Key", j.t.Key)
+	req.Header.Set("X-Pusher-Signature", j.sig)
+	resp, err := d.client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	// Drain a little so the connection can be reused; receivers' bodies are
+	// not interesting.
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+// backoff is the wait after the n-th failed attempt: exponential from
+// min(1s, MaxBackoff), capped at MaxBackoff, with "equal jitter" (half fixed,
+// half random) so receivers coming back up are not hit in lockstep.
+func (d *Dispatcher) backoff(n int) time.Duration {
+	b := min(time.Second, d.maxBackoff)
+	for i := 1; i < n && b < d.maxBackoff; i++ {
+		b *= 2
+	}
+	b = min(b, d.maxBackoff)
+	half := b / 2
+	return half + rand.N(b-half+1)
+}

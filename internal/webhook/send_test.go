@@ -1,0 +1,196 @@
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/switchboard-rt/switchboard/internal/config"
+	"github.com/switchboard-rt/switchboard/internal/metrics"
+)
+
+func TestRetriesThenSuccess(t *testing.T) {
+	r := newReceiver(t, func(n int) int {
+		if n <= 2 {
+			return http.StatusInternalServerError
+		}
+		return http.StatusOK
+	}, false)
+	m := metrics.New()
+	tg := &Target{AppID: "a", Key: "k", Secret: "s", Hooks: []config.Webhook{{URL: r.srv.URL}}}
+	d := start(t, Options{MaxBackoff: 5 * time.Millisecond, Metrics: m})
+	d.Emit(tg, Event{Name: EventChannelOccupied, Channel: "c"})
+	q := r.wait(t, 3)
+	for i := 1; i < len(q); i++ {
+		// Byte-identical retries let a receiver de-duplicate.
+		if !bytes.Equal(q[i].body, q[0].body) || q[i].header.Get("X-Pusher-Signature") != q[0].header.Get("X-Pusher-Signature") {
+			t.Errorf("retry %d differs from the first attempt", i)
+		}
+	}
+	eventually(t, "ok counted", func() bool { return counter(t, m, "a", "ok") == 1 })
+	if got := counter(t, m, "a", "retry"); got != 2 {
+		t.Errorf("retry counter %v, want 2", got)
+	}
+	if got := counter(t, m, "a", "failed"); got != 0 {
+		t.Errorf("failed counter %v, want 0", got)
+	}
+}
+
+func TestRetriesExhaustedCountedAsFailed(t *testing.T) {
+	r := newReceiver(t, func(int) int { return http.StatusServiceUnavailable }, false)
+	m := metrics.New()
+	tg := &Target{AppID: "a", Key: "k", Secret: "s", Hooks: []config.Webhook{{URL: r.srv.URL}}}
+	d := start(t, Options{MaxAttempts: 3, MaxBackoff: 5 * time.Millisecond, Metrics: m})
+	d.Emit(tg, Event{Name: EventChannelOccupied, Channel: "c"})
+	eventually(t, "failed counted", func() bool { return counter(t, m, "a", "failed") == 1 })
+	time.Sleep(50 * time.Millisecond) // a fourth attempt would have shown up by now
+	if n := len(r.requests()); n != 3 {
+		t.Errorf("%d attempts, want 3", n)
+	}
+	if got := counter(t, m, "a", "retry"); got != 2 {
+		t.Errorf("retry counter %v, want 2", got)
+	}
+	// Nothing is left queued: Flush has nothing to do.
+	flush(t, d)
+}
+
+func TestBadURLFailsWithoutRetry(t *testing.T) {
+	m := metrics.New()
+	tg := &Target{AppID: "a", Key: "k", Secret: "s", Hooks: []config.Webhook{{URL: "ftp://example.invalid/x"}}}
+	d := start(t, Options{MaxBackoff: 5 * time.Millisecond, Metrics: m})
+	d.Emit(tg, Event{Name: EventChannelOccupied, Channel: "c"})
+	eventually(t, "failed counted", func() bool { return counter(t, m, "a", "failed") == 1 })
+	if got := counter(t, m, "a", "retry"); got != 0 {
+		t.Errorf("retry counter %v, want 0", got)
+	}
+}
+
+// A receiver that never answers must not slow Emit, and must not keep other
+// apps' webhooks from going out, neither by holding every worker nor by
+// filling the queue.
+func TestHangingReceiverDoesNotBlockEmitOrOtherApps(t *testing.T) {
+	dead := newReceiver(t, nil, true)
+	alive := newReceiver(t, nil, false)
+	m := metrics.New()
+	const queue = 1000
+	d := start(t, Options{QueueSize: queue, Metrics: m, Timeout: time.Minute})
+	ta := &Target{AppID: "dead", Key: "k", Secret: "s", Hooks: []config.Webhook{{URL: dead.srv.URL}}}
+	tb := &Target{AppID: "alive", Key: "k", Secret: "s", Hooks: []config.Webhook{{URL: alive.srv.URL}}}
+
+	const n = 100_000
+	begin := time.Now()
+	for i := range n {
+		d.Emit(ta, Event{Name: EventClientEvent, Channel: "private-c", Event: "client-e", SocketID: "1.1", Data: string(rune('a' + i%26))})
+	}
+	if took := time.Since(begin); took > 3*time.Second { // generous for -race on 2 cores
+		t.Errorf("100k Emits took %v", took)
+	}
+	dead.wait(t, appInFlight) // its workers are stuck
+	if got := counter(t, m, "dead", "dropped"); got != n-queue {
+		t.Errorf("dropped %v, want %d", got, n-queue)
+	}
+
+	// The queue is full of the dead app's events, yet another app's event
+	// gets in (evicting one of the dead app's) and out (a free worker).
+	for i := range 3 {
+		d.Emit(tb, Event{Name: EventChannelOccupied, Channel: string(rune('x' + i))})
+	}
+	alive.wait(t, 3)
+	if got := counter(t, m, "dead", "dropped"); got != n-queue+3 {
+		t.Errorf("dead app dropped %v after eviction, want %d", got, n-queue+3)
+	}
+	if got := counter(t, m, "alive", "dropped"); got != 0 {
+		t.Errorf("alive app dropped %v", got)
+	}
+	if got := len(dead.requests()); got != appInFlight {
+		t.Errorf("dead receiver has %d requests in flight, want the per-app cap %d", got, appInFlight)
+	}
+}
+
+func TestFlushSendsDelayedAndBatchedNow(t *testing.T) {
+	r := newReceiver(t, nil, false)
+	tg := &Target{AppID: "a", Key: "k", Secret: "s", Batching: true, Hooks: []config.Webhook{{URL: r.srv.URL}}}
+	d := New(Options{VacateDelay: time.Hour, BatchWindow: time.Hour})
+	d.Emit(tg, Event{Name: EventChannelVacated, Channel: "c"})
+	d.Emit(tg, Event{Name: EventMemberRemoved, Channel: "presence-c", UserID: "u"})
+	d.Emit(tg, Event{Name: EventClientEvent, Channel: "private-c", Event: "client-a"})
+	d.Emit(tg, Event{Name: EventClientEvent, Channel: "private-c", Event: "client-b"})
+	begin := time.Now()
+	flush(t, d)
+	if took := time.Since(begin); took > 2*time.Second {
+		t.Errorf("Flush took %v: delayed events were not sent at once", took)
+	}
+	if got := len(r.events()); got != 4 {
+		t.Errorf("flushed %d events, want 4: %v", got, names(r.events()))
+	}
+}
+
+func TestFlushBoundedByContext(t *testing.T) {
+	r := newReceiver(t, nil, true)
+	tg := &Target{AppID: "a", Key: "k", Secret: "s", Hooks: []config.Webhook{{URL: r.srv.URL}}}
+	d := New(Options{Timeout: time.Minute})
+	d.Emit(tg, Event{Name: EventChannelOccupied, Channel: "c"})
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	begin := time.Now()
+	err := d.Flush(ctx)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Flush error %v, want deadline exceeded", err)
+	}
+	if took := time.Since(begin); took > time.Second {
+		t.Errorf("Flush took %v past its deadline", took)
+	}
+}
+
+// Stopping Run mid-request puts the request back; Flush sends it again.
+func TestRunStopRequeuesForFlush(t *testing.T) {
+	var calls, completed atomic.Int32
+	hung := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		// Read the body first: only then does the server notice the client
+		// hanging up and cancel the request context.
+		_, _ = io.Copy(io.Discard, req.Body)
+		if calls.Add(1) == 1 {
+			close(hung)
+			<-req.Context().Done() // until the dispatcher gives up on it
+			return
+		}
+		completed.Add(1)
+	}))
+	defer srv.Close()
+	tg := &Target{AppID: "a", Key: "k", Secret: "s", Hooks: []config.Webhook{{URL: srv.URL}}}
+	d := New(Options{Timeout: time.Minute})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { d.Run(ctx); close(done) }()
+	d.Emit(tg, Event{Name: EventChannelOccupied, Channel: "c"})
+	<-hung
+	cancel()
+	<-done
+	flush(t, d)
+	if got := completed.Load(); got != 1 {
+		t.Errorf("%d completed requests after Flush, want 1 (the resend)", got)
+	}
+}
+
+func TestBackoffGrowsAndIsCapped(t *testing.T) {
+	d := New(Options{})
+	for n := 1; n <= 10; n++ {
+		top := min(time.Second<<(n-1), 60*time.Second)
+		for range 20 {
+			if b := d.backoff(n); b < top/2 || b > top {
+				t.Fatalf("backoff(%d) = %v, want within [%v, %v]", n, b, top/2, top)
+			}
+		}
+	}
+	small := New(Options{MaxBackoff: 10 * time.Millisecond})
+	if b := small.backoff(1); b > 10*time.Millisecond {
+		t.Errorf("backoff %v exceeds MaxBackoff", b)
+	}
+}

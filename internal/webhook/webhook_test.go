@@ -1,0 +1,246 @@
+package webhook
+
+import (
+	"bytes"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/switchboard-rt/switchboard/internal/config"
+	"github.com/switchboard-rt/switchboard/internal/pushersign"
+)
+
+func TestWireFormatSignatureAndHeaders(t *testing.T) {
+	r := newReceiver(t, nil, false)
+	tg := &Target{AppID: "app1", Key: "key1", Secret: "s3cret", Hooks: []config.Webhook{{
+		URL:     r.srv.URL + "/hook",
+		Headers: map[string]string{"X-Custom": "yes", "X-Pusher-Key": "spoofed", "X-Pusher-Signature": "spoofed"},
+	}}}
+	d := start(t, Options{})
+	before := time.Now().UnixMilli()
+	d.Emit(tg, Event{Name: EventClientEvent, Channel: "private-a", Event: "client-typing", Data: `{"x":1}`, SocketID: "123.456"})
+	got := r.wait(t, 1)[0]
+
+	if sig, want := got.header.Get("X-Pusher-Signature"), pushersign.HMACHex("s3cret", string(got.body)); sig != want {
+		t.Errorf("signature %q, want HMAC of body %q", sig, want)
+	}
+	for h, want := range map[string]string{
+		"X-Pusher-Key": "key1", "Content-Type": "application/json", "X-Custom": "yes", "User-Agent": userAgent,
+	} {
+		if v := got.header.Get(h); v != want {
+			t.Errorf("%s = %q, want %q", h, v, want)
+		}
+	}
+	if got.p.TimeMs < before || got.p.TimeMs > time.Now().UnixMilli() {
+		t.Errorf("time_ms %d not the send time", got.p.TimeMs)
+	}
+	want := Event{Name: EventClientEvent, Channel: "private-a", Event: "client-typing", Data: `{"x":1}`, SocketID: "123.456"}
+	if len(got.p.Events) != 1 || got.p.Events[0] != want {
+		t.Errorf("events %+v, want [%+v]", got.p.Events, want)
+	}
+	// Empty optional fields are left out, as Pusher does.
+	if bytes.Contains(got.body, []byte("user_id")) || bytes.Contains(got.body, []byte("subscription_count")) {
+		t.Errorf("body has empty optional fields: %s", got.body)
+	}
+}
+
+func TestBatchingGroupsEvents(t *testing.T) {
+	batched := newReceiver(t, nil, false)
+	single := newReceiver(t, nil, false)
+	d := start(t, Options{BatchWindow: 100 * time.Millisecond})
+	tb := &Target{AppID: "b", Key: "k", Secret: "s", Batching: true, Hooks: []config.Webhook{{URL: batched.srv.URL}}}
+	ts := &Target{AppID: "s", Key: "k", Secret: "s", Hooks: []config.Webhook{{URL: single.srv.URL}}}
+	for i := range 5 {
+		ch := string(rune('a' + i))
+		d.Emit(tb, Event{Name: EventChannelOccupied, Channel: ch})
+		d.Emit(ts, Event{Name: EventChannelOccupied, Channel: ch})
+	}
+	got := batched.wait(t, 1)
+	if len(got) != 1 || !slices.Equal(names(got[0].p.Events), []string{
+		"channel_occupied:a", "channel_occupied:b", "channel_occupied:c", "channel_occupied:d", "channel_occupied:e",
+	}) {
+		t.Errorf("batched target: %d requests, first %v", len(got), names(got[0].p.Events))
+	}
+	for _, q := range single.wait(t, 5) {
+		if len(q.p.Events) != 1 {
+			t.Errorf("unbatched target sent %d events in one request", len(q.p.Events))
+		}
+	}
+}
+
+func TestBatchSizeIsCapped(t *testing.T) {
+	r := newReceiver(t, nil, false)
+	d := New(Options{BatchWindow: time.Hour})
+	tg := &Target{AppID: "a", Key: "k", Secret: "s", Batching: true, Hooks: []config.Webhook{{URL: r.srv.URL}}}
+	for range maxBatchEvents + 20 {
+		d.Emit(tg, Event{Name: EventClientEvent, Channel: "private-x", Event: "client-e"})
+	}
+	flush(t, d)
+	var sizes []int
+	for _, q := range r.requests() {
+		sizes = append(sizes, len(q.p.Events))
+	}
+	slices.Sort(sizes)
+	if !slices.Equal(sizes, []int{20, maxBatchEvents}) {
+		t.Errorf("batch sizes %v, want [20 %d]", sizes, maxBatchEvents)
+	}
+}
+
+func TestFiltersByEventTypeAndChannel(t *testing.T) {
+	byType := newReceiver(t, nil, false)
+	byChan := newReceiver(t, nil, false)
+	all := newReceiver(t, nil, false)
+	tg := &Target{AppID: "a", Key: "k", Secret: "s", Hooks: []config.Webhook{
+		{URL: byType.srv.URL, EventTypes: []string{EventChannelOccupied}},
+		{URL: byChan.srv.URL, Filter: config.WebhookFilter{ChannelPrefix: "private-", ChannelSuffix: "-log"}},
+		{URL: all.srv.URL},
+	}}
+	d := New(Options{})
+	d.Emit(tg, Event{Name: EventChannelOccupied, Channel: "public"})
+	d.Emit(tg, Event{Name: EventClientEvent, Channel: "private-x-log", Event: "client-a"})
+	d.Emit(tg, Event{Name: EventClientEvent, Channel: "private-x", Event: "client-b"})
+	d.Emit(tg, Event{Name: EventClientEvent, Channel: "presence-x-log", Event: "client-c"})
+	d.Emit(tg, Event{Name: EventChannelOccupied, Channel: "private-y-log"})
+	flush(t, d)
+
+	sorted := func(r *receiver) []string { s := names(r.events()); slices.Sort(s); return s }
+	if got, want := sorted(byType), []string{"channel_occupied:private-y-log", "channel_occupied:public"}; !slices.Equal(got, want) {
+		t.Errorf("event-type hook got %v, want %v", got, want)
+	}
+	if got, want := sorted(byChan), []string{"channel_occupied:private-y-log", "client_event:private-x-log"}; !slices.Equal(got, want) {
+		t.Errorf("channel-filter hook got %v, want %v", got, want)
+	}
+	if got := len(all.events()); got != 5 {
+		t.Errorf("unfiltered hook got %d events, want 5", got)
+	}
+}
+
+func TestVacateCancelledByQuickReoccupy(t *testing.T) {
+	all := newReceiver(t, nil, false)
+	vacOnly := newReceiver(t, nil, false)
+	tg := &Target{AppID: "a", Key: "k", Secret: "s", Hooks: []config.Webhook{
+		{URL: all.srv.URL},
+		{URL: vacOnly.srv.URL, EventTypes: []string{EventChannelVacated}},
+	}}
+	// A long delay and no Run: nothing can fire on its own, so the test
+	// sees exactly what the anti-flap rule leaves behind once Flush sends it.
+	d := New(Options{VacateDelay: time.Hour})
+	d.Emit(tg, Event{Name: EventChannelOccupied, Channel: "c1"})
+	d.Emit(tg, Event{Name: EventChannelVacated, Channel: "c1"})
+	d.Emit(tg, Event{Name: EventChannelOccupied, Channel: "c1"}) // page reload
+	d.Emit(tg, Event{Name: EventChannelVacated, Channel: "c2"})  // really gone
+	flush(t, d)
+
+	got := names(all.events())
+	slices.Sort(got)
+	if want := []string{"channel_occupied:c1", "channel_vacated:c2"}; !slices.Equal(got, want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+	// The vacated-only hook does not want channel_occupied, yet the
+	// re-occupy must still cancel its pending vacate.
+	if got, want := names(vacOnly.events()), []string{"channel_vacated:c2"}; !slices.Equal(got, want) {
+		t.Errorf("vacated-only hook got %v, want %v", got, want)
+	}
+}
+
+func TestMemberRemovedCancelledByQuickReadd(t *testing.T) {
+	r := newReceiver(t, nil, false)
+	tg := &Target{AppID: "a", Key: "k", Secret: "s", Hooks: []config.Webhook{{URL: r.srv.URL}}}
+	d := New(Options{VacateDelay: time.Hour})
+	d.Emit(tg, Event{Name: EventMemberAdded, Channel: "presence-p", UserID: "u1"})
+	d.Emit(tg, Event{Name: EventMemberRemoved, Channel: "presence-p", UserID: "u1"})
+	d.Emit(tg, Event{Name: EventMemberAdded, Channel: "presence-p", UserID: "u1"}) // back: both suppressed
+	d.Emit(tg, Event{Name: EventMemberRemoved, Channel: "presence-p", UserID: "u2"})
+	d.Emit(tg, Event{Name: EventMemberAdded, Channel: "presence-p", UserID: "u3"})   // other user: no cancel
+	d.Emit(tg, Event{Name: EventMemberRemoved, Channel: "presence-q", UserID: "u4"}) // other channel
+	d.Emit(tg, Event{Name: EventMemberAdded, Channel: "presence-r", UserID: "u4"})
+	flush(t, d)
+
+	got := names(r.events())
+	slices.Sort(got)
+	want := []string{
+		"member_added:presence-p:u1", "member_added:presence-p:u3", "member_added:presence-r:u4",
+		"member_removed:presence-p:u2", "member_removed:presence-q:u4",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("got %v\nwant %v", got, want)
+	}
+}
+
+func TestVacateSentAfterDelay(t *testing.T) {
+	r := newReceiver(t, nil, false)
+	clk := newFakeClock()
+	tg := &Target{AppID: "a", Key: "k", Secret: "s", Hooks: []config.Webhook{{URL: r.srv.URL}}}
+	d := start(t, Options{VacateDelay: 3 * time.Second, Now: clk.Now})
+	d.Emit(tg, Event{Name: EventChannelVacated, Channel: "c"})
+	d.Emit(tg, Event{Name: EventMemberRemoved, Channel: "presence-c", UserID: "u"})
+	clk.Advance(2 * time.Second)
+	time.Sleep(50 * time.Millisecond) // several scheduler polls
+	if n := len(r.requests()); n != 0 {
+		t.Fatalf("%d requests before the delay ran out", n)
+	}
+	clk.Advance(time.Second)
+	got := names(r.events())
+	for len(got) < 2 {
+		r.wait(t, len(r.requests())+1)
+		got = names(r.events())
+	}
+	slices.Sort(got)
+	if want := []string{"channel_vacated:c", "member_removed:presence-c:u"}; !slices.Equal(got, want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+	// Once sent, a re-occupy is an ordinary event again.
+	d.Emit(tg, Event{Name: EventChannelOccupied, Channel: "c"})
+	if q := r.wait(t, 3); q[2].p.Events[0].Name != EventChannelOccupied {
+		t.Errorf("third request %v", names(q[2].p.Events))
+	}
+}
+
+func TestCacheMissDeduplicated(t *testing.T) {
+	r := newReceiver(t, nil, false)
+	clk := newFakeClock()
+	tg := &Target{AppID: "a", Key: "k", Secret: "s", Hooks: []config.Webhook{{URL: r.srv.URL}}}
+	d := New(Options{Now: clk.Now})
+	for range 50 { // a reconnect storm on one cache channel
+		d.Emit(tg, Event{Name: EventCacheMiss, Channel: "cache-1"})
+	}
+	d.Emit(tg, Event{Name: EventCacheMiss, Channel: "cache-2"})
+	clk.Advance(2 * cacheMissWindow)
+	d.Emit(tg, Event{Name: EventCacheMiss, Channel: "cache-1"})
+	flush(t, d)
+	got := names(r.events())
+	slices.Sort(got)
+	if want := []string{"cache_miss:cache-1", "cache_miss:cache-1", "cache_miss:cache-2"}; !slices.Equal(got, want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+}
+
+func TestSubscriptionCountCoalesced(t *testing.T) {
+	r := newReceiver(t, nil, false)
+	tg := &Target{AppID: "a", Key: "k", Secret: "s", Hooks: []config.Webhook{{URL: r.srv.URL}}}
+	d := start(t, Options{BatchWindow: 30 * time.Millisecond})
+	n := 0
+	for range 3 {
+		n++
+		d.Emit(tg, Event{Name: EventSubscriptionCount, Channel: "c", SubscriptionCount: &n}) // same pointer reused
+	}
+	two := 2
+	d.Emit(tg, Event{Name: EventSubscriptionCount, Channel: "other", SubscriptionCount: &two})
+	n = 99 // must not leak into the queued event
+	r.wait(t, 2)
+	time.Sleep(100 * time.Millisecond) // room for any uncoalesced extras to show up
+	q := r.requests()
+	counts := map[string]int{}
+	for _, req := range q {
+		for _, e := range req.p.Events {
+			counts[e.Channel] = *e.SubscriptionCount
+		}
+	}
+	if counts["c"] != 3 || counts["other"] != 2 || len(q) != 2 {
+		t.Errorf("%d requests, counts %v; want 2 requests, c=3 other=2", len(q), counts)
+	}
+	if !strings.Contains(string(q[0].body), `"subscription_count":`) {
+		t.Errorf("body %s lacks subscription_count", q[0].body)
+	}
+}

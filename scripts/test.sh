@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The whole test suite. Installs what it needs on a fresh Debian machine
+# (Go modules, npm packages, python3-websockets), then runs:
+#   go    go vet + go test -race ./...
+#   e2e   real clients in Node: pusher-js, pusher (server SDK), laravel-echo, ws
+#   python  a strict independent WebSocket client (Debian's python3-websockets)
+# With no argument it runs all three.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+parts=("$@")
+[ ${#parts[@]} -gt 0 ] || parts=(go e2e python)
+
+apt_install() {
+  local missing=()
+  for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "== installing ${missing[*]}"
+  local sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+for part in "${parts[@]}"; do
+  case "$part" in
+    go)
+      echo "== go vet"
+      go vet ./...
+      echo "== go test -race"
+      go test -race -count=1 -timeout 15m ./...
+      ;;
+    e2e)
+      if [ -x tests/e2e/run.sh ]; then echo "== e2e (Node real clients)"; tests/e2e/run.sh; fi
+      ;;
+    python)
+      if [ -x tests/python/run.sh ]; then
+        apt_install python3-websockets
+        echo "== python strict client"; tests/python/run.sh
+      fi
+      ;;
+    *) echo "unknown part $part (go, e2e, python)"; exit 2 ;;
+  esac
+done
