@@ -25,6 +25,8 @@ type Config struct {
 	Limits    Limits    `yaml:"limits"`
 	WebSocket WebSocket `yaml:"websocket"`
 	Pusher    Pusher    `yaml:"pusher"`
+	Damon     Damon     `yaml:"damon"`
+	DCL       DCL       `yaml:"dcl"`
 	Shutdown  Shutdown  `yaml:"shutdown"`
 }
 
@@ -300,6 +302,8 @@ func (c *Config) applyDefaults() {
 	if c.Shutdown.Timeout == 0 {
 		c.Shutdown.Timeout = Duration(10 * time.Second)
 	}
+	c.Damon.applyDefaults()
+	c.DCL.applyDefaults()
 	p := &c.Pusher
 	if p.Enabled == nil {
 		p.Enabled = boolPtr(true)
@@ -395,6 +399,8 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	errs = append(errs, c.Damon.validate()...)
+	errs = append(errs, c.DCL.validate()...)
 	if len(errs) > 0 {
 		return errors.New("config: " + strings.Join(errs, "; "))
 	}

@@ -39,6 +39,18 @@ type Server struct {
 	ln       net.Listener
 	ready    atomic.Bool
 	ids      transport.IDSource
+	// services are protocol front-ends with their own lifecycle (their own
+	// listeners, background loops): started by Run, stopped by shutdown.
+	services []service
+}
+
+// service is a protocol front-end that needs more than HTTP routes.
+type service interface {
+	// Start begins serving; work stops when ctx ends.
+	Start(ctx context.Context) error
+	// Drain stops accepting, tells clients to go, and waits (bounded by
+	// ctx) for them to leave.
+	Drain(ctx context.Context)
 }
 
 // New builds a server; Run starts it.
@@ -65,6 +77,16 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	}
 	if config.On(cfg.Pusher.Enabled, true) {
 		s.mountPusher(mux, limits)
+	}
+	if config.On(cfg.Damon.Enabled, true) {
+		if err := s.mountDamon(mux, limits); err != nil {
+			return nil, err
+		}
+	}
+	if config.On(cfg.DCL.Enabled, true) {
+		if err := s.mountDCL(mux, limits); err != nil {
+			return nil, err
+		}
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "not found: "+r.URL.Path+"\n", http.StatusNotFound)
@@ -140,6 +162,11 @@ func (s *Server) Run(ctx context.Context) error {
 	go s.wheel.Run(runCtx)
 	go s.webhooks.Run(runCtx)
 
+	for _, svc := range s.services {
+		if err := svc.Start(runCtx); err != nil {
+			return err
+		}
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- s.http.Serve(s.ln) }()
 	s.ready.Store(true)
@@ -174,6 +201,9 @@ func (s *Server) shutdown() error {
 		for s.pusher.Sessions() > 0 && ctx.Err() == nil {
 			time.Sleep(20 * time.Millisecond)
 		}
+	}
+	for _, svc := range s.services {
+		svc.Drain(ctx)
 	}
 	if err := s.webhooks.Flush(ctx); err != nil {
 		s.log.Warn("webhooks not all sent before the shutdown deadline", "err", err)

@@ -121,6 +121,6 @@ func (o Options) withDefaults() Options {
 
 type nopObserver struct{}
 
-func (nopObserver) MessageIn(int)  {}
-func (nopObserver) BytesOut(int)   {}
-func (nopObserver) SlowConsumer()  {}
+func (nopObserver) MessageIn(int) {}
+func (nopObserver) BytesOut(int)  {}
+func (nopObserver) SlowConsumer() {}
