@@ -23,6 +23,7 @@ type recorder struct {
 	conn   Conn
 	mu     sync.Mutex
 	msgs   [][]byte
+	binary []bool
 	closed chan CloseInfo
 	echo   bool
 }
@@ -30,6 +31,7 @@ type recorder struct {
 func (r *recorder) HandleMessage(data []byte, binary bool) {
 	r.mu.Lock()
 	r.msgs = append(r.msgs, bytes.Clone(data))
+	r.binary = append(r.binary, binary)
 	r.mu.Unlock()
 	if r.echo {
 		m := Text(bytes.Clone(data))
