@@ -14,6 +14,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gobwas/ws"
 )
@@ -375,5 +376,14 @@ func TestServerPing(t *testing.T) {
 			t.Fatal("pong did not count as activity")
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestCloseReasonIsAlwaysValidUTF8(t *testing.T) {
+	for _, reason := range []string{strings.Repeat("é", 100), "bad \xff byte", strings.Repeat("a", 122) + "é"} {
+		m := closeMessage(4001, reason)
+		if len(m.Payload) > 125 || !utf8.Valid(m.Payload[2:]) {
+			t.Fatalf("reason %q became %q (%d bytes)", reason, m.Payload[2:], len(m.Payload))
+		}
 	}
 }

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"encoding/binary"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -79,14 +80,18 @@ func parseClosePayload(p []byte) (code uint16, reason string, bad uint16) {
 	return code, string(p[2:]), 0
 }
 
-// closeMessage builds a close frame body; the reason is cut to fit the
-// 125-byte control frame limit without splitting a UTF-8 sequence.
+// closeMessage builds a close frame body. RFC 6455 requires the reason to
+// be valid UTF-8 (strict clients fail the connection with 1007 otherwise),
+// so invalid sequences are replaced, and it is cut to the 125-byte control
+// frame limit on a character boundary.
 func closeMessage(code uint16, reason string) *Message {
+	reason = strings.ToValidUTF8(reason, "\uFFFD")
 	if len(reason) > 123 {
-		reason = reason[:123]
-		for len(reason) > 0 && !utf8.ValidString(reason) {
-			reason = reason[:len(reason)-1]
+		cut := 123
+		for cut > 0 && !utf8.RuneStart(reason[cut]) {
+			cut--
 		}
+		reason = reason[:cut]
 	}
 	p := make([]byte, 2, 2+len(reason))
 	binary.BigEndian.PutUint16(p, code)

@@ -3,6 +3,7 @@ package pusher
 import (
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // ChannelKind is what a channel's name prefix makes it.
@@ -86,9 +87,13 @@ func channelNameByte(b byte) bool {
 	return false
 }
 
+// truncate shortens s for a message, never splitting a UTF-8 sequence.
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
 	return s[:n] + "..."
 }

@@ -256,7 +256,13 @@ func (s *Server) socketID(connID uint64) string {
 	return string(b)
 }
 
+// emitWebhook queues an app's webhook. Channels starting with # are
+// Switchboard's own plumbing (server-to-user, watchlists): the app never
+// subscribed to them, so they raise no webhooks.
 func (s *Server) emitWebhook(app *App, ev webhook.Event) {
+	if strings.HasPrefix(ev.Channel, "#") {
+		return
+	}
 	if s.opts.Webhooks != nil && app.webhook != nil {
 		s.opts.Webhooks.Emit(app.webhook, ev)
 	}

@@ -26,9 +26,6 @@ func (a *API) channels(req *request) (any, *apiError) {
 		return nil, errorf(http.StatusBadRequest,
 			"info=user_count is only available for presence channels: add filter_by_prefix=presence- (or a longer presence- prefix); got filter_by_prefix=%q", truncate(prefix, 64))
 	}
-	if info.has(infoSubscriptionCount) && presenceOnly {
-		return nil, errorf(http.StatusBadRequest, "info=subscription_count is not available for presence channels; use info=user_count")
-	}
 	all, err := a.b.Channels(req.ctx, req.app, prefix)
 	if err != nil {
 		return nil, backendError("list channels", err)
@@ -45,7 +42,7 @@ func (a *API) channels(req *request) (any, *apiError) {
 		if info.has(infoUserCount) && presence {
 			attrs[infoUserCount] = st.Users
 		}
-		if info.has(infoSubscriptionCount) && !presence {
+		if info.has(infoSubscriptionCount) {
 			attrs[infoSubscriptionCount] = st.Subscriptions
 		}
 		out[name] = attrs
@@ -75,8 +72,6 @@ func (a *API) channel(req *request) (any, *apiError) {
 	switch {
 	case info.has(infoUserCount) && !presence:
 		return nil, errorf(http.StatusBadRequest, "info=user_count is only available for presence channels, and %q is not one", truncate(name, 64))
-	case info.has(infoSubscriptionCount) && presence:
-		return nil, errorf(http.StatusBadRequest, "info=subscription_count is not available for presence channel %q; use info=user_count", truncate(name, 64))
 	case info.has(infoCache) && !kind.Cache:
 		return nil, errorf(http.StatusBadRequest, "info=cache is only available for cache channels (cache-, private-cache-, private-encrypted-cache-, presence-cache-), and %q is not one", truncate(name, 64))
 	}

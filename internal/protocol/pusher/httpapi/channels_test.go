@@ -45,7 +45,8 @@ func TestListChannels(t *testing.T) {
 
 	h.get("/apps/1/channels", url.Values{"info": {"user_count"}}).expect(t, 400, "only available for presence channels: add filter_by_prefix=presence-")
 	h.get("/apps/1/channels", url.Values{"info": {"user_count"}, "filter_by_prefix": {"private-"}}).expect(t, 400, "filter_by_prefix=presence-")
-	h.get("/apps/1/channels", url.Values{"info": {"subscription_count"}, "filter_by_prefix": {"presence-"}}).expect(t, 400, "not available for presence channels")
+	// subscription_count applies to every channel type, presence included (Pusher's REST reference).
+	h.get("/apps/1/channels", url.Values{"info": {"subscription_count"}, "filter_by_prefix": {"presence-"}}).jsonEq(t, `{"channels":{"presence-bar":{"subscription_count":3},"presence-foo":{"subscription_count":51}}}`)
 	h.get("/apps/1/channels", url.Values{"info": {"members"}}).expect(t, 400, `unknown info attribute "members"`)
 }
 
@@ -84,7 +85,6 @@ func TestChannelInfo(t *testing.T) {
 	for _, tc := range []struct{ path, info, want string }{
 		{"news", "user_count", `info=user_count is only available for presence channels, and "news" is not one`},
 		{"private-x", "user_count", "only available for presence channels"},
-		{"presence-foo", "subscription_count", "not available for presence channel"},
 		{"news", "cache", "only available for cache channels"},
 		{"presence-foo", "cache", "only available for cache channels"},
 		{"news", "occupied", `unknown info attribute "occupied"`},

@@ -150,13 +150,15 @@ func (a *API) batchEvents(req *request) (any, *apiError) {
 }
 
 // countInfo returns the requested counts that apply to ch's type:
-// user_count on presence channels, subscription_count on the others.
+// user_count on presence channels, subscription_count on all channels
+// (Pusher's REST reference lists it as applicable to all, and its own
+// example shows both on a presence channel).
 // Unlike GET /channels/{name}, a trigger is not refused for asking an
 // attribute some of its channels lack: the event is already published.
 func (a *API) countInfo(req *request, ch string, info infoSet) (map[string]int, *apiError) {
 	presence := pusher.ClassifyChannel(ch).Kind == pusher.Presence
 	wantUsers := presence && info.has(infoUserCount)
-	wantSubs := !presence && info.has(infoSubscriptionCount)
+	wantSubs := info.has(infoSubscriptionCount)
 	attrs := map[string]int{}
 	if !wantUsers && !wantSubs {
 		return attrs, nil
@@ -243,6 +245,11 @@ func buildEvent(raw rawEvent, query map[string]string, lim config.AppLimits, whe
 	}
 	if len(name) > lim.MaxEventNameLength {
 		return ev, errorf(http.StatusBadRequest, "%sevent name is %d characters, over the limit of %d", where, len(name), lim.MaxEventNameLength)
+	}
+	if strings.HasPrefix(name, "pusher_internal:") || strings.HasPrefix(name, "pusher:") {
+		// Clients treat these as the server's own protocol events (member
+		// lists, subscription state); a backend must not be able to fake them.
+		return ev, errorf(http.StatusBadRequest, "%sevent names starting with pusher: or pusher_internal: are reserved", where)
 	}
 	if len(channels) == 0 {
 		return ev, errorf(http.StatusBadRequest, `%s"channels" is empty: give at least one channel`, where)

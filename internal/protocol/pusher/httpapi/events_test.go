@@ -144,7 +144,7 @@ func TestTriggerInfo(t *testing.T) {
 	h.fake.stats["bar"] = engineStats(13, 0)
 	res := h.post("/apps/1/events", `{"name":"e","channels":["presence-foo","bar","empty"],"data":"x","info":"user_count,subscription_count"}`)
 	res.expect(t, 200, "")
-	res.jsonEq(t, `{"channels":{"presence-foo":{"user_count":42},"bar":{"subscription_count":13},"empty":{"subscription_count":0}}}`)
+	res.jsonEq(t, `{"channels":{"presence-foo":{"user_count":42,"subscription_count":51},"bar":{"subscription_count":13},"empty":{"subscription_count":0}}}`)
 
 	res = h.post("/apps/1/events", `{"name":"e","channels":["presence-foo","bar"],"data":"x","info":"user_count"}`)
 	res.jsonEq(t, `{"channels":{"presence-foo":{"user_count":42},"bar":{}}}`)
@@ -170,7 +170,7 @@ func TestBatch(t *testing.T) {
 		{"name":"b","channel":"bar","data":"2"},
 		{"name":"c","channel":"bar","data":"3","info":"subscription_count"}]}`)
 	res.expect(t, 200, "")
-	res.jsonEq(t, `{"batch":[{"user_count":42},{},{"subscription_count":13}]}`)
+	res.jsonEq(t, `{"batch":[{"user_count":42,"subscription_count":51},{},{"subscription_count":13}]}`)
 }
 
 func TestBatchRejected(t *testing.T) {

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Run Switchboard's black-box end-to-end suite (pusher-js, pusher SDK,
+# laravel-echo, raw ws) against a freshly built server binary.
+#
+#   tests/e2e/run.sh                    # all *.test.mjs files
+#   tests/e2e/run.sh rest.test.mjs      # some files
+#
+# Env: E2E_CONCURRENCY (files run at once, default 4), E2E_TIMEOUT (whole
+# run, seconds, default 300), SWITCHBOARD_BIN (skip the build, use this
+# binary), E2E_SERVER_LOG_LEVEL (default debug; logs are in the temp dir
+# printed per server on failure).
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+cd "$here"
+
+for tool in node npm go; do
+  command -v "$tool" >/dev/null || { echo "run.sh: $tool is required" >&2; exit 2; }
+done
+
+if [ -f package-lock.json ]; then
+  npm ci --no-audit --no-fund --loglevel=error
+else
+  npm install --no-audit --no-fund --loglevel=error
+fi
+
+tmp="$(mktemp -d "${TMPDIR:-/tmp}/switchboard-e2e-run.XXXXXX")"
+trap 'rm -rf "$tmp"' EXIT
+if [ -z "${SWITCHBOARD_BIN:-}" ]; then
+  echo "building switchboard..."
+  (cd "$repo" && go build -o "$tmp/switchboard" ./cmd/switchboard)
+  export SWITCHBOARD_BIN="$tmp/switchboard"
+fi
+
+files=("$@")
+if [ ${#files[@]} -eq 0 ]; then
+  files=(*.test.mjs)
+fi
+
+set +e
+timeout --kill-after=10 "${E2E_TIMEOUT:-300}" \
+  node --test --test-reporter=spec --test-concurrency="${E2E_CONCURRENCY:-4}" --test-timeout=90000 "${files[@]}"
+rc=$?
+set -e
+if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
+  echo "run.sh: the suite exceeded ${E2E_TIMEOUT:-300} s" >&2
+fi
+exit $rc

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Strict Python WebSocket check of Switchboard's Pusher protocol.
+#
+#   tests/python/run.sh
+#
+# Uses Debian's python3-websockets with /usr/bin/python3 (installs it with
+# apt-get when missing), builds the server unless SWITCHBOARD_BIN is set,
+# and runs test_pusher_strict.py, which starts and stops its own server.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+PY=/usr/bin/python3
+
+if ! "$PY" -c 'import websockets' 2>/dev/null; then
+  echo "installing python3-websockets (Debian package)..."
+  if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-websockets >/dev/null
+fi
+"$PY" -c 'import websockets, sys; print("python", sys.version.split()[0], "websockets", websockets.__version__)'
+
+tmp="$(mktemp -d "${TMPDIR:-/tmp}/switchboard-py-run.XXXXXX")"
+trap 'rm -rf "$tmp"' EXIT
+if [ -z "${SWITCHBOARD_BIN:-}" ]; then
+  echo "building switchboard..."
+  (cd "$repo" && go build -o "$tmp/switchboard" ./cmd/switchboard)
+  export SWITCHBOARD_BIN="$tmp/switchboard"
+fi
+
+cd "$here"
+export PYTHONDONTWRITEBYTECODE=1
+exec timeout --kill-after=10 "${PY_TIMEOUT:-180}" "$PY" -m unittest -v test_pusher_strict
