@@ -41,11 +41,15 @@ func drainClient(t testing.TB, nc net.Conn, br *bufio.Reader, want int, got chan
 func TestStalledReaderIsDisconnectedWithoutDelayingOthers(t *testing.T) {
 	// A 10 s write timeout: were Send to block on the stalled socket, the
 	// healthy readers' latency would show it in seconds, not milliseconds.
-	up := &Upgrader{Options: Options{SendQueueBytes: 256 << 10, WriteTimeout: 10 * time.Second, SlowConsumerCode: 4100}}
+	// An 8 MiB bound gives healthy readers half a second of slack at the
+	// paced rate below, even under -race on a loaded 2-core machine; the
+	// stalled one must absorb far more (32 MiB) and so overflows for sure.
+	up := &Upgrader{Options: Options{SendQueueBytes: 8 << 20, WriteTimeout: 10 * time.Second, SlowConsumerCode: 4100}}
 	s := newWSServer(t, up, false)
 
-	const healthy, messages, size = 3, 2000, 8 << 10
+	const healthy, messages, size = 3, 8000, 4 << 10
 	stalled, _ := dialRaw(t, s.URL, "") // never reads after the handshake
+	_ = stalled.nc.(*net.TCPConn).SetReadBuffer(64 << 10)
 	stalledRec := <-s.conns
 	conns := []Conn{stalledRec.conn}
 	lat := make(chan time.Duration, healthy*messages)
@@ -68,7 +72,7 @@ func TestStalledReaderIsDisconnectedWithoutDelayingOthers(t *testing.T) {
 			}
 		}
 		if i%4 == 0 {
-			time.Sleep(time.Millisecond) // a paced publisher (~32 MB/s), not one burst
+			time.Sleep(time.Millisecond) // a paced publisher (<16 MB/s), not one burst
 		}
 	}
 	wg.Wait()
