@@ -3,7 +3,7 @@
 #   make test   install what the tests need, then run the whole suite (Go with -race, real clients)
 GO ?= go
 
-.PHONY: run test test-go test-e2e test-python deps bench fuzz vet
+.PHONY: run test test-go test-e2e test-python test-damon deps bench fuzz vet
 
 run:
 	$(GO) run ./cmd/switchboard
@@ -16,6 +16,9 @@ test-go:
 
 test-e2e:
 	./scripts/test.sh e2e
+
+test-damon:
+	./scripts/test.sh damon
 
 test-python:
 	./scripts/test.sh python

@@ -4,11 +4,13 @@
 #   go    go vet + go test -race ./...
 #   e2e   real clients in Node: pusher-js, pusher (server SDK), laravel-echo, ws
 #   python  a strict independent WebSocket client (Debian's python3-websockets)
-# With no argument it runs all three.
+#   damon   a Node client behaving as Damon's reference SocketClient
+#   dcl     real Decentraland libraries (@dcl/protocol, @dcl/crypto) in Node
+# With no argument it runs them all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 parts=("$@")
-[ ${#parts[@]} -gt 0 ] || parts=(go e2e python)
+[ ${#parts[@]} -gt 0 ] || parts=(go e2e python damon dcl)
 
 apt_install() {
   local missing=()
@@ -37,6 +39,12 @@ for part in "${parts[@]}"; do
         echo "== python strict client"; tests/python/run.sh
       fi
       ;;
-    *) echo "unknown part $part (go, e2e, python)"; exit 2 ;;
+    damon)
+      if [ -x tests/damon/run.sh ]; then echo "== damon (SocketClient-style Node client)"; tests/damon/run.sh; fi
+      ;;
+    dcl)
+      if [ -x tests/dcl/run.sh ]; then echo "== dcl (Decentraland libraries)"; tests/dcl/run.sh; fi
+      ;;
+    *) echo "unknown part $part (go, e2e, python, damon, dcl)"; exit 2 ;;
   esac
 done

@@ -244,6 +244,9 @@ func applyEnv(c *Config, env func(string) string) error {
 	if v := env("SWITCHBOARD_TLS_KEY"); v != "" {
 		c.TLS.Key = v
 	}
+	if v := env("SWITCHBOARD_DAMON_TOKEN"); v != "" {
+		c.Damon.Token = v
+	}
 	id, key, secret := env("SWITCHBOARD_APP_ID"), env("SWITCHBOARD_APP_KEY"), env("SWITCHBOARD_APP_SECRET")
 	if id != "" || key != "" || secret != "" {
 		if len(c.Pusher.Apps) == 0 {

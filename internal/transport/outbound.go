@@ -31,6 +31,8 @@ type outbound struct {
 	opts   *Options
 	obs    Observer
 	framer framer
+	// perMessage: one write call per message (see StreamServer.WritePerMessage).
+	perMessage bool
 
 	mu      sync.Mutex
 	items   []*Message
@@ -166,7 +168,15 @@ func (o *outbound) writeLoop() {
 		}
 		err := o.nc.SetWriteDeadline(time.Now().Add(o.opts.WriteTimeout))
 		if err == nil {
-			_, err = bufs.WriteTo(o.nc)
+			if o.perMessage {
+				for _, b := range bufs {
+					if _, err = o.nc.Write(b); err != nil {
+						break
+					}
+				}
+			} else {
+				_, err = bufs.WriteTo(o.nc)
+			}
 		}
 		if err == nil {
 			o.obs.BytesOut(total)

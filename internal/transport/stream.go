@@ -19,6 +19,12 @@ type StreamServer struct {
 	Options Options
 	// ReadBufferBytes sizes each read (default 4 KiB).
 	ReadBufferBytes int
+	// WritePerMessage writes each queued message with its own write call
+	// instead of one writev per batch. Protocols without framing need it
+	// when their clients parse each read on its own (Damon's SocketClient
+	// calls JSON.parse per 'data' event and loses coalesced messages). It
+	// costs a syscall per message, so it is off unless asked for.
+	WritePerMessage bool
 
 	initOnce sync.Once
 	opts     Options
@@ -62,6 +68,7 @@ func (s *StreamServer) Start(nc net.Conn, newHandler func(Conn) Handler) Conn {
 	s.init()
 	c := &streamConn{id: s.IDs.Next(), nc: nc, srv: s}
 	c.out.init(nc, &s.opts, s.opts.Observer, c)
+	c.out.perMessage = s.WritePerMessage
 	c.lastRead.Store(time.Now().UnixNano())
 	c.handler = newHandler(c)
 	s.conns.Add(1)

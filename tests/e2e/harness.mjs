@@ -212,6 +212,8 @@ async function startServerOnce(cfg) {
     ...(cfg.limits ? { limits: cfg.limits } : {}),
     shutdown: { timeout: '5s', ...(cfg.shutdown || {}) },
     pusher: { ...(cfg.pusher || {}), apps },
+    // Several servers run at once: keep the Damon TCP port (42069) free.
+    damon: { enabled: false },
   };
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'switchboard-e2e-'));
   const configPath = path.join(dir, 'config.yaml');

@@ -53,6 +53,7 @@ def start_server(tmp, binary, name, compression):
         "listen": "127.0.0.1:%d" % port,
         "log": {"level": "debug", "format": "text"},
         "limits": {"max_message_bytes": 8192},
+        "damon": {"enabled": False},
         "websocket": {"compression": compression},
         "pusher": {
             "apps": [

@@ -1,0 +1,120 @@
+package damon
+
+import (
+	"encoding/binary"
+	"sync"
+
+	"github.com/switchboard-rt/switchboard/internal/protocol/damon/wire"
+	"github.com/switchboard-rt/switchboard/internal/transport"
+)
+
+// Fan-out of EVENT and REPLY.
+//
+// A forwarded message is encoded once, by the sender's reader goroutine, as
+// the reference would print it (wire's canonical JSON.stringify form), and
+// published through the hub; the hub hands the same transport.Message to
+// every recipient's Deliver. What a recipient must get differs by opcode.
+//
+// REPLY: the same bytes for everyone (id preserved). The payload is the
+// canonical document itself, which always starts with '{', and Deliver
+// queues the shared Message as is: no copy, no allocation per recipient.
+//
+// EVENT: the same bytes except a fresh uuid in "id", different for each
+// recipient. The payload is a 5-byte header followed by the encoded
+// document with a placeholder id:
+//
+//	0x00 | uint32 big-endian offset of the 36 id characters | document
+//
+// 0x00 can never start a JSON document, so the first byte alone tells the
+// two kinds apart. Deliver copies the document (one allocation of its exact
+// size), writes a uuid from a pooled generator over the placeholder and
+// queues the copy. The header travels inside the payload, so it survives a
+// cluster engine unchanged and every node patches per recipient without
+// parsing anything.
+//
+// Measured on the shared 2-core dev VM (load average 3-5), 230-byte EVENT
+// (go test -run '^$' -bench 'Deliver|GlobalFanout' -benchmem -count 3
+// ./internal/protocol/damon/):
+//
+//	DeliverEventPatch      per recipient, this design          630-720 ns, 2 allocs
+//	DeliverEventReencode   per recipient, re-encode instead   2230-2510 ns, 4 allocs
+//	DeliverReply           per recipient, shared Message         16-17 ns, 0 allocs
+//	GlobalFanout event     hub publish, per delivery, 1000 conns 580-730 ns
+//	GlobalFanout reply     same, REPLY                           26-29 ns
+//	GlobalFanoutTCP        end to end over loopback, 100 conns  1.0-1.5 µs
+//
+// The patch is dominated by the two allocations (the copy and its Message)
+// and garbage collection; re-encoding per recipient would cost 3.5x more.
+const (
+	markEvent = 0x00
+	hdrLen    = 5
+)
+
+// Two ids that differ in their first character: patching both into the
+// template and comparing finds where the id sits (IDTemplate does not
+// export its offset).
+var (
+	probeA = wire.UUID([]byte("aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa"))
+	probeB = wire.UUID([]byte("bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb"))
+)
+
+// encodeEvent builds the EVENT payload: header plus template.
+func (ss *session) encodeEvent(env *wire.Envelope) ([]byte, error) {
+	tmpl, err := env.IDTemplate()
+	if err != nil {
+		return nil, err
+	}
+	p := make([]byte, hdrLen, hdrLen+tmpl.Len())
+	p = tmpl.WithID(p, probeA)
+	ss.probe = tmpl.WithID(ss.probe[:0], probeB)
+	doc := p[hdrLen:]
+	at := 0
+	for at < len(doc) && doc[at] == ss.probe[at] {
+		at++
+	}
+	if len(ss.probe) > 4096 {
+		ss.probe = nil // don't pin a big buffer on an idle connection
+	}
+	p[0] = markEvent
+	binary.BigEndian.PutUint32(p[1:hdrLen], uint32(at))
+	return p, nil
+}
+
+// Deliver implements hub.Subscriber; see the comment at the top of the file.
+// It runs on the publisher's goroutine with a hub lock read-held, so it
+// only copies and queues.
+func (ss *session) Deliver(m *transport.Message) {
+	p := m.Payload
+	if len(p) == 0 {
+		return
+	}
+	if p[0] != markEvent {
+		_ = ss.conn.Send(m) // REPLY: shared as is
+		return
+	}
+	if len(p) < hdrLen {
+		return
+	}
+	doc := p[hdrLen:]
+	at := int(binary.BigEndian.Uint32(p[1:hdrLen]))
+	if at > len(doc)-len(wire.UUID{}) {
+		return // not a payload of ours
+	}
+	out := make([]byte, len(doc))
+	copy(out, doc)
+	id := newUUID()
+	copy(out[at:], id[:])
+	_ = ss.conn.Send(transport.Text(out))
+}
+
+// uuids: wire.UUIDGenerator is not safe for concurrent use and Deliver runs
+// on any publisher's goroutine, so generators are pooled (Get+Put costs
+// less than a mutex per recipient would under contention).
+var uuids = sync.Pool{New: func() any { return new(wire.UUIDGenerator) }}
+
+func newUUID() wire.UUID {
+	g := uuids.Get().(*wire.UUIDGenerator)
+	id := g.New()
+	uuids.Put(g)
+	return id
+}

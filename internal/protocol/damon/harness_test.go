@@ -1,0 +1,397 @@
+package damon
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/switchboard-rt/switchboard/internal/engine/memory"
+	"github.com/switchboard-rt/switchboard/internal/hub"
+	"github.com/switchboard-rt/switchboard/internal/metrics"
+	"github.com/switchboard-rt/switchboard/internal/protocol/damon/wire"
+)
+
+const testToken = "secret"
+
+var uuidV4 = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+
+// testEnv is a Damon server on real loopback sockets: raw TCP and an
+// httptest WebSocket endpoint, on a memory-engine hub.
+type testEnv struct {
+	t     *testing.T
+	srv   *Server
+	m     *metrics.Metrics
+	tcp   string
+	wsURL string
+}
+
+func quietLogger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+func newEnv(t *testing.T, mutate func(*Options)) *testEnv {
+	t.Helper()
+	m := metrics.New()
+	ctx, cancel := context.WithCancel(context.Background())
+	h := hub.New(memory.New(), m)
+	if err := h.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	opts := Options{Hub: h, Metrics: m, Logger: quietLogger(), Listen: "127.0.0.1:0", Token: testToken}
+	if mutate != nil {
+		mutate(&opts)
+	}
+	s, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(http.HandlerFunc(s.ServeWS))
+	t.Cleanup(func() {
+		dctx, dcancel := context.WithTimeout(context.Background(), 3*time.Second)
+		s.Drain(dctx)
+		dcancel()
+		hs.Close()
+		cancel()
+	})
+	e := &testEnv{t: t, srv: s, m: m, wsURL: "ws" + strings.TrimPrefix(hs.URL, "http")}
+	if a := s.Addr(); a != nil {
+		e.tcp = a.String()
+	}
+	return e
+}
+
+// client is one test connection over either transport. A reader goroutine
+// splits what arrives into documents.
+type client struct {
+	t         *testing.T
+	name      string
+	nc        net.Conn
+	ws        bool
+	docs      chan string
+	done      chan struct{} // the reader saw the end of the connection
+	wmu       sync.Mutex    // serialises writes
+	mu        sync.Mutex
+	endErr    error
+	closeCode ws.StatusCode
+	pongs     atomic.Bool  // autoPong is on
+	pings     atomic.Int64 // answered by autoPong
+}
+
+type dialer func(e *testEnv, name string) *client
+
+var transports = []struct {
+	name string
+	dial dialer
+}{
+	{"tcp", (*testEnv).dialTCP},
+	{"ws", (*testEnv).dialWS},
+}
+
+func (e *testEnv) dialTCP(name string) *client {
+	e.t.Helper()
+	nc, err := net.Dial("tcp", e.tcp)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	c := &client{t: e.t, name: name, nc: nc, docs: make(chan string, 4096), done: make(chan struct{})}
+	e.t.Cleanup(func() { nc.Close() })
+	go c.readTCP()
+	return c
+}
+
+func (e *testEnv) dialWS(name string) *client {
+	e.t.Helper()
+	nc, _, _, err := ws.Dial(context.Background(), e.wsURL)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	c := &client{t: e.t, name: name, nc: nc, ws: true, docs: make(chan string, 4096), done: make(chan struct{})}
+	e.t.Cleanup(func() { nc.Close() })
+	go c.readWS()
+	return c
+}
+
+func (c *client) readTCP() {
+	defer close(c.done)
+	// A generous decoder: the test checks what the server sends, not limits.
+	dec := wire.NewDecoder(wire.Limits{MaxDocumentSize: 1 << 24})
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := c.nc.Read(buf)
+		if n > 0 {
+			_ = dec.Feed(buf[:n], func(f wire.Frame) error {
+				if f.Bad != wire.ReasonNone {
+					c.push("MALFORMED:" + string(f.Doc))
+				} else {
+					c.push(string(f.Doc))
+				}
+				return nil
+			})
+		}
+		if err != nil {
+			c.mu.Lock()
+			c.endErr = err
+			c.mu.Unlock()
+			return
+		}
+	}
+}
+
+func (c *client) readWS() {
+	defer close(c.done)
+	for {
+		msgs, err := wsutil.ReadServerMessage(c.nc, nil)
+		for _, m := range msgs {
+			switch m.OpCode {
+			case ws.OpText:
+				c.push(string(m.Payload))
+			case ws.OpBinary:
+				c.docs <- "BINARY:" + string(m.Payload)
+			case ws.OpClose:
+				code, _ := ws.ParseCloseFrameData(m.Payload)
+				c.mu.Lock()
+				c.closeCode = code
+				c.mu.Unlock()
+				_ = wsutil.WriteClientMessage(c.nc, ws.OpClose, m.Payload)
+			case ws.OpPing:
+				_ = wsutil.WriteClientMessage(c.nc, ws.OpPong, m.Payload)
+			}
+		}
+		if err != nil {
+			c.mu.Lock()
+			c.endErr = err
+			c.mu.Unlock()
+			return
+		}
+		c.mu.Lock()
+		closed := c.closeCode != 0
+		c.mu.Unlock()
+		if closed {
+			return
+		}
+	}
+}
+
+// send writes one document: one write on TCP, one text frame on WebSocket.
+func (c *client) send(doc string) {
+	c.t.Helper()
+	if err := c.write(doc); err != nil {
+		c.t.Fatalf("%s: send: %v", c.name, err)
+	}
+}
+
+// write is send for any goroutine.
+func (c *client) write(doc string) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.ws {
+		return wsutil.WriteClientText(c.nc, []byte(doc))
+	}
+	_, err := io.WriteString(c.nc, doc)
+	return err
+}
+
+// autoPong makes the reader answer every server PING from now on, like
+// SocketClient; the PINGs are counted and not passed on.
+func (c *client) autoPong() { c.pongs.Store(true) }
+
+// push hands a received document to the test.
+func (c *client) push(doc string) {
+	if doc == `{"op":3}` && c.pongs.Load() {
+		_ = c.write(`{"op":4}`)
+		c.pings.Add(1)
+		return
+	}
+	c.docs <- doc
+}
+
+func (c *client) next() string {
+	c.t.Helper()
+	return c.nextWithin(3 * time.Second)
+}
+
+func (c *client) nextWithin(d time.Duration) string {
+	c.t.Helper()
+	select {
+	case doc := <-c.docs:
+		return doc
+	case <-time.After(d):
+		c.t.Fatalf("%s: nothing received within %v", c.name, d)
+	}
+	return ""
+}
+
+func (c *client) expect(want string) {
+	c.t.Helper()
+	if got := c.next(); got != want {
+		c.t.Fatalf("%s: got\n  %s\nwant\n  %s", c.name, got, want)
+	}
+}
+
+// expectNone checks that nothing arrives for d.
+func (c *client) expectNone(d time.Duration) {
+	c.t.Helper()
+	select {
+	case doc := <-c.docs:
+		c.t.Fatalf("%s: unexpected %s", c.name, doc)
+	case <-time.After(d):
+	}
+}
+
+// expectClosed waits for the server to end the connection with nothing
+// more delivered.
+func (c *client) expectClosed() {
+	c.t.Helper()
+	select {
+	case <-c.done:
+	case <-time.After(3 * time.Second):
+		c.t.Fatalf("%s: still open", c.name)
+	}
+	select {
+	case doc := <-c.docs:
+		c.t.Fatalf("%s: unexpected %s before close", c.name, doc)
+	default:
+	}
+}
+
+func (c *client) isOpen() bool {
+	select {
+	case <-c.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// ping checks that the connection is up and in sync: a client PING gets a
+// PONG, and nothing was queued before it.
+func (c *client) ping() {
+	c.t.Helper()
+	c.send(`{"op":3}`)
+	c.expect(`{"op":4}`)
+}
+
+// identify identifies into group and returns the connection's uuid.
+func (c *client) identify(group string) string {
+	c.t.Helper()
+	c.send(`{"op":1,"data":{"group":` + jsonString(group) + `,"token":"` + testToken + `"}}`)
+	return c.identifyReply(-1)
+}
+
+func (c *client) identifyReply(pingMS int64) string {
+	c.t.Helper()
+	got := c.next()
+	var r struct {
+		Op   *int `json:"op"`
+		Data struct {
+			ID   string `json:"id"`
+			Ping int64  `json:"ping"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal([]byte(got), &r); err != nil || r.Op == nil || *r.Op != 1 || !uuidV4.MatchString(r.Data.ID) {
+		c.t.Fatalf("%s: bad IDENTIFY reply %s", c.name, got)
+	}
+	want := `{"op":1,"data":{"id":"` + r.Data.ID + `","ping":` + itoa(r.Data.Ping) + `}}`
+	if got != want {
+		c.t.Fatalf("%s: IDENTIFY reply bytes %s, want %s", c.name, got, want)
+	}
+	if pingMS >= 0 && r.Data.Ping != pingMS {
+		c.t.Fatalf("%s: ping %d, want %d", c.name, r.Data.Ping, pingMS)
+	}
+	return r.Data.ID
+}
+
+func jsonString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+func itoa(n int64) string {
+	b, _ := json.Marshal(n)
+	return string(b)
+}
+
+// idOf returns a forwarded message's "id" and the message with the id
+// replaced by "ID", for comparison.
+func idOf(t *testing.T, doc string) (string, string) {
+	t.Helper()
+	i := strings.Index(doc, `"id":"`)
+	if i < 0 || len(doc) < i+6+36 {
+		t.Fatalf("no id in %s", doc)
+	}
+	id := doc[i+6 : i+6+36]
+	return id, doc[:i+6] + "ID" + doc[i+6+36:]
+}
+
+// dropped reads switchboard_damon_dropped_total{reason}.
+func (e *testEnv) dropped(reason string) float64 {
+	return e.counter("switchboard_damon_dropped_total", map[string]string{"reason": reason})
+}
+
+func (e *testEnv) counter(name string, labels map[string]string) float64 {
+	e.t.Helper()
+	fams, err := e.m.Registry.Gather()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() != name {
+			continue
+		}
+	metric:
+		for _, m := range f.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if v, ok := labels[lp.GetName()]; ok && v != lp.GetValue() {
+					continue metric
+				}
+			}
+			return value(m)
+		}
+	}
+	return 0
+}
+
+func value(m *dto.Metric) float64 {
+	if c := m.GetCounter(); c != nil {
+		return c.GetValue()
+	}
+	if g := m.GetGauge(); g != nil {
+		return g.GetValue()
+	}
+	return 0
+}
+
+// eventually polls cond for up to 3 s.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// key identifies c (IDENTIFY into a throwaway group) and returns its uuid.
+func (c *client) key(e *testEnv) string {
+	c.t.Helper()
+	return c.identify("key-" + c.name)
+}

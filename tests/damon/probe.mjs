@@ -1,0 +1,112 @@
+// A hand-written Damon client for tests, as a README-following service
+// would write one, but with a tolerant reader: it splits the byte stream
+// into JSON documents itself (string-aware brace counting), so tests see
+// exactly what the server wrote even when several documents share a chunk.
+import net from 'node:net';
+import { once } from 'node:events';
+
+export class Probe {
+  constructor(name) {
+    this.name = name;
+    this.docs = [];
+    this.waiters = [];
+    this.chunks = 0;
+    this.closed = false;
+    this.autoPong = true; // answer server PINGs (not queued) so the heartbeat leaves it alone
+    this.pings = 0;
+    this._buf = '';
+  }
+
+  static async connect(name, { host, port }) {
+    const p = new Probe(name);
+    p.sock = net.connect({ host, port });
+    p.sock.setEncoding('utf8');
+    p.sock.on('data', (s) => p._onData(s));
+    p.sock.on('error', () => {});
+    p.closedPromise = once(p.sock, 'close').then(() => {
+      p.closed = true;
+      p._wake();
+    });
+    await once(p.sock, 'connect');
+    return p;
+  }
+
+  _onData(s) {
+    this.chunks++;
+    this._buf += s;
+    let depth = 0, inStr = false, esc = false, start = -1;
+    let consumed = 0;
+    for (let i = 0; i < this._buf.length; i++) {
+      const c = this._buf[i];
+      if (inStr) {
+        if (esc) esc = false;
+        else if (c === '\\') esc = true;
+        else if (c === '"') inStr = false;
+        continue;
+      }
+      if (c === '"') inStr = true;
+      else if (c === '{' || c === '[') { if (depth++ === 0) start = i; }
+      else if (c === '}' || c === ']') {
+        if (--depth === 0) {
+          const doc = this._buf.slice(start, i + 1);
+          if (doc === '{"op":3}' && this.autoPong) {
+            this.pings++;
+            this.sock.write('{"op":4}');
+          } else {
+            this.docs.push(doc);
+          }
+          consumed = i + 1;
+        }
+      }
+    }
+    this._buf = this._buf.slice(consumed);
+    this._wake();
+  }
+
+  _wake() {
+    const w = this.waiters;
+    this.waiters = [];
+    for (const f of w) f();
+  }
+
+  send(obj) {
+    this.sock.write(typeof obj === 'string' ? obj : JSON.stringify(obj));
+  }
+
+  /** Next document as a string, or throws after ms. */
+  async next(ms = 3000) {
+    const deadline = Date.now() + ms;
+    while (this.docs.length === 0) {
+      if (this.closed) throw new Error(`${this.name}: closed while waiting`);
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`${this.name}: nothing within ${ms} ms`);
+      await new Promise((resolve) => {
+        const t = setTimeout(resolve, left);
+        this.waiters.push(() => { clearTimeout(t); resolve(); });
+      });
+    }
+    return this.docs.shift();
+  }
+
+  async nextJSON(ms) {
+    return JSON.parse(await this.next(ms));
+  }
+
+  /** Resolves true if nothing arrives within ms. */
+  async quiet(ms) {
+    await new Promise((r) => setTimeout(r, ms));
+    return this.docs.length === 0;
+  }
+
+  async identify(group, token) {
+    this.send({ op: 1, data: { group, token } });
+    const m = await this.nextJSON();
+    if (m.op !== 1) throw new Error(`${this.name}: IDENTIFY answered with ${JSON.stringify(m)}`);
+    this.id = m.data.id;
+    return m.data;
+  }
+
+  close() {
+    this.sock.destroy();
+  }
+}

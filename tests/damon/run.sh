@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Damon front-end black-box suite: builds switchboard, starts it with the
+# Damon TCP listener on a free loopback port (ping interval 300 ms), and
+# runs the Node tests (node:test, no npm dependencies) against it.
+#
+#   tests/damon/run.sh                   # every *.test.mjs here
+#   tests/damon/run.sh damon.test.mjs    # some files
+#
+# Env: SWITCHBOARD_BIN (skip the build), DAMON_TIMEOUT (whole run, s, default 120).
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+
+for tool in node go; do
+  command -v "$tool" >/dev/null || { echo "run.sh: $tool is required" >&2; exit 2; }
+done
+
+tmp="$(mktemp -d "${TMPDIR:-/tmp}/switchboard-damon.XXXXXX")"
+server_pid=""
+cleanup() {
+  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
+    kill -TERM "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+  fi
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+bin="${SWITCHBOARD_BIN:-}"
+if [ -z "$bin" ]; then
+  echo "building switchboard..."
+  (cd "$repo" && go build -o "$tmp/switchboard" ./cmd/switchboard)
+  bin="$tmp/switchboard"
+fi
+
+# Two free loopback ports from the OS (HTTP and Damon TCP).
+read -r http_port damon_port < <(node -e '
+const net = require("net");
+const a = net.createServer().listen(0, "127.0.0.1", () => {
+  const b = net.createServer().listen(0, "127.0.0.1", () => {
+    console.log(a.address().port, b.address().port); a.close(); b.close();
+  });
+});')
+token="t-$RANDOM$RANDOM"
+cat >"$tmp/config.yaml" <<YAML
+listen: "127.0.0.1:$http_port"
+log: {level: debug}
+shutdown: {timeout: 3s}
+pusher: {enabled: false}
+damon:
+  enabled: true
+  listen: "127.0.0.1:$damon_port"
+  token: "$token"
+  ping_interval: 300ms
+YAML
+
+"$bin" serve -config "$tmp/config.yaml" >"$tmp/server.log" 2>&1 &
+server_pid=$!
+
+# Ready when /readyz answers 200 (the Damon listener is bound before that).
+node -e '
+const url = process.argv[1], deadline = Date.now() + 20000;
+(async () => {
+  for (;;) {
+    try { const r = await fetch(url); if (r.status === 200) return; } catch {}
+    if (Date.now() > deadline) { console.error("server not ready"); process.exit(1); }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+})();' "http://127.0.0.1:$http_port/readyz" || { cat "$tmp/server.log" >&2; exit 1; }
+
+cd "$here"
+files=("$@")
+[ ${#files[@]} -gt 0 ] || files=(*.test.mjs)
+set +e
+DAMON_HOST=127.0.0.1 DAMON_PORT="$damon_port" DAMON_TOKEN="$token" DAMON_PING_MS=300 \
+  timeout --kill-after=10 "${DAMON_TIMEOUT:-120}" \
+  node --test --test-reporter=spec --test-concurrency=1 "${files[@]}"
+rc=$?
+set -e
+if [ $rc -ne 0 ]; then
+  echo "--- server log (last 80 lines) ---" >&2
+  tail -n 80 "$tmp/server.log" >&2
+fi
+exit $rc
