@@ -3,7 +3,7 @@
 #   make test   install what the tests need, then run the whole suite (Go with -race, real clients)
 GO ?= go
 
-.PHONY: run test test-go test-e2e test-python test-damon deps bench fuzz vet
+.PHONY: bench-go run test test-go test-e2e test-python test-damon deps bench fuzz vet
 
 run:
 	$(GO) run ./cmd/switchboard
@@ -27,8 +27,13 @@ vet:
 	$(GO) vet ./...
 
 # Benchmarks never run in `make test` or CI.
+# `make bench`: the load generator's scenarios against Switchboard (bench/run.sh);
+# bench/compare.sh runs the same against soketi and writes docs/benchmarks.md.
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./internal/hub/ ./internal/transport/
+	bench/run.sh
+
+bench-go:
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/hub/ ./internal/transport/ ./internal/protocol/damon/
 
 # A short run of every fuzz target (FUZZTIME=1m for longer).
 fuzz:

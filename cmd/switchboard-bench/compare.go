@@ -1,0 +1,80 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/switchboard-rt/switchboard/internal/loadgen"
+)
+
+// runCompare renders the side-by-side document from --json results laid
+// out as <results>/<server>/<run>.json.
+func runCompare(args []string) error {
+	fs := flag.NewFlagSet("compare", flag.ContinueOnError)
+	results := fs.String("results", "bench/results", "results directory")
+	cand := fs.String("candidate", "switchboard", "server label for the left column (ratio numerator)")
+	base := fs.String("baseline", "soketi", "server label for the right column (ratio denominator)")
+	out := fs.String("out", "docs/benchmarks.md", "output file (- for stdout)")
+	order := fs.String("order", "", "comma list of run names in document order")
+	var meta, titles multiFlag
+	fs.Var(&meta, "meta", "extra key=value fact for the header (repeatable)")
+	fs.Var(&titles, "title", "run=description (repeatable)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var ord []string
+	if *order != "" {
+		ord = strings.Split(*order, ",")
+	}
+	c, err := loadgen.LoadComparison(*results, *cand, *base, ord)
+	if err != nil {
+		return err
+	}
+	// The date is when the measurements started, not when the document was
+	// rendered (--render-only can re-render old results).
+	var first time.Time
+	for _, runs := range c.Runs {
+		for _, r := range runs {
+			if first.IsZero() || r.StartedAt.Before(first) {
+				first = r.StartedAt
+			}
+		}
+	}
+	if first.IsZero() {
+		first = time.Now()
+	}
+	c.Meta = append([][2]string{{"date", first.UTC().Format("2006-01-02 15:04 UTC")}}, loadgen.MachineFacts()...)
+	for _, kv := range meta {
+		k, v, _ := strings.Cut(kv, "=")
+		c.Meta = append(c.Meta, [2]string{k, v})
+	}
+	c.Titles = map[string]string{}
+	for _, kv := range titles {
+		k, v, _ := strings.Cut(kv, "=")
+		c.Titles[k] = v
+	}
+	w := os.Stdout
+	if *out != "-" {
+		f, err := os.Create(*out)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		w = f
+	}
+	if err := c.WriteMarkdown(w); err != nil {
+		return err
+	}
+	if *out != "-" {
+		fmt.Fprintln(os.Stderr, "wrote", *out)
+	}
+	return nil
+}
+
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }

@@ -1,0 +1,242 @@
+// Command switchboard-bench is a load generator for Pusher-protocol servers
+// (Switchboard, soketi, …). See internal/loadgen for how it measures.
+//
+//	switchboard-bench fanout --conns 2000 --channels 1 --rates 10,20,40 --server-pid $PID
+//	switchboard-bench idle --conns 10000 --json
+//	switchboard-bench compare --results bench/results --out docs/benchmarks.md
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/switchboard-rt/switchboard/internal/loadgen"
+)
+
+const usage = `usage: switchboard-bench <scenario> [flags]
+
+scenarios:
+  fanout         N subscribers on C channels, HTTP publishes at fixed rates (a ramp when several)
+  idle           hold N connections, report server memory per connection
+  churn          connect/subscribe/disconnect at a fixed rate
+  client-events  peer-to-peer client events on private channels
+  presence       members joining and leaving presence channels
+  compare        render docs/benchmarks.md from --json results of two servers
+
+Run "switchboard-bench <scenario> -h" for its flags.
+`
+
+func main() {
+	if len(os.Args) < 2 || strings.HasPrefix(os.Args[1], "-") {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+	if err := run(ctx, os.Args[1], os.Args[2:]); err != nil {
+		fmt.Fprintln(os.Stderr, "switchboard-bench:", err)
+		os.Exit(1)
+	}
+}
+
+// commonFlags registers the flags every load scenario shares.
+type commonFlags struct {
+	c           loadgen.Common
+	sourceAddrs string
+	jsonOut     bool
+	label       string
+	verbose     bool
+	noProgress  bool
+	cpuProfile  string
+}
+
+func (cf *commonFlags) register(fs *flag.FlagSet, defConns int) {
+	cf.c = loadgen.DefaultCommon()
+	c := &cf.c
+	fs.StringVar(&c.Target.Host, "host", c.Target.Host, "server host (loopback unless --allow-remote)")
+	fs.IntVar(&c.Target.Port, "port", c.Target.Port, "server port")
+	fs.StringVar(&c.Target.AppID, "app-id", c.Target.AppID, "app id")
+	fs.StringVar(&c.Target.Key, "key", c.Target.Key, "app key")
+	fs.StringVar(&c.Target.Secret, "secret", c.Target.Secret, "app secret")
+	fs.BoolVar(&c.Target.AllowRemote, "allow-remote", false, "allow a --host that is not loopback")
+	fs.IntVar(&c.Conns, "conns", defConns, "connections to hold")
+	fs.IntVar(&c.ConnectConcurrency, "connect-concurrency", c.ConnectConcurrency, "dials in flight")
+	fs.Float64Var(&c.ConnectRate, "connect-rate", 0, "max new connections per second (0 = no cap)")
+	fs.DurationVar(&c.ConnectTimeout, "connect-timeout", c.ConnectTimeout, "dial + handshake + subscribe timeout")
+	fs.StringVar(&cf.sourceAddrs, "source-addrs", "8", "source addresses: a count of 127.0.0.x addresses, or a comma list of IPs")
+	fs.IntVar(&c.ServerPID, "server-pid", 0, "server pid, to report its CPU and RSS from /proc")
+	fs.DurationVar(&c.MaxRunTime, "max-time", c.MaxRunTime, "hard bound on the whole run")
+	fs.DurationVar(&c.Settle, "settle", c.Settle, "wait after connecting before measuring")
+	fs.DurationVar(&c.Drain, "drain", c.Drain, "max wait for outstanding deliveries after a step")
+	fs.IntVar(&c.PayloadBytes, "payload", 0, "pad event data to about this many bytes")
+	fs.BoolVar(&cf.jsonOut, "json", false, "print the report as JSON on stdout")
+	fs.StringVar(&cf.label, "label", "", "name of the server under test, for the report")
+	fs.BoolVar(&cf.verbose, "v", false, "debug logging")
+	fs.BoolVar(&cf.noProgress, "no-progress", false, "no progress line even on a terminal")
+	fs.StringVar(&cf.cpuProfile, "cpuprofile", "", "write the generator's own CPU profile here (to check it is not the bottleneck)")
+}
+
+func (cf *commonFlags) finish() (loadgen.Common, loadgen.Env, error) {
+	c := cf.c
+	if n, err := strconv.Atoi(cf.sourceAddrs); err == nil {
+		c.SourceAddrs = loadgen.DefaultSourceAddrs(c.Target, n)
+	} else if c.SourceAddrs, err = loadgen.ParseSourceAddrs(cf.sourceAddrs); err != nil {
+		return c, loadgen.Env{}, err
+	}
+	level := slog.LevelInfo
+	if cf.verbose {
+		level = slog.LevelDebug
+	}
+	var logw io.Writer = os.Stderr
+	env := loadgen.Env{Label: cf.label}
+	if !cf.noProgress && loadgen.IsTerminal(os.Stderr) {
+		c.Progress = true
+		env.Progress = os.Stderr
+		logw = clearLine{os.Stderr}
+	}
+	env.Log = slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: level}))
+	return c, env, nil
+}
+
+// clearLine erases the progress line before a log line is written over it;
+// the next progress tick redraws it below.
+type clearLine struct{ w io.Writer }
+
+func (c clearLine) Write(p []byte) (int, error) {
+	if _, err := io.WriteString(c.w, "\r\033[K"); err != nil {
+		return 0, err
+	}
+	return c.w.Write(p)
+}
+
+func parseRates(s string) ([]float64, error) {
+	var out []float64
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		v, err := strconv.ParseFloat(f, 64)
+		if err != nil || v <= 0 {
+			return nil, fmt.Errorf("bad rate %q", f)
+		}
+		out = append(out, v)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no rates")
+	}
+	return out, nil
+}
+
+func run(ctx context.Context, scenario string, args []string) error {
+	if scenario == "compare" {
+		return runCompare(args)
+	}
+	fs := flag.NewFlagSet(scenario, flag.ContinueOnError)
+	var cf commonFlags
+	var report func(loadgen.Common, loadgen.Env) (*loadgen.Report, error)
+	switch scenario {
+	case "fanout":
+		cf.register(fs, 2000)
+		channels := fs.Int("channels", 1, "channels the subscribers are spread over")
+		rates := fs.String("rates", "10", "publishes per second, one step each (comma list; a ramp stops at the first failing step)")
+		step := fs.Duration("step", 10*time.Second, "duration of each rate step")
+		workers := fs.Int("publish-workers", 32, "concurrent HTTP publishers")
+		maxP99 := fs.Duration("max-p99", 100*time.Millisecond, "a step fails when p99 latency exceeds this")
+		maxMissing := fs.Float64("max-missing", 0, "a step fails when more than this fraction of deliveries is missing")
+		keepGoing := fs.Bool("keep-going", false, "run every rate even after a failed step")
+		pause := fs.Duration("pause", 2*time.Second, "pause between steps")
+		report = func(c loadgen.Common, env loadgen.Env) (*loadgen.Report, error) {
+			r, err := parseRates(*rates)
+			if err != nil {
+				return nil, err
+			}
+			return loadgen.RunFanout(ctx, loadgen.FanoutConfig{Common: c, Channels: *channels, Rates: r,
+				StepDuration: *step, PublishWorkers: *workers, KeepGoing: *keepGoing, Pause: *pause,
+				Limits: loadgen.StepLimits{MaxP99: *maxP99, MaxMissingRatio: *maxMissing}}, env)
+		}
+	case "idle":
+		cf.register(fs, 10000)
+		channels := fs.Int("channels", 100, "public channels to subscribe to (0 = connect only)")
+		hold := fs.Duration("hold", 10*time.Second, "how long to hold the connections after settling")
+		report = func(c loadgen.Common, env loadgen.Env) (*loadgen.Report, error) {
+			return loadgen.RunIdle(ctx, loadgen.IdleConfig{Common: c, Channels: *channels, Hold: *hold}, env)
+		}
+	case "churn":
+		cf.register(fs, 0)
+		rate := fs.Float64("rate", 100, "connect+subscribe+disconnect cycles per second")
+		dur := fs.Duration("duration", 20*time.Second, "how long to churn")
+		hold := fs.Duration("hold", 0, "how long each connection stays subscribed")
+		inflight := fs.Int("max-in-flight", 2000, "max cycles in flight")
+		channels := fs.Int("channels", 10, "public channels to subscribe to")
+		report = func(c loadgen.Common, env loadgen.Env) (*loadgen.Report, error) {
+			return loadgen.RunChurn(ctx, loadgen.ChurnConfig{Common: c, Rate: *rate, Duration: *dur, Hold: *hold,
+				MaxInFlight: *inflight, Channels: *channels}, env)
+		}
+	case "client-events":
+		cf.register(fs, 1000)
+		channels := fs.Int("channels", 100, "private channels the connections are spread over")
+		rate := fs.Float64("rate", 500, "client events per second (all senders together)")
+		dur := fs.Duration("duration", 20*time.Second, "how long to send")
+		maxP99 := fs.Duration("max-p99", 100*time.Millisecond, "p99 bound for pass/fail")
+		report = func(c loadgen.Common, env loadgen.Env) (*loadgen.Report, error) {
+			return loadgen.RunClientEvents(ctx, loadgen.ClientEventsConfig{Common: c, Channels: *channels,
+				Rate: *rate, Duration: *dur, Limits: loadgen.StepLimits{MaxP99: *maxP99}}, env)
+		}
+	case "presence":
+		cf.register(fs, 500)
+		channels := fs.Int("channels", 10, "presence channels")
+		rate := fs.Float64("rate", 50, "joins per second (each followed by a leave after --hold)")
+		dur := fs.Duration("duration", 20*time.Second, "how long to join")
+		hold := fs.Duration("hold", 2*time.Second, "how long each joined member stays")
+		maxP99 := fs.Duration("max-p99", 100*time.Millisecond, "p99 bound for pass/fail")
+		report = func(c loadgen.Common, env loadgen.Env) (*loadgen.Report, error) {
+			return loadgen.RunPresence(ctx, loadgen.PresenceConfig{Common: c, Channels: *channels,
+				Rate: *rate, Duration: *dur, Hold: *hold, Limits: loadgen.StepLimits{MaxP99: *maxP99}}, env)
+		}
+	default:
+		fmt.Fprint(os.Stderr, usage)
+		return fmt.Errorf("unknown scenario %q", scenario)
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	c, env, err := cf.finish()
+	if err != nil {
+		return err
+	}
+	if cf.cpuProfile != "" {
+		f, err := os.Create(cf.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	rep, err := report(c, env)
+	if rep != nil {
+		var out io.Writer = os.Stdout
+		if cf.jsonOut {
+			_ = rep.WriteJSON(out)
+		} else {
+			_ = rep.WriteText(out)
+		}
+	}
+	return err
+}

@@ -1,0 +1,178 @@
+package loadgen
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync/atomic"
+	"time"
+)
+
+// FanoutConfig: Conns subscribers spread over Channels public channels; each
+// step publishes at one rate (publishes/s, round-robin over the channels)
+// through the signed HTTP API. With several rates the steps run in order on
+// the same connections and stop at the first step that fails its limits
+// (a ramp); the report's Best is the highest rate that held.
+type FanoutConfig struct {
+	Common
+	Channels       int
+	Rates          []float64
+	StepDuration   time.Duration
+	PublishWorkers int
+	Limits         StepLimits
+	// KeepGoing runs every rate even after a failed step.
+	KeepGoing bool
+	// Pause between steps lets the server settle (GC, buffers) so one
+	// step's backlog does not bleed into the next.
+	Pause time.Duration
+}
+
+func (c FanoutConfig) validate() error {
+	if c.Conns <= 0 || c.Channels <= 0 {
+		return errors.New("fanout: conns and channels must be > 0")
+	}
+	if c.Channels > c.Conns {
+		return errors.New("fanout: more channels than subscribers")
+	}
+	if len(c.Rates) == 0 {
+		return errors.New("fanout: at least one rate")
+	}
+	for _, r := range c.Rates {
+		if r <= 0 {
+			return errors.New("fanout: rates must be > 0")
+		}
+	}
+	if c.StepDuration <= 0 || c.PublishWorkers <= 0 {
+		return errors.New("fanout: step duration and publish workers must be > 0")
+	}
+	return nil
+}
+
+func fanoutChannel(k int) string { return "sb-fanout-" + strconv.Itoa(k) }
+
+// RunFanout runs the fan-out scenario.
+func RunFanout(ctx context.Context, cfg FanoutConfig, env Env) (*Report, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	params := map[string]any{
+		"conns": cfg.Conns, "channels": cfg.Channels, "rates": cfg.Rates,
+		"step_s": cfg.StepDuration.Seconds(), "max_p99_ms": float64(cfg.Limits.MaxP99) / 1e6,
+		"max_missing_ratio": cfg.Limits.MaxMissingRatio, "payload_bytes": cfg.PayloadBytes,
+		"publish_workers": cfg.PublishWorkers,
+	}
+	r, err := newRunner("fanout", cfg.Common, cfg.Conns, env, params)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := r.withDeadline(ctx)
+	defer cancel()
+
+	steps := newStepTable(len(cfg.Rates))
+	var unstamped atomic.Int64
+	pool := NewPool(cfg.Common, r.clock, r.log, func(c *Conn, ev, msg []byte) {
+		if string(ev) != benchEvent {
+			return
+		}
+		if !steps.recordStamped(c, msg, r.clock.Now()) {
+			unstamped.Add(1)
+		}
+	})
+	defer pool.CloseAll(10 * time.Second)
+
+	n := r.capConns(cfg.Conns)
+	var curStep atomic.Int64
+	stop := r.startProgress(ctx, func() string {
+		i := int(curStep.Load())
+		st := steps.get(i)
+		if st == nil {
+			return fmt.Sprintf("connecting %d/%d (errors %d)", pool.Held(), n, pool.ConnectErrors.Total())
+		}
+		return fmt.Sprintf("step %d/%d rate %.0f/s: sent %d, received %d/%d, p99 %.2fms, send errors %d",
+			i+1, len(cfg.Rates), cfg.Rates[i], st.sent.Load(), st.rec.Count(), st.expected.Load(),
+			st.rec.Summary().P99Ms, st.sendErrors.Load())
+	})
+	defer stop()
+
+	r.log.Info("connecting", "conns", n, "channels", cfg.Channels)
+	held := pool.ConnectN(ctx, n, func(ctx context.Context, c *Conn) error {
+		return c.Subscribe(ctx, fanoutChannel(c.ID%cfg.Channels), "", "")
+	})
+	r.log.Info("connected", "held", held, "connect_errors", pool.ConnectErrors.Total(), "subscribe_errors", pool.SetupErrors.Total())
+	if held == 0 {
+		stop()
+		return r.finish(cfg.Conns, pool), errors.New("fanout: no subscriber connected")
+	}
+	go pool.KeepAlive(ctx)
+	sleepCtx(ctx, cfg.Settle)
+
+	// Expected deliveries per channel come from who is actually subscribed.
+	subs := make([]int64, cfg.Channels)
+	for _, c := range pool.Conns() {
+		subs[c.ID%cfg.Channels]++
+	}
+	pub := NewPublisher(cfg.Target, cfg.PublishWorkers, 10*time.Second)
+	defer pub.Close()
+
+	best := -1
+	for i, rate := range cfg.Rates {
+		if ctx.Err() != nil {
+			break
+		}
+		st := newStepStats()
+		steps.set(i, st)
+		curStep.Store(int64(i))
+		name := fmt.Sprintf("%.0f/s", rate)
+		w := r.beginStep(name, rate, st)
+		sched := NewSchedule(r.clock.Now()+int64(10*time.Millisecond), rate, cfg.StepDuration)
+		runSends(ctx, r.clock, sched, cfg.PublishWorkers, st, func(ctx context.Context, seq, due int64) (int64, error) {
+			k := int(seq % int64(cfg.Channels))
+			data := appendStamp(make([]byte, 0, 64+cfg.PayloadBytes), i, seq, due, cfg.PayloadBytes)
+			if err := pub.Trigger(ctx, benchEvent, []string{fanoutChannel(k)}, data); err != nil {
+				return 0, err
+			}
+			return subs[k], nil
+		})
+		drain(ctx, st, cfg.Drain)
+		s := w.end(sched.End(), cfg.Limits)
+		r.rep.Steps = append(r.rep.Steps, s)
+		r.log.Info("step done", "rate", rate, "deliveries_per_s", s.DeliveriesPerSec, "p99_ms", s.Latency.P99Ms,
+			"missing", s.Missing, "pass", s.Pass, "reason", s.FailReason)
+		if s.Pass {
+			best = len(r.rep.Steps) - 1
+		} else if !cfg.KeepGoing {
+			break
+		}
+		if s.GeneratorCores > 0.9 {
+			r.note(fmt.Sprintf("step %s: generator used %.2f cores; figures at this rate may be generator-bound", name, s.GeneratorCores))
+		}
+		if i < len(cfg.Rates)-1 {
+			sleepCtx(ctx, cfg.Pause)
+		}
+	}
+	if best >= 0 {
+		b := r.rep.Steps[best]
+		r.rep.Best = &b
+	}
+	r.rep.Conns.Held = held
+	r.rep.Conns.Lost = held - pool.Held()
+	if u := unstamped.Load(); u > 0 {
+		r.note(fmt.Sprintf("%d bench events arrived without a readable stamp", u))
+	}
+	stop()
+	return r.finish(cfg.Conns, pool), nil
+}
+
+// sleepCtx sleeps for d or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
