@@ -27,6 +27,7 @@ type receiver struct {
 	srv    *httptest.Server
 	status func(n int) int
 	hang   bool
+	gate   <-chan struct{} // if set, every request waits for it to close before answering
 
 	mu   sync.Mutex
 	reqs []received
@@ -35,7 +36,19 @@ type receiver struct {
 
 func newReceiver(t *testing.T, status func(n int) int, hang bool) *receiver {
 	t.Helper()
-	r := &receiver{status: status, hang: hang, got: make(chan struct{}, 1<<16)}
+	return startReceiver(t, &receiver{status: status, hang: hang})
+}
+
+// newGatedReceiver answers 200 to each request once gate is closed, so a
+// test can hold requests in flight while it checks the queue.
+func newGatedReceiver(t *testing.T, gate <-chan struct{}) *receiver {
+	t.Helper()
+	return startReceiver(t, &receiver{gate: gate})
+}
+
+func startReceiver(t *testing.T, r *receiver) *receiver {
+	t.Helper()
+	r.got = make(chan struct{}, 1<<16)
 	release := make(chan struct{})
 	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		body, _ := io.ReadAll(req.Body)
@@ -55,6 +68,15 @@ func newReceiver(t *testing.T, status func(n int) int, hang bool) *receiver {
 			}
 			return
 		}
+		if r.gate != nil {
+			select {
+			case <-r.gate:
+			case <-req.Context().Done():
+				return
+			case <-release:
+				return
+			}
+		}
 		code := http.StatusOK
 		if r.status != nil {
 			code = r.status(n)
@@ -66,10 +88,15 @@ func newReceiver(t *testing.T, status func(n int) int, hang bool) *receiver {
 	return r
 }
 
+// patience bounds how long a test waits for something that should happen
+// at once. It only decides how soon a broken test fails, so it is generous:
+// -race on a loaded 2-core CI machine can stall a goroutine for seconds.
+const patience = 15 * time.Second
+
 // wait blocks until the receiver has seen at least n requests.
 func (r *receiver) wait(t *testing.T, n int) []received {
 	t.Helper()
-	deadline := time.After(5 * time.Second)
+	deadline := time.After(patience)
 	for {
 		if rs := r.requests(); len(rs) >= n {
 			return rs
@@ -110,7 +137,7 @@ func start(t *testing.T, opts Options) *Dispatcher {
 
 func flush(t *testing.T, d *Dispatcher) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), patience)
 	defer cancel()
 	if err := d.Flush(ctx); err != nil {
 		t.Fatalf("Flush: %v", err)
@@ -146,11 +173,11 @@ func counter(t *testing.T, m *metrics.Metrics, app, result string) float64 {
 	return 0
 }
 
-// eventually polls cond for up to 5s; metrics are updated just after the
-// receiver answers, so tests wait for them rather than sleep.
+// eventually polls cond for up to patience; metrics are updated just after
+// the receiver answers, so tests wait for them rather than sleep.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(patience)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)

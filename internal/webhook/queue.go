@@ -260,6 +260,9 @@ func (d *Dispatcher) fireAllButRetriesLocked(now time.Time) {
 // scheduler fires timer entries as they fall due. With a fake clock it polls,
 // since no runtime timer can wait for a clock that a test moves by hand.
 func (d *Dispatcher) scheduler(ctx context.Context) {
+	// Run's and Flush's schedulers may overlap on the one kick channel; one
+	// that stops passes on a kick it may have taken from the other.
+	defer signal(d.kick)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	for {

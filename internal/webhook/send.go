@@ -17,7 +17,8 @@ import (
 )
 
 // Run sends queued webhooks until ctx ends. Requests cut short by ctx go back
-// to the queue, so Flush (or a later Run) can still send them.
+// to the queue, so Flush (or a later Run) can still send them. Run returns as
+// soon as ctx ends, without waiting for any request to finish (see send).
 func (d *Dispatcher) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	wg.Go(func() { d.scheduler(ctx) })
@@ -41,7 +42,8 @@ func (d *Dispatcher) Run(ctx context.Context) {
 }
 
 // Flush sends everything held, including delayed events and open batches,
-// which go out at once. It returns when nothing is left or ctx ends. It works
+// which go out at once. It returns when nothing is left or ctx ends, never
+// later, whatever the receivers or the client do. It works
 // with or without Run; the usual shutdown is to stop Run, then Flush with a
 // deadline.
 func (d *Dispatcher) Flush(ctx context.Context) error {
@@ -86,6 +88,10 @@ func (d *Dispatcher) Flush(ctx context.Context) error {
 }
 
 func (d *Dispatcher) worker(ctx context.Context) {
+	// Run and Flush may overlap, each with its own workers on the one wake
+	// channel. A worker that stops may have just taken the token meant for
+	// a live one; pass it on so that worker does not sleep on a ready app.
+	defer signal(d.wake)
 	for ctx.Err() == nil {
 		d.mu.Lock()
 		j := d.nextJobLocked()
@@ -122,7 +128,8 @@ func (d *Dispatcher) attempt(ctx context.Context, j *job) {
 		j.first = d.now()
 	}
 	j.attempts++
-	status, err := d.post(ctx, j)
+	attempts := j.attempts // j is not ours to read once handed back below
+	status, err := d.send(ctx, j)
 	now := d.now()
 
 	var result string
@@ -160,17 +167,19 @@ func (d *Dispatcher) attempt(ctx context.Context, j *job) {
 	}
 	switch result {
 	case "retry":
-		d.log.Debug("webhook attempt failed, will retry", d.logAttrs(j, status, err, "retry_in", wait)...)
+		d.log.Debug("webhook attempt failed, will retry", d.logAttrs(j, attempts, status, err, "retry_in", wait)...)
 	case "failed":
-		d.log.Warn("webhook delivery failed", d.logAttrs(j, status, err)...)
+		d.log.Warn("webhook delivery failed", d.logAttrs(j, attempts, status, err)...)
 	}
 }
 
 // logAttrs describes a request for the log. Never the secret or the
-// signature, and the URL without any password in it.
-func (d *Dispatcher) logAttrs(j *job, status int, err error, extra ...any) []any {
+// signature, and the URL without any password in it. It reads only the
+// parts of j that never change once j is queued: by the time the outcome is
+// logged another worker may be retrying j.
+func (d *Dispatcher) logAttrs(j *job, attempts, status int, err error, extra ...any) []any {
 	attrs := []any{"app", j.app.id, "url", redactURL(j.t.Hooks[j.hook].URL),
-		"attempts", j.attempts, "events", len(j.events)}
+		"attempts", attempts, "events", len(j.events)}
 	if status != 0 {
 		attrs = append(attrs, "status", status)
 	}
@@ -186,6 +195,41 @@ func redactURL(s string) string {
 		return "(unparsable)"
 	}
 	return u.Redacted()
+}
+
+// send is post bounded by ctx whatever the client does. The standard
+// transport gives up on a request as soon as its context ends, but a custom
+// Options.Client (or its RoundTripper) need not, and a worker blocked past
+// ctx would hold up Run and Flush, which wait for their workers: Flush would
+// then miss its deadline, and shutdown would hang. So when ctx ends first the
+// request is abandoned to a goroutine of its own (its context is cancelled
+// too, so it ends whenever the client notices) and the job goes back to the
+// queue; should the abandoned request still get through, the resend is a
+// duplicate, which at-least-once delivery allows.
+//
+// The abandoned goroutine reads only j's immutable parts (target, hook,
+// body, signature), so the job can be retried meanwhile.
+func (d *Dispatcher) send(ctx context.Context, j *job) (int, error) {
+	type result struct {
+		status int
+		err    error
+	}
+	done := make(chan result, 1)
+	go func() {
+		status, err := d.post(ctx, j)
+		done <- result{status, err}
+	}()
+	select {
+	case r := <-done:
+		return r.status, r.err
+	case <-ctx.Done():
+		select {
+		case r := <-done: // finished at the same moment: keep a real answer
+			return r.status, r.err
+		default:
+			return 0, context.Cause(ctx)
+		}
+	}
 }
 
 // post sends j once and returns the HTTP status.
