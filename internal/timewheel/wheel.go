@@ -111,11 +111,12 @@ func (t *Timer) Reset(d time.Duration) {
 	if t.active {
 		w.unlink(t)
 	}
-	// The slot at pos is processed on the next tick, so ticks-1 steps ahead of
-	// pos fires after `ticks` ticks.
+	// The slot at pos is processed on the next tick, which may be only a
+	// moment away; placing the timer `ticks` steps ahead of pos makes it
+	// fire after at least `ticks` whole ticks, never early.
 	n := len(w.slots)
-	t.slot = (w.pos + ticks - 1) % n
-	t.rounds = (ticks - 1) / n
+	t.slot = (w.pos + ticks) % n
+	t.rounds = ticks / n
 	l := &w.slots[t.slot]
 	t.prev, t.next = nil, l.head
 	if l.head != nil {

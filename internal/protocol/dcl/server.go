@@ -1,0 +1,527 @@
+// Package dcl is the Decentraland comms "ws-room" transport (RFC-5 /
+// ADR-105) on Switchboard's core: the room server that unchanged Decentraland
+// clients (browser explorer, Unity and Godot explorers, the reference
+// service's e2e client) reach through `ws-room:` connection strings.
+//
+// One WebSocket per peer and room, at {prefix}/{roomId}. Binary frames carry
+// protobuf WsPacket (dclpb). A peer identifies with its address, signs a
+// challenge with a Decentraland auth chain (authchain), gets a welcome with
+// its alias and the room's other peers, then sends peer updates that the
+// server relays, with from_alias overwritten, to everyone else in the room
+// through the hub (namespace "dcl", channel = room id; one encoding per
+// update shared by every recipient).
+//
+// The behaviour copies the reference server, decentraland/ws-room-service
+// (see /work/shared/specs/decentraland.md and docs/decentraland.md), with
+// its weaknesses fixed: stricter auth chains, a CSPRNG challenge, bounded
+// send queues, and every rejected input counted by reason.
+//
+// Lock order: Server.mu -> session.mu -> hub locks -> transport locks. The
+// relay of a peer update holds only the sender's session.mu, so updates in
+// one room never wait for each other or for joins elsewhere.
+package dcl
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/switchboard-rt/switchboard/internal/engine"
+	"github.com/switchboard-rt/switchboard/internal/hub"
+	"github.com/switchboard-rt/switchboard/internal/metrics"
+	"github.com/switchboard-rt/switchboard/internal/protocol/dcl/authchain"
+	"github.com/switchboard-rt/switchboard/internal/timewheel"
+	"github.com/switchboard-rt/switchboard/internal/transport"
+)
+
+// Namespace is the hub namespace of every ws-room; rooms are its channels.
+const Namespace = "dcl"
+
+// ReasonRoomFull is the reference's peer_kicked reason, for a full room and
+// (copied verbatim from the reference) for a session replaced by a newer
+// one with the same address.
+const ReasonRoomFull = "This world is full. Try again later."
+
+// Options configure a Server. Zero values mean the documented defaults.
+type Options struct {
+	Hub   *hub.Hub         // required
+	Wheel *timewheel.Wheel // required, and running
+	// Metrics gets the dcl_ws_rooms_* metrics and the per-protocol
+	// counters; nil keeps them private.
+	Metrics *metrics.Metrics
+	Logger  *slog.Logger
+	IDs     *transport.IDSource
+	// Transport bounds each connection; MaxMessageBytes is replaced by
+	// the option below and SlowConsumerCode defaults to 1008.
+	Transport transport.Options
+
+	HandshakeTimeout time.Duration // per stage; default 1 s
+	IdleTimeout      time.Duration // joined peers; default 90 s, pings every third
+	MaxMessageBytes  int           // inbound frame; default 16 KiB
+	RoomCapacity     int           // joined peers per room; default 150
+	MaxConnections   int           // open connections; 0 is unlimited
+	// SessionPerRoom makes "one live session per address" hold per room
+	// instead of per server (the reference).
+	SessionPerRoom bool
+	// AllowOwnerMismatch accepts a chain owned by another address than
+	// the identified one (the reference never compared them).
+	AllowOwnerMismatch bool
+	// Contracts verifies EIP-1654 links; nil rejects them (logged).
+	Contracts authchain.ContractVerifier
+	// VerifyTimeout bounds one auth-chain verification (RPC included);
+	// default 30 s.
+	VerifyTimeout time.Duration
+	// AccessTokenSecret, when set, requires a valid HS256 ?access_token=.
+	AccessTokenSecret string
+
+	// Reported by /status and ws_room_service_build_info.
+	Version    string
+	CommitHash string // default "unknown"
+	EthNetwork string // default "mainnet"
+
+	// Now is the clock for ephemeral-key expiry (tests); default time.Now.
+	Now func() time.Time
+}
+
+func (o *Options) applyDefaults() {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.IDs == nil {
+		o.IDs = &transport.IDSource{}
+	}
+	if o.HandshakeTimeout <= 0 {
+		o.HandshakeTimeout = time.Second
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = 90 * time.Second
+	}
+	if o.MaxMessageBytes <= 0 {
+		o.MaxMessageBytes = 16 << 10
+	}
+	if o.RoomCapacity <= 0 {
+		o.RoomCapacity = 150
+	}
+	if o.VerifyTimeout <= 0 {
+		o.VerifyTimeout = 30 * time.Second
+	}
+	if o.CommitHash == "" {
+		o.CommitHash = "unknown"
+	}
+	if o.EthNetwork == "" {
+		o.EthNetwork = "mainnet"
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Transport.SlowConsumerCode == 0 {
+		o.Transport.SlowConsumerCode = 1008
+	}
+	o.Transport.MaxMessageBytes = o.MaxMessageBytes
+}
+
+// Server is the ws-room front-end.
+type Server struct {
+	opts    Options
+	log     *slog.Logger
+	up      *transport.Upgrader
+	m       *roomMetrics
+	pm      *metrics.Conn // switchboard_* counters for protocol "dcl"
+	warnEIP throttle
+
+	aliases atomic.Uint32 // last alias handed out: 1, 2, 3... never reused
+	baseCtx atomic.Pointer[context.Context]
+	open    atomic.Int64 // connections upgraded or upgrading, for MaxConnections
+
+	mu       sync.Mutex
+	rooms    map[string]*room
+	sessions map[string]*session   // joined sessions by address key
+	conns    map[*session]struct{} // every open connection
+	draining bool
+}
+
+// room is one room's joined peers. Guarded by Server.mu; size is also
+// read without it by the relay, for the out_* metrics.
+type room struct {
+	id      string
+	members map[*session]struct{}
+	size    atomic.Int32
+}
+
+// NewServer returns a Server; mount it with Mount.
+func NewServer(opts Options) *Server {
+	opts.applyDefaults()
+	if opts.Metrics == nil {
+		opts.Metrics = metrics.New()
+	}
+	s := &Server{
+		opts:     opts,
+		log:      opts.Logger.With("protocol", "dcl"),
+		m:        newRoomMetrics(opts.Metrics.Registry, opts.CommitHash, opts.EthNetwork),
+		pm:       opts.Metrics.ForConn("dcl", ""),
+		warnEIP:  throttle{interval: 10 * time.Second},
+		rooms:    map[string]*room{},
+		sessions: map[string]*session{},
+		conns:    map[*session]struct{}{},
+	}
+	tOpts := opts.Transport
+	tOpts.Observer = s.pm
+	s.up = &transport.Upgrader{
+		IDs:     opts.IDs,
+		Options: tOpts,
+		// Echo the first offered subprotocol, whatever it is (rfc5, rfc4,
+		// comms-ws-transport), as uWebSockets.js does: browsers fail the
+		// handshake when they offered one and none comes back.
+		Subprotocol: func(string) bool { return true },
+	}
+	ctx := context.Background()
+	s.baseCtx.Store(&ctx)
+	return s
+}
+
+// Start implements the server's service lifecycle: verifications started
+// from now on are canceled when ctx ends.
+func (s *Server) Start(ctx context.Context) error {
+	s.baseCtx.Store(&ctx)
+	return nil
+}
+
+// Drain refuses new connections, closes every open one (close code 1001,
+// no WsPacket) and waits, bounded by ctx, until all have gone.
+func (s *Server) Drain(ctx context.Context) {
+	s.mu.Lock()
+	s.draining = true
+	all := make([]*session, 0, len(s.conns))
+	for ss := range s.conns {
+		all = append(all, ss)
+	}
+	s.mu.Unlock()
+	for _, ss := range all {
+		ss.end("", 1001)
+	}
+	for s.Connections() > 0 && ctx.Err() == nil {
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Connections is the number of open ws-room connections.
+func (s *Server) Connections() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
+// Mount registers the routes: for each prefix P, GET P/{roomId} (the
+// WebSocket) and GET P/status; then GET /status and /health/live. A
+// registration that clashes with another route is returned as an error.
+func (s *Server) Mount(mux *http.ServeMux, prefixes []string) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("dcl: routes: %v", r)
+		}
+	}()
+	for _, p := range prefixes {
+		prefix := p
+		mux.HandleFunc("GET "+prefix+"/{roomId}", func(w http.ResponseWriter, r *http.Request) {
+			s.ServeRoom(w, r, rawSegment(r, prefix))
+		})
+		mux.HandleFunc("GET "+prefix+"/status", func(w http.ResponseWriter, r *http.Request) {
+			if isUpgrade(r) { // a room called "status"
+				s.ServeRoom(w, r, rawSegment(r, prefix))
+				return
+			}
+			s.ServeStatus(w, r)
+		})
+		mux.HandleFunc(prefix+"/", func(w http.ResponseWriter, _ *http.Request) {
+			writeJSON(w, http.StatusNotFound, map[string]string{"error": "Not Found"})
+		})
+	}
+	mux.HandleFunc("GET /status", s.ServeStatus)
+	mux.HandleFunc("/health/live", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Access-Control-Allow-Origin", "*")
+		_, _ = w.Write([]byte("alive"))
+	})
+	return nil
+}
+
+// rawSegment is the room id as the reference keys it: the path segment
+// after the prefix, not percent-decoded.
+func rawSegment(r *http.Request, prefix string) string {
+	return strings.TrimPrefix(r.URL.EscapedPath(), prefix+"/")
+}
+
+func isUpgrade(r *http.Request) bool {
+	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
+}
+
+// ServeRoom upgrades a request for room roomID. The query string is
+// ignored, except ?access_token= when a secret is configured.
+func (s *Server) ServeRoom(w http.ResponseWriter, r *http.Request, roomID string) {
+	s.mu.Lock()
+	draining := s.draining
+	s.mu.Unlock()
+	if draining {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "Server is shutting down"})
+		return
+	}
+	// The seat is taken before the upgrade, so concurrent upgrades cannot
+	// pass the cap; HandleClose (or a failed upgrade) gives it back.
+	if n := s.open.Add(1); s.opts.MaxConnections > 0 && n > int64(s.opts.MaxConnections) {
+		s.open.Add(-1)
+		s.pm.Error("server_full")
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "Server is full"})
+		return
+	}
+	upgraded := false
+	defer func() {
+		if !upgraded {
+			s.open.Add(-1)
+		}
+	}()
+	var peerID string
+	if s.opts.AccessTokenSecret != "" {
+		var err error
+		peerID, err = checkAccessToken([]byte(s.opts.AccessTokenSecret), r.URL.Query().Get("access_token"), r.URL.EscapedPath())
+		if err != nil {
+			reason := "token_invalid"
+			if errors.Is(err, errNoToken) {
+				reason = "token_missing"
+			}
+			s.pm.Error(reason)
+			s.log.Debug("access token refused", "remote", r.RemoteAddr, "room", roomID, "err", err)
+			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "Invalid access token"})
+			return
+		}
+	}
+	err := s.up.Upgrade(w, r, nil, func(c transport.Conn) transport.Handler {
+		upgraded = true
+		return s.newSession(c, roomID, peerID)
+	})
+	if err != nil {
+		s.log.Debug("websocket upgrade failed", "remote", r.RemoteAddr, "err", err)
+	}
+}
+
+// Status is the reference's /status body.
+type Status struct {
+	Version     string       `json:"version"`
+	CurrentTime int64        `json:"currentTime"`
+	CommitHash  string       `json:"commitHash"`
+	Users       int          `json:"users"`
+	Rooms       int          `json:"rooms"`
+	Details     []RoomStatus `json:"details"`
+}
+
+// RoomStatus is one room in Status.Details.
+type RoomStatus struct {
+	RoomName string `json:"roomName"`
+	Count    int    `json:"count"`
+}
+
+// Status reports the joined peers and rooms, rooms sorted by name.
+func (s *Server) Status() Status {
+	st := Status{Version: s.opts.Version, CurrentTime: time.Now().UnixMilli(), CommitHash: s.opts.CommitHash, Details: []RoomStatus{}}
+	s.mu.Lock()
+	st.Users, st.Rooms = len(s.sessions), len(s.rooms)
+	for id, r := range s.rooms {
+		st.Details = append(st.Details, RoomStatus{RoomName: id, Count: len(r.members)})
+	}
+	s.mu.Unlock()
+	slices.SortFunc(st.Details, func(a, b RoomStatus) int { return strings.Compare(a.RoomName, b.RoomName) })
+	return st
+}
+
+// ServeStatus serves /status and {prefix}/status.
+func (s *Server) ServeStatus(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, s.Status())
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	b, _ := json.Marshal(v)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Access-Control-Allow-Origin", "*")
+	w.WriteHeader(code)
+	_, _ = w.Write(b)
+}
+
+// ---------------------------------------------------------------- registry
+
+// nextAlias hands out the next alias: per process, from 1, never reused
+// (0 is skipped should the counter ever wrap).
+func (s *Server) nextAlias() uint32 {
+	for {
+		if a := s.aliases.Add(1); a != 0 {
+			return a
+		}
+	}
+}
+
+// addrKey is the key of the one-session-per-address rule.
+func (s *Server) addrKey(roomID, address string) string {
+	if s.opts.SessionPerRoom {
+		return roomID + "\x00" + address
+	}
+	return address
+}
+
+// hasSession reports whether key has a joined session (the challenge's
+// already_connected hint).
+func (s *Server) hasSession(key string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sessions[key] != nil
+}
+
+// roomSize is the number of joined peers in a room.
+func (s *Server) roomSize(id string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r := s.rooms[id]; r != nil {
+		return len(r.members)
+	}
+	return 0
+}
+
+// publish sends a pre-encoded packet to the room's subscribers on every
+// node, except the connection keyed exclude.
+func (s *Server) publish(roomID string, payload []byte, exclude string) {
+	err := s.opts.Hub.Publish(context.Background(), engine.Publication{
+		Namespace: Namespace, Channel: roomID, Payload: payload, Binary: true, ExcludeConn: exclude,
+	})
+	if err != nil {
+		s.log.Warn("publish to room failed", "room", roomID, "err", err)
+	}
+}
+
+// join adds a verified session to its room (spec section 6), atomically
+// with respect to every other join and leave: kick the address's previous
+// session (its room gets peer_leave first), check the capacity again,
+// welcome the peer with the room's other peers, subscribe it to the room's
+// traffic, and tell the others with peer_join. It reports false when the
+// session could not join (closed meanwhile, or the room filled up).
+func (s *Server) join(ss *session) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ss.mu.Lock()
+	closing := ss.closing
+	ss.mu.Unlock()
+	if closing || s.draining {
+		return false
+	}
+	if old := s.sessions[ss.addrKey]; old != nil {
+		s.log.Debug("address joined again: kicking its previous session", "address", ss.address,
+			"old_room", old.roomID, "old_alias", old.alias, "room", ss.roomID, "alias", ss.alias)
+		s.kickLocked(old, ReasonRoomFull, "replaced")
+	}
+	r := s.rooms[ss.roomID]
+	if r != nil && len(r.members) >= s.opts.RoomCapacity {
+		// Filled up between identification and now.
+		ss.kick(ReasonRoomFull, "room_full")
+		return false
+	}
+	if r == nil {
+		r = &room{id: ss.roomID, members: map[*session]struct{}{}}
+		s.rooms[ss.roomID] = r
+		s.m.rooms.Set(float64(len(s.rooms)))
+	}
+	peers := make([]identity, 0, len(r.members))
+	for p := range r.members {
+		peers = append(peers, identity{p.alias, p.address})
+	}
+	r.members[ss] = struct{}{}
+	r.size.Store(int32(len(r.members)))
+	s.sessions[ss.addrKey] = ss
+	ss.mu.Lock()
+	ss.stage, ss.room = stageJoined, r
+	ss.mu.Unlock()
+
+	// Welcome first; then subscribe, then announce. Subscribing before the
+	// peer_join goes out means that a peer who saw the join and answers
+	// at once (the relay does not take s.mu) is heard by the newcomer.
+	// Nothing can reach the newcomer before its welcome, which is queued.
+	ss.send(encodeWelcome(ss.alias, peers))
+	s.opts.Hub.Connect(Namespace, ss.key, ss)
+	if _, err := s.opts.Hub.Subscribe(context.Background(), Namespace, r.id, ss); err != nil {
+		s.log.Warn("room subscription failed", "room", r.id, "err", err)
+	}
+	joinMsg := encodePeerJoin(ss.alias, ss.address)
+	s.publish(r.id, joinMsg, ss.key)
+	s.m.out(len(peers), len(joinMsg))
+	s.m.connectionsTotal.Inc()
+	s.m.connections.Set(float64(len(s.sessions)))
+	return true
+}
+
+// leaveLocked takes a joined session out of its room: it stops relaying
+// for it, unsubscribes it, deletes the room when empty, and otherwise tells
+// the rest with peer_leave. The caller holds s.mu and has moved ss out of
+// stageJoined under ss.mu, so no update of ss can follow its peer_leave.
+func (s *Server) leaveLocked(ss *session, r *room) {
+	delete(r.members, ss)
+	r.size.Store(int32(len(r.members)))
+	if s.sessions[ss.addrKey] == ss {
+		delete(s.sessions, ss.addrKey)
+	}
+	if _, _, err := s.opts.Hub.Unsubscribe(context.Background(), Namespace, r.id, ss); err != nil {
+		s.log.Warn("room unsubscribe failed", "room", r.id, "err", err)
+	}
+	s.opts.Hub.Disconnect(Namespace, ss.key)
+	if len(r.members) == 0 {
+		if s.rooms[r.id] == r {
+			delete(s.rooms, r.id)
+		}
+	} else {
+		leave := encodePeerLeave(ss.alias)
+		s.publish(r.id, leave, "")
+		s.m.out(len(r.members), len(leave))
+	}
+	s.m.rooms.Set(float64(len(s.rooms)))
+	s.m.connections.Set(float64(len(s.sessions)))
+}
+
+// kickLocked sends peer_kicked{reason} to a joined session, closes it and
+// takes it out of its room (its peer_leave goes out now). s.mu is held.
+func (s *Server) kickLocked(old *session, reason, metric string) {
+	old.mu.Lock()
+	old.closing = true
+	r, joined := old.room, old.stage == stageJoined
+	old.stage = stageGone
+	old.mu.Unlock()
+	old.send(encodeKicked(reason))
+	old.conn.Close(0, "")
+	s.m.kicks.Inc()
+	s.pm.Error(metric)
+	if joined {
+		s.leaveLocked(old, r)
+	}
+}
+
+// throttle lets one event through per interval.
+type throttle struct {
+	interval time.Duration
+	mu       sync.Mutex
+	last     time.Time
+}
+
+func (t *throttle) allow() bool {
+	now := time.Now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if now.Sub(t.last) < t.interval {
+		return false
+	}
+	t.last = now
+	return true
+}
+
+// aliasKey is a session's hub connection key.
+func aliasKey(alias uint32) string { return strconv.FormatUint(uint64(alias), 10) }

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Black-box tests of Switchboard's Decentraland ws-room transport with the
+# real Decentraland libraries (@dcl/protocol codec, @dcl/crypto auth chains,
+# ws). Builds the server, starts it on a free loopback port with a config
+# file, runs `node --test`, stops it.
+#
+#   tests/dcl/run.sh                     # every *.test.mjs
+#   tests/dcl/run.sh rooms.test.mjs      # some files
+#
+# Env: SWITCHBOARD_BIN (use this binary, skip the build), DCL_TIMEOUT (whole
+# run, seconds, default 300), DCL_TIMEOUT_SCALE (multiplies the tests' upper
+# bounds on waits, default 1), DCL_SERVER_LOG_LEVEL (default warn; the log
+# is printed when a test fails).
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+cd "$here"
+
+for tool in node npm go; do
+  command -v "$tool" >/dev/null || { echo "run.sh: $tool is required" >&2; exit 2; }
+done
+
+npm ci --no-audit --no-fund --loglevel=error
+
+tmp="$(mktemp -d "${TMPDIR:-/tmp}/switchboard-dcl.XXXXXX")"
+server_pid=""
+cleanup() {
+  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
+    kill -TERM "$server_pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$server_pid" 2>/dev/null || true
+  fi
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+bin="${SWITCHBOARD_BIN:-}"
+if [ -z "$bin" ]; then
+  echo "building switchboard..."
+  (cd "$repo" && go build -o "$tmp/switchboard" ./cmd/switchboard)
+  bin="$tmp/switchboard"
+fi
+
+port="$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')"
+cat >"$tmp/config.yaml" <<EOF
+listen: 127.0.0.1:$port
+log:
+  level: ${DCL_SERVER_LOG_LEVEL:-warn}
+pusher:
+  enabled: false
+damon:
+  enabled: false
+dcl:
+  enabled: true
+  path_prefixes: [/rooms, /mini-comms]
+  handshake_timeout: 1s
+  max_message_bytes: 16384
+  idle_timeout: 90s
+  room_capacity: 150
+EOF
+
+"$bin" serve -config "$tmp/config.yaml" >"$tmp/server.log" 2>&1 &
+server_pid=$!
+for i in $(seq 1 100); do
+  if curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; then break; fi
+  if ! kill -0 "$server_pid" 2>/dev/null; then
+    echo "run.sh: the server exited:" >&2; cat "$tmp/server.log" >&2; exit 1
+  fi
+  [ "$i" = 100 ] && { echo "run.sh: the server is not ready after 10 s" >&2; cat "$tmp/server.log" >&2; exit 1; }
+  sleep 0.1
+done
+echo "switchboard on 127.0.0.1:$port (pid $server_pid)"
+
+export DCL_WS_URL="ws://127.0.0.1:$port"
+export DCL_HTTP_URL="http://127.0.0.1:$port"
+
+files=("$@")
+[ ${#files[@]} -gt 0 ] || files=(*.test.mjs)
+
+set +e
+timeout --kill-after=10 "${DCL_TIMEOUT:-300}" \
+  node --test --test-reporter=spec --test-concurrency=4 --test-timeout=120000 "${files[@]}"
+rc=$?
+set -e
+if [ $rc -ne 0 ]; then
+  [ $rc -eq 124 ] || [ $rc -eq 137 ] && echo "run.sh: the suite exceeded ${DCL_TIMEOUT:-300} s" >&2
+  echo "---- server log ----" >&2
+  tail -n 200 "$tmp/server.log" >&2
+fi
+if ! kill -0 "$server_pid" 2>/dev/null; then
+  echo "run.sh: the server died during the tests" >&2
+  rc=1
+fi
+exit $rc
