@@ -197,10 +197,7 @@ func (s *Server) shutdown() error {
 	httpDone := make(chan error, 1)
 	go func() { httpDone <- s.http.Shutdown(ctx) }()
 	if s.pusher != nil {
-		s.pusher.Drain()
-		for s.pusher.Sessions() > 0 && ctx.Err() == nil {
-			time.Sleep(20 * time.Millisecond)
-		}
+		s.pusher.Drain(ctx)
 	}
 	for _, svc := range s.services {
 		svc.Drain(ctx)

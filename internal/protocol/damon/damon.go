@@ -30,6 +30,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/switchboard-rt/switchboard/internal/connset"
 	"github.com/switchboard-rt/switchboard/internal/hub"
 	"github.com/switchboard-rt/switchboard/internal/metrics"
 	"github.com/switchboard-rt/switchboard/internal/protocol/damon/wire"
@@ -88,10 +89,9 @@ type Server struct {
 	obs      *metrics.Conn
 	m        *counters
 
-	mu       sync.Mutex
-	sessions map[*session]struct{}
+	sessions connset.Set[*session]
+	mu       sync.Mutex // guards ln and started
 	ln       net.Listener
-	draining bool
 	started  bool
 	tickBuf  []*session // reused by the heartbeat; heartbeat goroutine only
 }
@@ -122,13 +122,12 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		opts:     opts,
-		log:      opts.Logger.With("protocol", "damon"),
-		limits:   wire.Limits{MaxDocumentSize: opts.MaxDocumentBytes},
-		pingMS:   opts.PingInterval.Milliseconds(),
-		obs:      m.ForConn("damon", Namespace),
-		m:        cnt,
-		sessions: map[*session]struct{}{},
+		opts:   opts,
+		log:    opts.Logger.With("protocol", "damon"),
+		limits: wire.Limits{MaxDocumentSize: opts.MaxDocumentBytes},
+		pingMS: opts.PingInterval.Milliseconds(),
+		obs:    m.ForConn("damon", Namespace),
+		m:      cnt,
 	}
 	to := opts.Transport
 	to.Observer = s.obs
@@ -208,7 +207,7 @@ func (s *Server) serveTCP(ln net.Listener) {
 
 // ServeWS upgrades a request to the Damon protocol over WebSocket.
 func (s *Server) ServeWS(w http.ResponseWriter, r *http.Request) {
-	if s.isDraining() {
+	if s.sessions.Draining() {
 		http.Error(w, "server is shutting down\n", http.StatusServiceUnavailable)
 		return
 	}
@@ -218,38 +217,16 @@ func (s *Server) ServeWS(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (s *Server) isDraining() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.draining
-}
-
 // Drain stops accepting, closes every connection (the reference just exits,
 // so clients see the socket close and reconnect), and waits, bounded by
 // ctx, for them to be gone.
 func (s *Server) Drain(ctx context.Context) {
-	s.mu.Lock()
-	s.draining = true
-	all := make([]*session, 0, len(s.sessions))
-	for ss := range s.sessions {
-		all = append(all, ss)
-	}
-	s.mu.Unlock()
 	s.closeListener()
-	for _, ss := range all {
-		ss.end(closeShutdown, "server shutting down")
-	}
-	for s.Sessions() > 0 && ctx.Err() == nil {
-		time.Sleep(20 * time.Millisecond)
-	}
+	s.sessions.Drain(ctx, func(ss *session) { ss.end(closeShutdown, "server shutting down") })
 }
 
 // Sessions is the number of open connections.
-func (s *Server) Sessions() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.sessions)
-}
+func (s *Server) Sessions() int { return s.sessions.Len() }
 
 // heartbeat is the reference's ClientManager.pingClients on one global
 // tick: a connection pinged on the previous tick that has not answered
@@ -270,12 +247,7 @@ func (s *Server) heartbeat(ctx context.Context) {
 }
 
 func (s *Server) tick() {
-	s.mu.Lock()
-	buf := s.tickBuf[:0]
-	for ss := range s.sessions {
-		buf = append(buf, ss)
-	}
-	s.mu.Unlock()
+	buf := s.sessions.AppendTo(s.tickBuf[:0])
 	for _, ss := range buf {
 		if ss.closing.Load() {
 			continue
@@ -288,15 +260,4 @@ func (s *Server) tick() {
 	}
 	clear(buf)
 	s.tickBuf = buf
-}
-
-func (s *Server) track(ss *session, on bool) (draining bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if on {
-		s.sessions[ss] = struct{}{}
-	} else {
-		delete(s.sessions, ss)
-	}
-	return s.draining
 }

@@ -253,13 +253,11 @@ func TestDirectReachesUnidentifiedConnections(t *testing.T) {
 	u.ping()
 	var uid string
 	idA := a.key(e)
-	e.srv.mu.Lock()
-	for ss := range e.srv.sessions {
+	for _, ss := range e.srv.sessions.AppendTo(nil) {
 		if ss.key != idA {
 			uid = ss.key // immutable after accept
 		}
 	}
-	e.srv.mu.Unlock()
 	a.send(`{"op":0,"event":"D","intent":{"target":"DIRECT","identifier":"` + uid + `"}}`)
 	if _, rest := idOf(t, u.next()); !strings.Contains(rest, `"D"`) {
 		t.Fatal(rest)
@@ -495,13 +493,11 @@ func TestRequireIdentifyExcludesUnidentifiedFromDirect(t *testing.T) {
 	idA := a.identify("g")
 	u.ping()
 	var uid string
-	e.srv.mu.Lock()
-	for ss := range e.srv.sessions {
+	for _, ss := range e.srv.sessions.AppendTo(nil) {
 		if ss.key != idA {
-			uid = ss.key
+			uid = ss.key // immutable after accept
 		}
 	}
-	e.srv.mu.Unlock()
 	a.send(`{"op":0,"event":"D","intent":{"target":"DIRECT","identifier":"` + uid + `"}}`)
 	a.ping()
 	u.expectNone(100 * time.Millisecond)

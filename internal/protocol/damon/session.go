@@ -80,7 +80,7 @@ func (s *Server) newSession(c transport.Conn, tcp bool) transport.Handler {
 		ss.dec = wire.NewDecoder(s.limits)
 		ss.emit = ss.frame
 	}
-	if s.track(ss, true) {
+	if s.sessions.Add(ss) {
 		ss.closing.Store(true)
 		c.Close(closeShutdown, "server shutting down")
 	}
@@ -286,7 +286,7 @@ func (ss *session) HandleClose(info transport.CloseInfo) {
 		ss.group = ""
 	}
 	ss.srv.opts.Hub.Disconnect(Namespace, ss.key)
-	ss.srv.track(ss, false)
+	ss.srv.sessions.Remove(ss)
 	ss.srv.obs.Open.Dec()
 	if info.Err != nil {
 		ss.srv.log.Debug("connection closed", "id", ss.key, "err", info.Err)

@@ -35,6 +35,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/switchboard-rt/switchboard/internal/connset"
 	"github.com/switchboard-rt/switchboard/internal/engine"
 	"github.com/switchboard-rt/switchboard/internal/hub"
 	"github.com/switchboard-rt/switchboard/internal/metrics"
@@ -142,11 +143,11 @@ type Server struct {
 	baseCtx atomic.Pointer[context.Context]
 	open    atomic.Int64 // connections upgraded or upgrading, for MaxConnections
 
+	conns connset.Set[*session] // every open connection; its lock is a leaf, taken under mu too
+
 	mu       sync.Mutex
 	rooms    map[string]*room
-	sessions map[string]*session   // joined sessions by address key
-	conns    map[*session]struct{} // every open connection
-	draining bool
+	sessions map[string]*session // joined sessions by address key
 }
 
 // room is one room's joined peers. Guarded by Server.mu; size is also
@@ -171,7 +172,6 @@ func NewServer(opts Options) *Server {
 		warnEIP:  throttle{interval: 10 * time.Second},
 		rooms:    map[string]*room{},
 		sessions: map[string]*session{},
-		conns:    map[*session]struct{}{},
 	}
 	tOpts := opts.Transport
 	tOpts.Observer = s.pm
@@ -198,27 +198,11 @@ func (s *Server) Start(ctx context.Context) error {
 // Drain refuses new connections, closes every open one (close code 1001,
 // no WsPacket) and waits, bounded by ctx, until all have gone.
 func (s *Server) Drain(ctx context.Context) {
-	s.mu.Lock()
-	s.draining = true
-	all := make([]*session, 0, len(s.conns))
-	for ss := range s.conns {
-		all = append(all, ss)
-	}
-	s.mu.Unlock()
-	for _, ss := range all {
-		ss.end("", 1001)
-	}
-	for s.Connections() > 0 && ctx.Err() == nil {
-		time.Sleep(20 * time.Millisecond)
-	}
+	s.conns.Drain(ctx, func(ss *session) { ss.end("", 1001) })
 }
 
 // Connections is the number of open ws-room connections.
-func (s *Server) Connections() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.conns)
-}
+func (s *Server) Connections() int { return s.conns.Len() }
 
 // Mount registers the routes: for each prefix P, GET P/{roomId} (the
 // WebSocket) and GET P/status; then GET /status and /health/live. A
@@ -266,10 +250,7 @@ func isUpgrade(r *http.Request) bool {
 // ServeRoom upgrades a request for room roomID. The query string is
 // ignored, except ?access_token= when a secret is configured.
 func (s *Server) ServeRoom(w http.ResponseWriter, r *http.Request, roomID string) {
-	s.mu.Lock()
-	draining := s.draining
-	s.mu.Unlock()
-	if draining {
+	if s.conns.Draining() {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "Server is shutting down"})
 		return
 	}
@@ -414,7 +395,7 @@ func (s *Server) join(ss *session) bool {
 	ss.mu.Lock()
 	closing := ss.closing
 	ss.mu.Unlock()
-	if closing || s.draining {
+	if closing || s.conns.Draining() {
 		return false
 	}
 	if old := s.sessions[ss.addrKey]; old != nil {

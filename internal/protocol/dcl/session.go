@@ -69,10 +69,7 @@ func (s *Server) newSession(c transport.Conn, roomID, peerID string) *session {
 	alias := s.nextAlias()
 	ss := &session{srv: s, conn: c, roomID: roomID, alias: alias, key: aliasKey(alias), peerID: peerID}
 	ss.timer = s.opts.Wheel.NewTimer(ss.onTimer)
-	s.mu.Lock()
-	s.conns[ss] = struct{}{}
-	draining := s.draining
-	s.mu.Unlock()
+	draining := s.conns.Add(ss)
 	s.pm.Open.Inc()
 	s.pm.Accepted.Inc()
 	if draining { // upgraded while Drain was collecting connections
@@ -384,7 +381,7 @@ func (ss *session) HandleClose(info transport.CloseInfo) {
 	if joined {
 		s.leaveLocked(ss, r)
 	}
-	delete(s.conns, ss)
+	s.conns.Remove(ss)
 	s.mu.Unlock()
 	s.open.Add(-1)
 	s.pm.Open.Dec()

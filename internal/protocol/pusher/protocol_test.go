@@ -386,7 +386,7 @@ func TestOversizeMessageCloses1009(t *testing.T) {
 func TestDrainSends4200(t *testing.T) {
 	e := newEnv(t, nil)
 	c := e.connect()
-	e.srv.Drain()
+	go e.srv.Drain(context.Background())
 	if f := c.expect("pusher:error"); !strings.Contains(string(f.Data), `"code":4200`) {
 		t.Fatalf("%s", f.raw)
 	}

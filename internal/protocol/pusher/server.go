@@ -13,9 +13,9 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/switchboard-rt/switchboard/internal/connset"
 	"github.com/switchboard-rt/switchboard/internal/engine"
 	"github.com/switchboard-rt/switchboard/internal/hub"
 	"github.com/switchboard-rt/switchboard/internal/timewheel"
@@ -41,10 +41,8 @@ type Server struct {
 	log    *slog.Logger
 	nodeID uint32 // first half of every socket_id, random per process
 
-	mu            sync.Mutex
-	sessions      map[*session]struct{}
+	sessions      connset.Set[*session]
 	countThrottle throttle
-	closing       bool
 }
 
 // NewServer returns a Server; mount Handler on the router.
@@ -58,7 +56,6 @@ func NewServer(opts Options) *Server {
 		opts:          opts,
 		log:           opts.Logger.With("protocol", "pusher"),
 		nodeID:        binary.BigEndian.Uint32(b[:]) & 0x7fffffff,
-		sessions:      map[*session]struct{}{},
 		countThrottle: throttle{interval: 5 * time.Second},
 	}
 }
@@ -86,7 +83,7 @@ func (s *Server) ServeWS(w http.ResponseWriter, r *http.Request, key string) {
 		newHandler = refuse(4003, "The application is disabled.")
 	case !originAllowed(app, r.Header.Get("Origin")):
 		newHandler = refuse(4009, "Origin not allowed.")
-	case s.isDraining():
+	case s.sessions.Draining():
 		newHandler = refuse(4200, "Server is shutting down; reconnect.")
 	default:
 		if code, msg := checkProtocolVersion(r.URL.Query()); code != 0 {
@@ -141,43 +138,15 @@ type discard struct{}
 func (discard) HandleMessage([]byte, bool)      {}
 func (discard) HandleClose(transport.CloseInfo) {}
 
-func (s *Server) isDraining() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.closing
-}
-
-func (s *Server) track(ss *session, on bool) {
-	s.mu.Lock()
-	if on {
-		s.sessions[ss] = struct{}{}
-	} else {
-		delete(s.sessions, ss)
-	}
-	s.mu.Unlock()
-}
-
 // Drain refuses new connections and asks every client to reconnect
-// elsewhere: pusher:error 4200, then close 4200 (pusher-js reconnects at once).
-func (s *Server) Drain() {
-	s.mu.Lock()
-	s.closing = true
-	all := make([]*session, 0, len(s.sessions))
-	for ss := range s.sessions {
-		all = append(all, ss)
-	}
-	s.mu.Unlock()
-	for _, ss := range all {
-		ss.fail(4200, "Server is shutting down; reconnect.")
-	}
+// elsewhere: pusher:error 4200, then close 4200 (pusher-js reconnects at
+// once). It returns when all are gone or ctx ends.
+func (s *Server) Drain(ctx context.Context) {
+	s.sessions.Drain(ctx, func(ss *session) { ss.fail(4200, "Server is shutting down; reconnect.") })
 }
 
 // Sessions is the number of open connections.
-func (s *Server) Sessions() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.sessions)
-}
+func (s *Server) Sessions() int { return s.sessions.Len() }
 
 // TriggerEvent is one event published through the HTTP API.
 type TriggerEvent struct {

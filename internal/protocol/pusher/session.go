@@ -59,7 +59,7 @@ func (s *Server) newSession(app *App, c transport.Conn) *session {
 		tokens: float64(app.Limits.ClientEventsPerSecond), tokensAt: time.Now(),
 		ctx: ctx, cancelWork: cancel,
 	}
-	s.track(ss, true)
+	draining := s.sessions.Add(ss)
 	s.opts.Hub.Connect(app.ID, ss.id, ss)
 	app.Metrics.Open.Inc()
 	app.Metrics.Accepted.Inc()
@@ -72,6 +72,9 @@ func (s *Server) newSession(app *App, c transport.Conn) *session {
 	ss.liveness.Reset(s.opts.ActivityTimeout)
 	if app.UserAuthentication {
 		ss.authWait = s.opts.Wheel.Schedule(app.AuthTimeout, ss.checkAuthenticated)
+	}
+	if draining { // accepted while Drain was collecting connections
+		ss.fail(4200, "Server is shutting down; reconnect.")
 	}
 	return ss
 }
@@ -201,7 +204,7 @@ func (ss *session) HandleClose(info transport.CloseInfo) {
 	}
 	ss.cancelWork()
 	ss.srv.opts.Hub.Disconnect(ss.app.ID, ss.id)
-	ss.srv.track(ss, false)
+	ss.srv.sessions.Remove(ss)
 	ss.app.Metrics.Open.Dec()
 	if info.Err != nil {
 		ss.srv.log.Debug("connection closed", "app", ss.app.ID, "socket_id", ss.id, "code", info.Code, "err", info.Err)
