@@ -152,3 +152,38 @@ func (m *Metrics) WebhookResult(app, result string) {
 func (m *Metrics) WebhookQueue(app string, n int) {
 	m.webhookQueue.WithLabelValues(app).Set(float64(n))
 }
+
+// Value is the current value of the counter or gauge series called name
+// whose labels include the given name/value pairs (labels alternate name,
+// value); 0 when there is none. Tests use it to assert what was counted.
+func (m *Metrics) Value(name string, labels ...string) float64 {
+	families, err := m.Registry.Gather()
+	if err != nil {
+		return 0
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+	series:
+		for _, s := range f.GetMetric() {
+			for i := 0; i+1 < len(labels); i += 2 {
+				found := false
+				for _, l := range s.GetLabel() {
+					if l.GetName() == labels[i] && l.GetValue() == labels[i+1] {
+						found = true
+						break
+					}
+				}
+				if !found {
+					continue series
+				}
+			}
+			if c := s.GetCounter(); c != nil {
+				return c.GetValue()
+			}
+			return s.GetGauge().GetValue()
+		}
+	}
+	return 0
+}

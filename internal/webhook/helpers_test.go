@@ -147,30 +147,7 @@ func flush(t *testing.T, d *Dispatcher) {
 // counter reads switchboard_webhook_sends_total{app,result}.
 func counter(t *testing.T, m *metrics.Metrics, app, result string) float64 {
 	t.Helper()
-	mfs, err := m.Registry.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != "switchboard_webhook_sends_total" {
-			continue
-		}
-		for _, mt := range mf.GetMetric() {
-			var a, r string
-			for _, l := range mt.GetLabel() {
-				switch l.GetName() {
-				case "app":
-					a = l.GetValue()
-				case "result":
-					r = l.GetValue()
-				}
-			}
-			if a == app && r == result {
-				return mt.GetCounter().GetValue()
-			}
-		}
-	}
-	return 0
+	return m.Value("switchboard_webhook_sends_total", "app", app, "result", result)
 }
 
 // eventually polls cond for up to patience; metrics are updated just after

@@ -17,7 +17,6 @@ import (
 
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
-	dto "github.com/prometheus/client_model/go"
 
 	"github.com/switchboard-rt/switchboard/internal/engine/memory"
 	"github.com/switchboard-rt/switchboard/internal/hub"
@@ -346,36 +345,11 @@ func (e *testEnv) dropped(reason string) float64 {
 }
 
 func (e *testEnv) counter(name string, labels map[string]string) float64 {
-	e.t.Helper()
-	fams, err := e.m.Registry.Gather()
-	if err != nil {
-		e.t.Fatal(err)
+	pairs := make([]string, 0, 2*len(labels))
+	for k, v := range labels {
+		pairs = append(pairs, k, v)
 	}
-	for _, f := range fams {
-		if f.GetName() != name {
-			continue
-		}
-	metric:
-		for _, m := range f.GetMetric() {
-			for _, lp := range m.GetLabel() {
-				if v, ok := labels[lp.GetName()]; ok && v != lp.GetValue() {
-					continue metric
-				}
-			}
-			return value(m)
-		}
-	}
-	return 0
-}
-
-func value(m *dto.Metric) float64 {
-	if c := m.GetCounter(); c != nil {
-		return c.GetValue()
-	}
-	if g := m.GetGauge(); g != nil {
-		return g.GetValue()
-	}
-	return 0
+	return e.m.Value(name, pairs...)
 }
 
 // eventually polls cond for up to 3 s.

@@ -73,37 +73,7 @@ func (e *testEnv) errCount(reason string) float64 {
 // metric is the value of the series of name whose labels include the
 // given name/value pairs (0 when there is none).
 func (e *testEnv) metric(name string, labels ...string) float64 {
-	e.t.Helper()
-	mfs, err := e.metrics.Registry.Gather()
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	series:
-		for _, m := range mf.GetMetric() {
-			for i := 0; i+1 < len(labels); i += 2 {
-				found := false
-				for _, lp := range m.GetLabel() {
-					if lp.GetName() == labels[i] && lp.GetValue() == labels[i+1] {
-						found = true
-					}
-				}
-				if !found {
-					continue series
-				}
-			}
-			switch {
-			case m.Counter != nil:
-				return m.Counter.GetValue()
-			case m.Gauge != nil:
-				return m.Gauge.GetValue()
-			}
-		}
-	}
-	return 0
+	return e.metrics.Value(name, labels...)
 }
 
 // waitErr waits until the error counter for reason reaches want.

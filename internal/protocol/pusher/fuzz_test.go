@@ -51,7 +51,7 @@ func FuzzHandleMessage(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	e := newEnv(&testing.T{}, nil)
+	e := newEnv(f, nil) // one server for every input; f's cleanups stop it
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c := &memConn{}
 		ss := e.srv.newSession(e.app, c)

@@ -26,7 +26,7 @@ import (
 )
 
 type testEnv struct {
-	t    *testing.T
+	t    testing.TB
 	srv  *Server
 	http *httptest.Server
 	app  *App
@@ -34,7 +34,7 @@ type testEnv struct {
 
 // newEnv runs a Pusher server over real loopback sockets. mutate adjusts
 // the default app's configuration before the server starts.
-func newEnv(t *testing.T, mutate func(*config.Config)) *testEnv {
+func newEnv(t testing.TB, mutate func(*config.Config)) *testEnv {
 	t.Helper()
 	cfg, err := config.Parse([]byte(`pusher: {activity_timeout: 120s, apps: [{id: app-id, key: app-key, secret: app-secret}, {id: off, key: off-key, secret: s, enabled: false}]}`))
 	if err != nil {
@@ -78,7 +78,7 @@ func newEnv(t *testing.T, mutate func(*config.Config)) *testEnv {
 	return &testEnv{t: t, srv: s, http: hs, app: s.Apps().ByKey("app-key")}
 }
 
-func mustYAML(t *testing.T, c *config.Config) []byte {
+func mustYAML(t testing.TB, c *config.Config) []byte {
 	t.Helper()
 	b, err := yaml.Marshal(c)
 	if err != nil {
@@ -89,7 +89,7 @@ func mustYAML(t *testing.T, c *config.Config) []byte {
 
 // client is a minimal Pusher client over a real WebSocket.
 type client struct {
-	t        *testing.T
+	t        testing.TB
 	nc       net.Conn
 	socketID string
 }

@@ -264,26 +264,7 @@ func (res response) jsonEq(t testing.TB, want string) {
 
 // httpCount reads switchboard_http_requests_total for the labels.
 func (h *harness) httpCount(app, route string, code string) float64 {
-	h.t.Helper()
-	mfs, err := h.m.Registry.Gather()
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != "switchboard_http_requests_total" {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			l := map[string]string{}
-			for _, p := range m.GetLabel() {
-				l[p.GetName()] = p.GetValue()
-			}
-			if l["app"] == app && l["route"] == route && l["code"] == code {
-				return m.GetCounter().GetValue()
-			}
-		}
-	}
-	return 0
+	return h.m.Value("switchboard_http_requests_total", "app", app, "route", route, "code", code)
 }
 
 func sortedChannels(evs []pusher.TriggerEvent) []string {
