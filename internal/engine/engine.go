@@ -67,6 +67,9 @@ type Engine interface {
 	Occupancy(ctx context.Context, namespace, channel string, delta int) (int, error)
 	// Channels returns the occupied channels whose names start with prefix.
 	Channels(ctx context.Context, namespace, prefix string) (map[string]ChannelStats, error)
+	// Channel returns one channel's stats and whether it is occupied: a
+	// direct lookup, where Channels would scan.
+	Channel(ctx context.Context, namespace, name string) (ChannelStats, bool, error)
 
 	Presence
 	Users

@@ -252,6 +252,11 @@ func (h *Hub) Channels(ctx context.Context, ns, prefix string) (map[string]engin
 	return h.eng.Channels(ctx, ns, prefix)
 }
 
+// Channel returns one channel's cluster-wide stats and whether it is occupied.
+func (h *Hub) Channel(ctx context.Context, ns, name string) (engine.ChannelStats, bool, error) {
+	return h.eng.Channel(ctx, ns, name)
+}
+
 // PresenceJoin records a member connection; first means member_added.
 func (h *Hub) PresenceJoin(ctx context.Context, ns, name, connKey string, m engine.Member) (bool, error) {
 	return h.eng.PresenceAdd(ctx, ns, name, connKey, m)

@@ -188,3 +188,22 @@ func BenchmarkDeliverLocal(b *testing.B) {
 		})
 	}
 }
+
+func TestChannelLookupIsExact(t *testing.T) {
+	h := newHub(t)
+	ctx := context.Background()
+	s1, s2 := &sink{}, &sink{}
+	_, _ = h.Subscribe(ctx, "app", "presence-room2", s1)
+	_, _ = h.Subscribe(ctx, "app", "presence-room2", s2)
+	_, _ = h.PresenceJoin(ctx, "app", "presence-room2", "c1", engine.Member{UserID: "u"})
+	if _, ok, _ := h.Channel(ctx, "app", "presence-room"); ok {
+		t.Fatal("a channel whose name is only a prefix of an occupied one reported occupied")
+	}
+	st, ok, _ := h.Channel(ctx, "app", "presence-room2")
+	if !ok || st.Subscriptions != 2 || st.Users != 1 {
+		t.Fatalf("stats %+v occupied %v", st, ok)
+	}
+	if _, ok, _ := h.Channel(ctx, "other-app", "presence-room2"); ok {
+		t.Fatal("another app's channel reported occupied")
+	}
+}

@@ -122,6 +122,21 @@ func (e *Engine) Channels(_ context.Context, ns, prefix string) (map[string]engi
 	return out, nil
 }
 
+// Channel implements engine.Engine.
+func (e *Engine) Channel(_ context.Context, ns, name string) (engine.ChannelStats, bool, error) {
+	k := key{ns, name}
+	e.occMu.Lock()
+	n := e.occupancy[k]
+	e.occMu.Unlock()
+	if n == 0 {
+		return engine.ChannelStats{}, false, nil
+	}
+	e.presMu.Lock()
+	users := len(e.presence[k])
+	e.presMu.Unlock()
+	return engine.ChannelStats{Subscriptions: n, Users: users}, true, nil
+}
+
 // PresenceAdd implements engine.Presence.
 func (e *Engine) PresenceAdd(_ context.Context, ns, channel, connKey string, m engine.Member) (bool, error) {
 	e.presMu.Lock()

@@ -183,12 +183,7 @@ func (s *Server) Channels(ctx context.Context, app *App, prefix string) (map[str
 
 // Channel returns one channel's stats and whether it is occupied.
 func (s *Server) Channel(ctx context.Context, app *App, name string) (engine.ChannelStats, bool, error) {
-	all, err := s.opts.Hub.Channels(ctx, app.ID, name)
-	if err != nil {
-		return engine.ChannelStats{}, false, err
-	}
-	st, ok := all[name]
-	return st, ok, nil
+	return s.opts.Hub.Channel(ctx, app.ID, name)
 }
 
 // PresenceUsers lists the user ids in a presence channel.
