@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import {
-  startServer, app, RawClient, sdk, pusherJs, connected, subscribed, signedIn, record, dataOf, uid, sleep,
+  Clients, startServer, app, RawClient, sdk, pusherJs, connected, subscribed, signedIn, record, dataOf, uid, sleep,
   eventually, ENCRYPTION_MASTER_KEY_B64,
 } from './harness.mjs';
 
@@ -18,18 +18,10 @@ let srv;
 const COUNT_APP = { id: 'count-id', key: 'count-key', secret: 'count-secret' };
 const TTL_APP = { id: 'ttl-id', key: 'ttl-key', secret: 'ttl-secret' };
 const LIMITS_APP = { id: 'limits-id', key: 'limits-key', secret: 'limits-secret' };
-const clients = [];
+const clients = new Clients(() => srv);
 
-function pj(opts) {
-  const p = pusherJs(srv, opts);
-  clients.push(p);
-  return p;
-}
-async function raw(key) {
-  const c = await RawClient.connect(srv.wsURL(key));
-  clients.push(c);
-  return c;
-}
+const pj = (opts) => clients.pusher(opts);
+const raw = (key) => clients.raw(key);
 
 before(async () => {
   srv = await startServer({
@@ -42,11 +34,7 @@ before(async () => {
   });
 });
 after(async () => {
-  for (const c of clients) {
-    try {
-      c.disconnect ? c.disconnect() : c.close();
-    } catch {}
-  }
+  clients.closeAll();
   await srv?.stop();
 });
 

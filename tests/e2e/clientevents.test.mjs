@@ -3,21 +3,13 @@
 // 4301 while the socket stays open.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, app, RawClient, sdk, pusherJs, connected, subscribed, record, dataOf, uid, sleep, eventually } from './harness.mjs';
+import { Clients, startServer, app, RawClient, sdk, pusherJs, connected, subscribed, record, dataOf, uid, sleep, eventually } from './harness.mjs';
 
 let srv;
 const NOCE_APP = { id: 'noce-id', key: 'noce-key', secret: 'noce-secret' };
-const clients = [];
-function pj(opts) {
-  const p = pusherJs(srv, opts);
-  clients.push(p);
-  return p;
-}
-async function raw(key) {
-  const c = await RawClient.connect(srv.wsURL(key));
-  clients.push(c);
-  return c;
-}
+const clients = new Clients(() => srv);
+const pj = (opts) => clients.pusher(opts);
+const raw = (key) => clients.raw(key);
 
 before(async () => {
   srv = await startServer({
@@ -25,11 +17,7 @@ before(async () => {
   });
 });
 after(async () => {
-  for (const c of clients) {
-    try {
-      c.disconnect ? c.disconnect() : c.close();
-    } catch {}
-  }
+  clients.closeAll();
   await srv?.stop();
 });
 

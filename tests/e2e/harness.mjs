@@ -515,6 +515,33 @@ export function pusherJs(srv, opts = {}) {
 }
 
 /** Resolve when a pusher-js client reaches state `connected`. */
+/** The clients one test file opens, closed together when the file ends. */
+export class Clients {
+  constructor(getServer) {
+    this.getServer = getServer;
+    this.all = [];
+  }
+  /** A pusher-js client on the file's server. */
+  pusher(opts) {
+    const p = pusherJs(this.getServer(), opts);
+    this.all.push(p);
+    return p;
+  }
+  /** A raw ws client connected to /app/{key}. */
+  async raw(key) {
+    const c = await RawClient.connect(this.getServer().wsURL(key));
+    this.all.push(c);
+    return c;
+  }
+  closeAll() {
+    for (const c of this.all.splice(0)) {
+      try {
+        c.disconnect ? c.disconnect() : c.close();
+      } catch {}
+    }
+  }
+}
+
 export function connected(client, timeout = 5000) {
   if (client.connection.state === 'connected') return Promise.resolve(client.connection.socket_id);
   return withTimeout(

@@ -2,16 +2,12 @@
 // signed requests for the error statuses.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, app, RawClient, sdk, signQuery, rawRequest, dataOf, uid, sleep, DEFAULT_APP } from './harness.mjs';
+import { Clients, startServer, app, RawClient, sdk, signQuery, rawRequest, dataOf, uid, sleep, DEFAULT_APP } from './harness.mjs';
 
 let srv;
 let s;
-const clients = [];
-async function raw(key) {
-  const c = await RawClient.connect(srv.wsURL(key));
-  clients.push(c);
-  return c;
-}
+const clients = new Clients(() => srv);
+const raw = (key) => clients.raw(key);
 async function presenceMember(ch, userId) {
   const c = await raw();
   await c.subscribe(ch, s.authorizeChannel(c.socketId, ch, { user_id: userId, user_info: { n: userId } }));
@@ -27,7 +23,7 @@ before(async () => {
   s = sdk(srv);
 });
 after(async () => {
-  for (const c of clients) c.close();
+  clients.closeAll();
   await srv?.stop();
 });
 

@@ -2,21 +2,13 @@
 // terminate_connections (spec §1.11, §1.12, §2.7).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, app, RawClient, sdk, pusherJs, connected, signedIn, subscribed, dataOf, uid, sleep, eventually } from './harness.mjs';
+import { Clients, startServer, app, RawClient, sdk, pusherJs, connected, signedIn, subscribed, dataOf, uid, sleep, eventually } from './harness.mjs';
 
 let srv;
 const SMALLWL_APP = { id: 'wl-id', key: 'wl-key', secret: 'wl-secret' };
-const clients = [];
-function pj(opts) {
-  const p = pusherJs(srv, opts);
-  clients.push(p);
-  return p;
-}
-async function raw(key) {
-  const c = await RawClient.connect(srv.wsURL(key));
-  clients.push(c);
-  return c;
-}
+const clients = new Clients(() => srv);
+const pj = (opts) => clients.pusher(opts);
+const raw = (key) => clients.raw(key);
 async function rawSignin(c, user, s = sdk(srv)) {
   const ud = s.authenticateUser(c.socketId, user);
   c.send({ event: 'pusher:signin', data: ud });
@@ -29,11 +21,7 @@ before(async () => {
   srv = await startServer({ apps: [app({ watchlist: true }), app({ ...SMALLWL_APP, watchlist: true, limits: { max_watchlist_size: 2 } })] });
 });
 after(async () => {
-  for (const c of clients) {
-    try {
-      c.disconnect ? c.disconnect() : c.close();
-    } catch {}
-  }
+  clients.closeAll();
   await srv?.stop();
 });
 

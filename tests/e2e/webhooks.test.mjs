@@ -4,7 +4,7 @@
 // and retries after a failed delivery.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { SCALE, startServer, app, RawClient, sdk, uid, sleep, eventually, WebhookReceiver, DEFAULT_APP } from './harness.mjs';
+import { Clients, SCALE, startServer, app, RawClient, sdk, uid, sleep, eventually, WebhookReceiver, DEFAULT_APP } from './harness.mjs';
 
 let srv;
 let s;
@@ -14,12 +14,8 @@ let flaky;
 let batched;
 const BATCH_APP = { id: 'batch-id', key: 'batch-key', secret: 'batch-secret' };
 const FLAKY_APP = { id: 'flaky-id', key: 'flaky-key', secret: 'flaky-secret' };
-const clients = [];
-async function raw(key) {
-  const c = await RawClient.connect(srv.wsURL(key));
-  clients.push(c);
-  return c;
-}
+const clients = new Clients(() => srv);
+const raw = (key) => clients.raw(key);
 const evs = (r, pred) => r.events().filter(pred);
 const strip = ({ _req, ...e }) => e;
 
@@ -45,7 +41,7 @@ before(async () => {
   s = sdk(srv);
 });
 after(async () => {
-  for (const c of clients) c.close();
+  clients.closeAll();
   await srv?.stop();
   await Promise.all([recv?.stop(), filtered?.stop(), flaky?.stop(), batched?.stop()]);
 });
