@@ -28,6 +28,14 @@ type Config struct {
 	Damon     Damon     `yaml:"damon"`
 	DCL       DCL       `yaml:"dcl"`
 	Shutdown  Shutdown  `yaml:"shutdown"`
+	Debug     Debug     `yaml:"debug"`
+}
+
+// Debug holds operator tools that are off by default.
+type Debug struct {
+	// PprofListen serves net/http/pprof on its own listener ("" = off).
+	// Keep it on loopback: profiles reveal internals.
+	PprofListen string `yaml:"pprof_listen"`
 }
 
 // TLS serves HTTPS/WSS when both files are set.
@@ -246,6 +254,9 @@ func applyEnv(c *Config, env func(string) string) error {
 	}
 	if v := env("SWITCHBOARD_DAMON_TOKEN"); v != "" {
 		c.Damon.Token = v
+	}
+	if v := env("SWITCHBOARD_PPROF_LISTEN"); v != "" {
+		c.Debug.PprofListen = v
 	}
 	id, key, secret := env("SWITCHBOARD_APP_ID"), env("SWITCHBOARD_APP_KEY"), env("SWITCHBOARD_APP_SECRET")
 	if id != "" || key != "" || secret != "" {

@@ -85,6 +85,15 @@ func New() *Metrics {
 	return m
 }
 
+// ParkedConnections exposes how many idle connections wait in the poller
+// without a goroutine (switchboard_parked_connections); read on scrape.
+func (m *Metrics) ParkedConnections(count func() int) {
+	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "switchboard_parked_connections",
+		Help: "Idle WebSocket connections parked in epoll, holding no reader goroutine.",
+	}, func() float64 { return float64(count()) }))
+}
+
 // Handler serves /metrics.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry})

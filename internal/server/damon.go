@@ -23,6 +23,7 @@ func (s *Server) mountDamon(mux *http.ServeMux, limits transport.Options) (err e
 		Metrics:          s.metrics,
 		Logger:           s.log,
 		IDs:              &s.ids,
+		Poller:           s.poller,
 		Transport:        limits,
 		Compression:      s.cfg.WebSocket.Compression,
 		Listen:           listen,

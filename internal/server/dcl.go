@@ -25,6 +25,7 @@ func (s *Server) mountDCL(mux *http.ServeMux, limits transport.Options) error {
 		Metrics:            s.metrics,
 		Logger:             s.log,
 		IDs:                &s.ids,
+		Poller:             s.poller,
 		Transport:          limits,
 		HandshakeTimeout:   c.HandshakeTimeout.D(),
 		IdleTimeout:        c.IdleTimeout.D(),

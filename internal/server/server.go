@@ -39,6 +39,9 @@ type Server struct {
 	ln       net.Listener
 	ready    atomic.Bool
 	ids      transport.IDSource
+	// poller holds idle WebSocket connections without a goroutine each;
+	// nil where epoll is missing.
+	poller *transport.Poller
 	// services are protocol front-ends with their own lifecycle (their own
 	// listeners, background loops): started by Run, stopped by shutdown.
 	services []service
@@ -54,10 +57,21 @@ type service interface {
 }
 
 // New builds a server; Run starts it.
-func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
+func New(cfg *config.Config, log *slog.Logger) (_ *Server, err error) {
 	s := &Server{cfg: cfg, log: log, metrics: metrics.New(), wheel: timewheel.New(100*time.Millisecond, 1024)}
 	s.hub = hub.New(memory.New(), s.metrics)
 	s.webhooks = webhook.New(webhook.Options{Logger: log, Metrics: s.metrics})
+	if p, err := transport.NewPoller(); err == nil {
+		s.poller = p
+		s.metrics.ParkedConnections(p.Parked)
+	} else if !errors.Is(err, errors.ErrUnsupported) {
+		log.Warn("idle connections will keep a goroutine each", "err", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = s.poller.Close()
+		}
+	}()
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", s.metrics.Handler())
@@ -112,7 +126,7 @@ func (s *Server) mountPusher(mux *http.ServeMux, limits transport.Options) {
 		Apps:            pusher.NewApps(apps),
 		Hub:             s.hub,
 		Wheel:           s.wheel,
-		Upgrader:        &transport.Upgrader{IDs: &s.ids, Options: limits, Compression: cfg.WebSocket.Compression},
+		Upgrader:        &transport.Upgrader{IDs: &s.ids, Poller: s.poller, Options: limits, Compression: cfg.WebSocket.Compression},
 		Webhooks:        s.webhooks,
 		Logger:          s.log,
 		ActivityTimeout: cfg.Pusher.ActivityTimeout.D(),
@@ -161,6 +175,9 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	go s.wheel.Run(runCtx)
 	go s.webhooks.Run(runCtx)
+	if err := s.startPprof(runCtx); err != nil {
+		return err
+	}
 
 	for _, svc := range s.services {
 		if err := svc.Start(runCtx); err != nil {
@@ -201,6 +218,11 @@ func (s *Server) shutdown() error {
 	}
 	for _, svc := range s.services {
 		svc.Drain(ctx)
+	}
+	// After the drain no connection is parked; any straggler is handed
+	// back to a reader goroutine rather than stranded.
+	if err := s.poller.Close(); err != nil {
+		s.log.Warn("closing the idle-connection poller", "err", err)
 	}
 	if err := s.webhooks.Flush(ctx); err != nil {
 		s.log.Warn("webhooks not all sent before the shutdown deadline", "err", err)

@@ -44,7 +44,9 @@ func TestStalledReaderIsDisconnectedWithoutDelayingOthers(t *testing.T) {
 	// An 8 MiB bound gives healthy readers half a second of slack at the
 	// paced rate below, even under -race on a loaded 2-core machine; the
 	// stalled one must absorb far more (32 MiB) and so overflows for sure.
-	up := &Upgrader{Options: Options{SendQueueBytes: 8 << 20, WriteTimeout: 10 * time.Second, SlowConsumerCode: 4100}}
+	// Parked readers (the production setup): the stalled connection never
+	// sends, so only the writer's failure can end it.
+	up := &Upgrader{Poller: newTestPoller(t), Options: Options{SendQueueBytes: 8 << 20, WriteTimeout: 10 * time.Second, SlowConsumerCode: 4100}}
 	s := newWSServer(t, up, false)
 
 	const healthy, messages, size = 3, 8000, 4 << 10

@@ -12,8 +12,11 @@ import (
 type framer interface {
 	frame(hdr []byte, m *Message) (newHdr []byte, body []byte)
 	// closeWritten runs on the writer goroutine once a close message has
-	// been written (or failed to be).
+	// been written.
 	closeWritten()
+	// wakeReader runs after the writer closed the socket on an error: a
+	// reader that is not blocked on the socket must still learn of it.
+	wakeReader()
 }
 
 // maxHeaderBytes is the largest WebSocket server frame header (no mask).
@@ -203,6 +206,7 @@ func (o *outbound) writeLoop() {
 			o.signalCloseDone()
 			if err != nil {
 				_ = o.nc.Close() // the reader sees the error and tears down
+				o.framer.wakeReader()
 			} else {
 				o.framer.closeWritten()
 			}

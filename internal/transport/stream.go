@@ -109,6 +109,10 @@ func (c *streamConn) frame(hdr []byte, m *Message) ([]byte, []byte) {
 
 func (c *streamConn) closeWritten() { _ = c.nc.Close() }
 
+// wakeReader implements framer: a stream's reader is always blocked on the
+// socket, so closing it is enough.
+func (c *streamConn) wakeReader() {}
+
 func (c *streamConn) readLoop() {
 	defer c.srv.conns.Done()
 	buf := make([]byte, c.srv.ReadBufferBytes)

@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -42,10 +44,18 @@ type Upgrader struct {
 	// small, because idle connections dominate memory and larger payloads
 	// are read straight into the message buffer anyway.
 	ReadBufferBytes int
+	// Poller, when set, holds idle connections without a goroutine each
+	// (plain TCP only: TLS buffers inside crypto/tls, out of epoll's sight).
+	Poller *Poller
+	// ParkAfter is how long a connection must have been silent before it
+	// is parked in the Poller (default 2 s). Parking a busy connection
+	// after every message would cost a thread wake-up per message.
+	ParkAfter time.Duration
 
 	initOnce    sync.Once
 	opts        Options
 	payloadPool sync.Pool // *[]byte, 4 KiB: most messages fit
+	readers     sync.Pool // *bufio.Reader of ReadBufferBytes, lent while reading
 	deflaters   sync.Pool // *flate.Writer shared by Message.compressed
 }
 
@@ -57,6 +67,9 @@ func (u *Upgrader) init() {
 		}
 		if u.ReadBufferBytes <= 0 {
 			u.ReadBufferBytes = 512
+		}
+		if u.ParkAfter <= 0 {
+			u.ParkAfter = 2 * time.Second
 		}
 	})
 }
@@ -86,18 +99,24 @@ func (u *Upgrader) Upgrade(w http.ResponseWriter, r *http.Request, obs Observer,
 		}
 		return err
 	}
-	var src io.Reader = nc
+	c := &wsConn{id: u.IDs.Next(), nc: nc, up: u, obs: obs}
+	c.src.c = c
 	if n := rw.Reader.Buffered(); n > 0 {
 		// The client sent frames right behind its handshake; keep them.
 		early, _ := rw.Reader.Peek(n)
-		src = io.MultiReader(bytes.NewReader(bytes.Clone(early)), nc)
+		c.src.early = bytes.Clone(early)
 	}
-	c := &wsConn{id: u.IDs.Next(), nc: nc, up: u, obs: obs, br: bufio.NewReaderSize(src, u.ReadBufferBytes)}
+	if sc, ok := nc.(syscall.Conn); ok && u.Poller != nil {
+		if rc, err := sc.SyscallConn(); err == nil {
+			c.src.rc = rc
+		}
+	}
 	c.out.init(nc, &u.opts, obs, c)
 	if neg.accepted {
 		c.deflate = &inflater{contextTakeover: !neg.clientNoContextTakeover}
 	}
 	c.lastRead.Store(time.Now().UnixNano())
+	c.lastGap = math.MaxInt64
 	c.handler = newHandler(c)
 	go c.readLoop()
 	return nil
@@ -108,7 +127,8 @@ type wsConn struct {
 	nc       net.Conn
 	up       *Upgrader
 	obs      Observer
-	br       *bufio.Reader
+	src      sockReader
+	br       *bufio.Reader // nil while parked (see idle.go)
 	out      outbound
 	handler  Handler
 	deflate  *inflater // nil unless permessage-deflate was negotiated
@@ -117,8 +137,17 @@ type wsConn struct {
 	// before looking for the peer's close frame.
 	unreadPayload int64
 
-	closeRecv atomic.Bool // the peer's close frame arrived
-	closeSent atomic.Bool // our close frame was written
+	// rstate, registered and idleDeadline belong to parking (idle.go);
+	// the last two are only touched by the current reader goroutine.
+	rstate       atomic.Int32
+	registered   bool
+	idleDeadline bool  // a read deadline for parking is set
+	lastGap      int64 // ns between the last two inbound frames (MaxInt64 before the second)
+	readOnce     bool  // a frame has arrived
+
+	closeRecv atomic.Bool  // the peer's close frame arrived
+	closeSent atomic.Bool  // our close frame was written
+	closeAt   atomic.Int64 // unix ns: read deadline for the peer's close frame, set before closeSent
 	closeMu   sync.Mutex
 	info      CloseInfo // first close frame seen either way
 }
@@ -177,12 +206,14 @@ func (c *wsConn) frame(hdr []byte, m *Message) ([]byte, []byte) {
 // already closed (so the handshake is complete and the socket can go), or
 // we give it CloseTimeout to answer.
 func (c *wsConn) closeWritten() {
+	c.closeAt.Store(time.Now().Add(c.up.opts.CloseTimeout).UnixNano())
 	c.closeSent.Store(true)
 	if c.closeRecv.Load() {
 		_ = c.nc.Close()
 		return
 	}
-	_ = c.nc.SetReadDeadline(time.Now().Add(c.up.opts.CloseTimeout))
+	_ = c.nc.SetReadDeadline(time.Unix(0, c.closeAt.Load()))
+	c.wakeReader()
 }
 
 type frameHeader struct {
@@ -243,22 +274,35 @@ func protocolViolation(reason string) error {
 
 // readLoop reads frames until the connection ends, then tears it down.
 // It is the connection's only reader and the only caller of the handler.
+// A connection that can park ends its readLoop between messages when the
+// socket is empty; the Poller starts a new one when bytes arrive.
 func (c *wsConn) readLoop() {
 	var (
 		msg        *[]byte // reassembly buffer from the pool
 		msgOp      byte
 		compressed bool
 		inMessage  bool
+		parked     bool
 		err        error
 	)
 	max := int64(c.up.opts.MaxMessageBytes)
 	defer func() {
+		if parked {
+			return // the connection belongs to the poller now
+		}
 		if msg != nil {
 			c.up.putPayload(msg)
 		}
 		c.teardown(err)
 	}()
+	c.acquireReader()
+	park := c.canPark()
 	for {
+		if park && !inMessage {
+			if parked, err = c.waitIdle(); parked || err != nil {
+				return
+			}
+		}
 		var h frameHeader
 		if h, err = c.readHeader(); err != nil {
 			return
@@ -274,7 +318,7 @@ func (c *wsConn) readLoop() {
 				return
 			}
 			ws.Cipher(p, h.mask, 0)
-			c.lastRead.Store(time.Now().UnixNano())
+			c.markRead()
 			if done := c.control(h.op, p, &err); done {
 				return
 			}
@@ -313,7 +357,7 @@ func (c *wsConn) readLoop() {
 			err = &violation{code: CloseInvalidPayload, reason: "text frame is not valid UTF-8"}
 			return
 		}
-		c.lastRead.Store(time.Now().UnixNano())
+		c.markRead()
 		c.obs.MessageIn(len(data))
 		c.handler.HandleMessage(data, msgOp == opBinary)
 		// Return the buffer at once: an idle connection must not pin
@@ -422,6 +466,10 @@ func (c *wsConn) teardown(readErr error) {
 	if info.Err == nil && info.Code == 0 && readErr != nil {
 		info.Err = readErr
 	}
+	if c.registered {
+		c.up.Poller.forget(c)
+	}
+	c.releaseReader()
 	c.handler.HandleClose(info)
 }
 

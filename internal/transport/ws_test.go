@@ -53,6 +53,10 @@ type wsServer struct {
 
 func newWSServer(t *testing.T, up *Upgrader, echo bool) *wsServer {
 	t.Helper()
+	if up.Poller != nil && up.ParkAfter == 0 {
+		// Park at every chance, so each test crosses park and wake-up.
+		up.ParkAfter = time.Nanosecond
+	}
 	s := &wsServer{up: up, conns: make(chan *recorder, 64)}
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_ = up.Upgrade(w, r, nil, func(c Conn) Handler {
@@ -140,243 +144,263 @@ func (c *rawClient) expectClose(code uint16) {
 }
 
 func TestEchoTextAndBinary(t *testing.T) {
-	s := newWSServer(t, &Upgrader{}, true)
-	c, _ := dialRaw(t, s.URL, "")
-	c.writeFrame(ws.NewTextFrame([]byte("héllo")))
-	if f := c.readFrame(); f.Header.OpCode != ws.OpText || string(f.Payload) != "héllo" {
-		t.Fatalf("got %v %q", f.Header.OpCode, f.Payload)
-	}
-	c.writeFrame(ws.NewBinaryFrame([]byte{0, 1, 2, 0xff}))
-	if f := c.readFrame(); f.Header.OpCode != ws.OpBinary || !bytes.Equal(f.Payload, []byte{0, 1, 2, 0xff}) {
-		t.Fatalf("got %v %v", f.Header.OpCode, f.Payload)
-	}
+	forEachReader(t, func(t *testing.T, poller *Poller) {
+		s := newWSServer(t, &Upgrader{Poller: poller}, true)
+		c, _ := dialRaw(t, s.URL, "")
+		c.writeFrame(ws.NewTextFrame([]byte("héllo")))
+		if f := c.readFrame(); f.Header.OpCode != ws.OpText || string(f.Payload) != "héllo" {
+			t.Fatalf("got %v %q", f.Header.OpCode, f.Payload)
+		}
+		c.writeFrame(ws.NewBinaryFrame([]byte{0, 1, 2, 0xff}))
+		if f := c.readFrame(); f.Header.OpCode != ws.OpBinary || !bytes.Equal(f.Payload, []byte{0, 1, 2, 0xff}) {
+			t.Fatalf("got %v %v", f.Header.OpCode, f.Payload)
+		}
+	})
 }
 
 func TestFragmentedMessageIsReassembled(t *testing.T) {
-	s := newWSServer(t, &Upgrader{}, true)
-	c, _ := dialRaw(t, s.URL, "")
-	c.writeFrame(ws.NewFrame(ws.OpText, false, []byte("ab")))
-	c.writeFrame(ws.NewPingFrame([]byte("p"))) // control frames may interleave
-	c.writeFrame(ws.NewFrame(ws.OpContinuation, false, []byte("cd")))
-	c.writeFrame(ws.NewFrame(ws.OpContinuation, true, []byte("ef")))
-	if f := c.readFrame(); f.Header.OpCode != ws.OpPong || string(f.Payload) != "p" {
-		t.Fatalf("want pong p, got %v %q", f.Header.OpCode, f.Payload)
-	}
-	if f := c.readFrame(); string(f.Payload) != "abcdef" {
-		t.Fatalf("got %q", f.Payload)
-	}
+	forEachReader(t, func(t *testing.T, poller *Poller) {
+		s := newWSServer(t, &Upgrader{Poller: poller}, true)
+		c, _ := dialRaw(t, s.URL, "")
+		c.writeFrame(ws.NewFrame(ws.OpText, false, []byte("ab")))
+		c.writeFrame(ws.NewPingFrame([]byte("p"))) // control frames may interleave
+		c.writeFrame(ws.NewFrame(ws.OpContinuation, false, []byte("cd")))
+		c.writeFrame(ws.NewFrame(ws.OpContinuation, true, []byte("ef")))
+		if f := c.readFrame(); f.Header.OpCode != ws.OpPong || string(f.Payload) != "p" {
+			t.Fatalf("want pong p, got %v %q", f.Header.OpCode, f.Payload)
+		}
+		if f := c.readFrame(); string(f.Payload) != "abcdef" {
+			t.Fatalf("got %q", f.Payload)
+		}
+	})
 }
 
 func TestViolationsCloseWithTheRFCCode(t *testing.T) {
-	cases := []struct {
-		name  string
-		send  func(c *rawClient)
-		code  uint16
-		limit int
-	}{
-		{"unmasked frame", func(c *rawClient) {
-			_ = ws.WriteFrame(c.nc, ws.NewTextFrame([]byte("x")))
-		}, 1002, 0},
-		{"invalid utf-8", func(c *rawClient) { c.writeFrame(ws.NewTextFrame([]byte{0xc3, 0x28})) }, 1007, 0},
-		{"utf-8 split over fragments is fine only when whole", func(c *rawClient) {
-			c.writeFrame(ws.NewFrame(ws.OpText, false, []byte{0xe2, 0x82}))
-			c.writeFrame(ws.NewFrame(ws.OpContinuation, true, []byte{0x28}))
-		}, 1007, 0},
-		{"reserved opcode", func(c *rawClient) { c.writeFrame(ws.NewFrame(ws.OpCode(0x3), true, nil)) }, 1002, 0},
-		{"reserved control opcode", func(c *rawClient) { c.writeFrame(ws.NewFrame(ws.OpCode(0xB), true, nil)) }, 1002, 0},
-		{"rsv1 without deflate", func(c *rawClient) {
-			f := ws.NewTextFrame([]byte("x"))
-			f.Header.Rsv = ws.Rsv(true, false, false)
-			c.writeFrame(f)
-		}, 1002, 0},
-		{"continuation without start", func(c *rawClient) {
-			c.writeFrame(ws.NewFrame(ws.OpContinuation, true, []byte("x")))
-		}, 1002, 0},
-		{"new message inside a fragmented one", func(c *rawClient) {
-			c.writeFrame(ws.NewFrame(ws.OpText, false, []byte("a")))
-			c.writeFrame(ws.NewTextFrame([]byte("b")))
-		}, 1002, 0},
-		{"fragmented ping", func(c *rawClient) { c.writeFrame(ws.NewFrame(ws.OpPing, false, nil)) }, 1002, 0},
-		{"oversize ping", func(c *rawClient) { c.writeFrame(ws.NewPingFrame(make([]byte, 126))) }, 1002, 0},
-		{"close with one byte", func(c *rawClient) { c.writeFrame(ws.NewCloseFrame([]byte{3})) }, 1002, 0},
-		{"close with reserved code 1005", func(c *rawClient) {
-			c.writeFrame(ws.NewCloseFrame(ws.NewCloseFrameBody(1005, "")))
-		}, 1002, 0},
-		{"close with code 2999", func(c *rawClient) {
-			c.writeFrame(ws.NewCloseFrame(ws.NewCloseFrameBody(2999, "")))
-		}, 1002, 0},
-		{"close reason not utf-8", func(c *rawClient) {
-			c.writeFrame(ws.NewCloseFrame(append([]byte{0x03, 0xe8}, 0xff)))
-		}, 1007, 0},
-		{"message over the limit", func(c *rawClient) { c.writeFrame(ws.NewTextFrame(make([]byte, 101))) }, 1009, 100},
-		{"fragments over the limit", func(c *rawClient) {
-			c.writeFrame(ws.NewFrame(ws.OpText, false, make([]byte, 60)))
-			c.writeFrame(ws.NewFrame(ws.OpContinuation, true, make([]byte, 60)))
-		}, 1009, 100},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			s := newWSServer(t, &Upgrader{Options: Options{MaxMessageBytes: tc.limit}}, false)
-			c, _ := dialRaw(t, s.URL, "")
-			rec := <-s.conns
-			tc.send(c)
-			c.expectClose(tc.code)
-			select {
-			case info := <-rec.closed:
-				if info.Code != tc.code || !info.ByServer {
-					t.Fatalf("server CloseInfo %+v", info)
+	forEachReader(t, func(t *testing.T, poller *Poller) {
+		cases := []struct {
+			name  string
+			send  func(c *rawClient)
+			code  uint16
+			limit int
+		}{
+			{"unmasked frame", func(c *rawClient) {
+				_ = ws.WriteFrame(c.nc, ws.NewTextFrame([]byte("x")))
+			}, 1002, 0},
+			{"invalid utf-8", func(c *rawClient) { c.writeFrame(ws.NewTextFrame([]byte{0xc3, 0x28})) }, 1007, 0},
+			{"utf-8 split over fragments is fine only when whole", func(c *rawClient) {
+				c.writeFrame(ws.NewFrame(ws.OpText, false, []byte{0xe2, 0x82}))
+				c.writeFrame(ws.NewFrame(ws.OpContinuation, true, []byte{0x28}))
+			}, 1007, 0},
+			{"reserved opcode", func(c *rawClient) { c.writeFrame(ws.NewFrame(ws.OpCode(0x3), true, nil)) }, 1002, 0},
+			{"reserved control opcode", func(c *rawClient) { c.writeFrame(ws.NewFrame(ws.OpCode(0xB), true, nil)) }, 1002, 0},
+			{"rsv1 without deflate", func(c *rawClient) {
+				f := ws.NewTextFrame([]byte("x"))
+				f.Header.Rsv = ws.Rsv(true, false, false)
+				c.writeFrame(f)
+			}, 1002, 0},
+			{"continuation without start", func(c *rawClient) {
+				c.writeFrame(ws.NewFrame(ws.OpContinuation, true, []byte("x")))
+			}, 1002, 0},
+			{"new message inside a fragmented one", func(c *rawClient) {
+				c.writeFrame(ws.NewFrame(ws.OpText, false, []byte("a")))
+				c.writeFrame(ws.NewTextFrame([]byte("b")))
+			}, 1002, 0},
+			{"fragmented ping", func(c *rawClient) { c.writeFrame(ws.NewFrame(ws.OpPing, false, nil)) }, 1002, 0},
+			{"oversize ping", func(c *rawClient) { c.writeFrame(ws.NewPingFrame(make([]byte, 126))) }, 1002, 0},
+			{"close with one byte", func(c *rawClient) { c.writeFrame(ws.NewCloseFrame([]byte{3})) }, 1002, 0},
+			{"close with reserved code 1005", func(c *rawClient) {
+				c.writeFrame(ws.NewCloseFrame(ws.NewCloseFrameBody(1005, "")))
+			}, 1002, 0},
+			{"close with code 2999", func(c *rawClient) {
+				c.writeFrame(ws.NewCloseFrame(ws.NewCloseFrameBody(2999, "")))
+			}, 1002, 0},
+			{"close reason not utf-8", func(c *rawClient) {
+				c.writeFrame(ws.NewCloseFrame(append([]byte{0x03, 0xe8}, 0xff)))
+			}, 1007, 0},
+			{"message over the limit", func(c *rawClient) { c.writeFrame(ws.NewTextFrame(make([]byte, 101))) }, 1009, 100},
+			{"fragments over the limit", func(c *rawClient) {
+				c.writeFrame(ws.NewFrame(ws.OpText, false, make([]byte, 60)))
+				c.writeFrame(ws.NewFrame(ws.OpContinuation, true, make([]byte, 60)))
+			}, 1009, 100},
+		}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				s := newWSServer(t, &Upgrader{Poller: poller, Options: Options{MaxMessageBytes: tc.limit}}, false)
+				c, _ := dialRaw(t, s.URL, "")
+				rec := <-s.conns
+				tc.send(c)
+				c.expectClose(tc.code)
+				select {
+				case info := <-rec.closed:
+					if info.Code != tc.code || !info.ByServer {
+						t.Fatalf("server CloseInfo %+v", info)
+					}
+				case <-time.After(5 * time.Second):
+					t.Fatal("handler never saw the close")
 				}
-			case <-time.After(5 * time.Second):
-				t.Fatal("handler never saw the close")
-			}
-			if len(rec.msgs) != 0 {
-				t.Fatalf("handler got messages from a bad frame: %q", rec.msgs)
-			}
-		})
-	}
+				if len(rec.msgs) != 0 {
+					t.Fatalf("handler got messages from a bad frame: %q", rec.msgs)
+				}
+			})
+		}
+	})
 }
 
 func TestClientInitiatedCloseIsEchoed(t *testing.T) {
-	s := newWSServer(t, &Upgrader{}, false)
-	c, _ := dialRaw(t, s.URL, "")
-	rec := <-s.conns
-	c.writeFrame(ws.NewCloseFrame(ws.NewCloseFrameBody(4000, "bye")))
-	f := c.readFrame()
-	if f.Header.OpCode != ws.OpClose || binary.BigEndian.Uint16(f.Payload) != 4000 {
-		t.Fatalf("echo %v %v", f.Header.OpCode, f.Payload)
-	}
-	info := <-rec.closed
-	if info.Code != 4000 || info.Reason != "bye" || info.ByServer || info.Err != nil {
-		t.Fatalf("CloseInfo %+v", info)
-	}
+	forEachReader(t, func(t *testing.T, poller *Poller) {
+		s := newWSServer(t, &Upgrader{Poller: poller}, false)
+		c, _ := dialRaw(t, s.URL, "")
+		rec := <-s.conns
+		c.writeFrame(ws.NewCloseFrame(ws.NewCloseFrameBody(4000, "bye")))
+		f := c.readFrame()
+		if f.Header.OpCode != ws.OpClose || binary.BigEndian.Uint16(f.Payload) != 4000 {
+			t.Fatalf("echo %v %v", f.Header.OpCode, f.Payload)
+		}
+		info := <-rec.closed
+		if info.Code != 4000 || info.Reason != "bye" || info.ByServer || info.Err != nil {
+			t.Fatalf("CloseInfo %+v", info)
+		}
+	})
 }
 
 func TestServerCloseSendsCodeAfterQueuedData(t *testing.T) {
-	s := newWSServer(t, &Upgrader{}, false)
-	c, _ := dialRaw(t, s.URL, "")
-	rec := <-s.conns
-	_ = rec.conn.Send(Text([]byte("last words")))
-	rec.conn.Close(4009, "go away")
-	if err := rec.conn.Send(Text([]byte("too late"))); !errors.Is(err, ErrClosed) {
-		t.Fatalf("Send after Close: %v", err)
-	}
-	if f := c.readFrame(); string(f.Payload) != "last words" {
-		t.Fatalf("got %q", f.Payload)
-	}
-	c.expectClose(4009)
-	if info := <-rec.closed; info.Code != 4009 || !info.ByServer {
-		t.Fatalf("CloseInfo %+v", info)
-	}
+	forEachReader(t, func(t *testing.T, poller *Poller) {
+		s := newWSServer(t, &Upgrader{Poller: poller}, false)
+		c, _ := dialRaw(t, s.URL, "")
+		rec := <-s.conns
+		_ = rec.conn.Send(Text([]byte("last words")))
+		rec.conn.Close(4009, "go away")
+		if err := rec.conn.Send(Text([]byte("too late"))); !errors.Is(err, ErrClosed) {
+			t.Fatalf("Send after Close: %v", err)
+		}
+		if f := c.readFrame(); string(f.Payload) != "last words" {
+			t.Fatalf("got %q", f.Payload)
+		}
+		c.expectClose(4009)
+		if info := <-rec.closed; info.Code != 4009 || !info.ByServer {
+			t.Fatalf("CloseInfo %+v", info)
+		}
+	})
 }
 
 func TestServerCloseWithoutReplyTimesOut(t *testing.T) {
-	s := newWSServer(t, &Upgrader{Options: Options{CloseTimeout: 100 * time.Millisecond}}, false)
-	c, _ := dialRaw(t, s.URL, "")
-	rec := <-s.conns
-	rec.conn.Close(1000, "")
-	if f := c.readFrame(); f.Header.OpCode != ws.OpClose {
-		t.Fatalf("got %v", f.Header.OpCode)
-	}
-	select {
-	case info := <-rec.closed:
-		if info.Code != 1000 {
-			t.Fatalf("CloseInfo %+v", info)
+	forEachReader(t, func(t *testing.T, poller *Poller) {
+		s := newWSServer(t, &Upgrader{Poller: poller, Options: Options{CloseTimeout: 100 * time.Millisecond}}, false)
+		c, _ := dialRaw(t, s.URL, "")
+		rec := <-s.conns
+		rec.conn.Close(1000, "")
+		if f := c.readFrame(); f.Header.OpCode != ws.OpClose {
+			t.Fatalf("got %v", f.Header.OpCode)
 		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("server kept a connection whose peer never answered the close")
-	}
+		select {
+		case info := <-rec.closed:
+			if info.Code != 1000 {
+				t.Fatalf("CloseInfo %+v", info)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("server kept a connection whose peer never answered the close")
+		}
+	})
 }
 
 func TestEarlyFramesAfterHandshakeAreRead(t *testing.T) {
-	s := newWSServer(t, &Upgrader{}, true)
-	addr := strings.TrimPrefix(s.URL, "http://")
-	nc, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	var buf bytes.Buffer
-	buf.WriteString("GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
-	_ = ws.WriteFrame(&buf, ws.MaskFrame(ws.NewTextFrame([]byte("early"))))
-	if _, err := nc.Write(buf.Bytes()); err != nil {
-		t.Fatal(err)
-	}
-	br := bufio.NewReader(nc)
-	if _, err := http.ReadResponse(br, nil); err != nil {
-		t.Fatal(err)
-	}
-	c := &rawClient{t: t, nc: nc, br: br}
-	if f := c.readFrame(); string(f.Payload) != "early" {
-		t.Fatalf("got %q", f.Payload)
-	}
+	forEachReader(t, func(t *testing.T, poller *Poller) {
+		s := newWSServer(t, &Upgrader{Poller: poller}, true)
+		addr := strings.TrimPrefix(s.URL, "http://")
+		nc, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		var buf bytes.Buffer
+		buf.WriteString("GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+			"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+		_ = ws.WriteFrame(&buf, ws.MaskFrame(ws.NewTextFrame([]byte("early"))))
+		if _, err := nc.Write(buf.Bytes()); err != nil {
+			t.Fatal(err)
+		}
+		br := bufio.NewReader(nc)
+		if _, err := http.ReadResponse(br, nil); err != nil {
+			t.Fatal(err)
+		}
+		c := &rawClient{t: t, nc: nc, br: br}
+		if f := c.readFrame(); string(f.Payload) != "early" {
+			t.Fatalf("got %q", f.Payload)
+		}
+	})
 }
 
 func TestPermessageDeflate(t *testing.T) {
-	s := newWSServer(t, &Upgrader{Compression: true}, true)
-	c, resp := dialRaw(t, s.URL, "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n")
-	ext := resp.Header.Get("Sec-WebSocket-Extensions")
-	if !strings.Contains(ext, "permessage-deflate") || !strings.Contains(ext, "server_no_context_takeover") {
-		t.Fatalf("extension answer %q", ext)
-	}
-	payload := bytes.Repeat([]byte("switchboard "), 40)
-	// Two compressed messages with context takeover: the second refers
-	// back into the first, so the server must keep the window.
-	var zbuf bytes.Buffer
-	zw, _ := flate.NewWriter(&zbuf, flate.BestCompression)
-	for i := 0; i < 2; i++ {
-		start := zbuf.Len()
-		_, _ = zw.Write(payload)
-		_ = zw.Flush()
-		body := bytes.TrimSuffix(bytes.Clone(zbuf.Bytes()[start:]), deflateTail)
-		f := ws.NewTextFrame(body)
-		f.Header.Rsv = ws.Rsv(true, false, false)
-		c.writeFrame(f)
-		got := c.readFrame()
-		if !got.Header.Rsv1() {
-			t.Fatal("echo of a 480-byte message was not compressed")
+	forEachReader(t, func(t *testing.T, poller *Poller) {
+		s := newWSServer(t, &Upgrader{Poller: poller, Compression: true}, true)
+		c, resp := dialRaw(t, s.URL, "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n")
+		ext := resp.Header.Get("Sec-WebSocket-Extensions")
+		if !strings.Contains(ext, "permessage-deflate") || !strings.Contains(ext, "server_no_context_takeover") {
+			t.Fatalf("extension answer %q", ext)
 		}
-		plain, err := io.ReadAll(flate.NewReader(io.MultiReader(bytes.NewReader(got.Payload), bytes.NewReader(deflateTail))))
-		if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
-			t.Fatal(err)
+		payload := bytes.Repeat([]byte("switchboard "), 40)
+		// Two compressed messages with context takeover: the second refers
+		// back into the first, so the server must keep the window.
+		var zbuf bytes.Buffer
+		zw, _ := flate.NewWriter(&zbuf, flate.BestCompression)
+		for i := 0; i < 2; i++ {
+			start := zbuf.Len()
+			_, _ = zw.Write(payload)
+			_ = zw.Flush()
+			body := bytes.TrimSuffix(bytes.Clone(zbuf.Bytes()[start:]), deflateTail)
+			f := ws.NewTextFrame(body)
+			f.Header.Rsv = ws.Rsv(true, false, false)
+			c.writeFrame(f)
+			got := c.readFrame()
+			if !got.Header.Rsv1() {
+				t.Fatal("echo of a 480-byte message was not compressed")
+			}
+			plain, err := io.ReadAll(flate.NewReader(io.MultiReader(bytes.NewReader(got.Payload), bytes.NewReader(deflateTail))))
+			if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(plain, payload) {
+				t.Fatalf("message %d: round trip mismatch", i)
+			}
 		}
-		if !bytes.Equal(plain, payload) {
-			t.Fatalf("message %d: round trip mismatch", i)
-		}
-	}
+	})
 }
 
 func TestDeflateBombIsRefused(t *testing.T) {
-	s := newWSServer(t, &Upgrader{Compression: true, Options: Options{MaxMessageBytes: 1000}}, true)
-	c, _ := dialRaw(t, s.URL, "Sec-WebSocket-Extensions: permessage-deflate\r\n")
-	var zbuf bytes.Buffer
-	zw, _ := flate.NewWriter(&zbuf, flate.BestCompression)
-	_, _ = zw.Write(make([]byte, 1<<20))
-	_ = zw.Flush()
-	f := ws.NewTextFrame(bytes.TrimSuffix(zbuf.Bytes(), deflateTail))
-	f.Header.Rsv = ws.Rsv(true, false, false)
-	c.writeFrame(f)
-	c.expectClose(1009)
+	forEachReader(t, func(t *testing.T, poller *Poller) {
+		s := newWSServer(t, &Upgrader{Poller: poller, Compression: true, Options: Options{MaxMessageBytes: 1000}}, true)
+		c, _ := dialRaw(t, s.URL, "Sec-WebSocket-Extensions: permessage-deflate\r\n")
+		var zbuf bytes.Buffer
+		zw, _ := flate.NewWriter(&zbuf, flate.BestCompression)
+		_, _ = zw.Write(make([]byte, 1<<20))
+		_ = zw.Flush()
+		f := ws.NewTextFrame(bytes.TrimSuffix(zbuf.Bytes(), deflateTail))
+		f.Header.Rsv = ws.Rsv(true, false, false)
+		c.writeFrame(f)
+		c.expectClose(1009)
+	})
 }
 
 func TestServerPing(t *testing.T) {
-	s := newWSServer(t, &Upgrader{}, false)
-	c, _ := dialRaw(t, s.URL, "")
-	rec := <-s.conns
-	before := rec.conn.LastRead()
-	rec.conn.Ping()
-	if f := c.readFrame(); f.Header.OpCode != ws.OpPing {
-		t.Fatalf("got %v", f.Header.OpCode)
-	}
-	time.Sleep(2 * time.Millisecond)
-	c.writeFrame(ws.NewPongFrame(nil))
-	deadline := time.Now().Add(2 * time.Second)
-	for !rec.conn.LastRead().After(before) {
-		if time.Now().After(deadline) {
-			t.Fatal("pong did not count as activity")
+	forEachReader(t, func(t *testing.T, poller *Poller) {
+		s := newWSServer(t, &Upgrader{Poller: poller}, false)
+		c, _ := dialRaw(t, s.URL, "")
+		rec := <-s.conns
+		before := rec.conn.LastRead()
+		rec.conn.Ping()
+		if f := c.readFrame(); f.Header.OpCode != ws.OpPing {
+			t.Fatalf("got %v", f.Header.OpCode)
 		}
-		time.Sleep(time.Millisecond)
-	}
+		time.Sleep(2 * time.Millisecond)
+		c.writeFrame(ws.NewPongFrame(nil))
+		deadline := time.Now().Add(2 * time.Second)
+		for !rec.conn.LastRead().After(before) {
+			if time.Now().After(deadline) {
+				t.Fatal("pong did not count as activity")
+			}
+			time.Sleep(time.Millisecond)
+		}
+	})
 }
 
 func TestCloseReasonIsAlwaysValidUTF8(t *testing.T) {

@@ -57,6 +57,8 @@ type Options struct {
 	Logger  *slog.Logger
 	// IDs numbers transport connections (nil: a private source).
 	IDs *transport.IDSource
+	// Poller parks idle WebSocket connections (nil: a goroutine each).
+	Poller *transport.Poller
 	// Transport bounds each connection's send queue and writes.
 	// MaxMessageBytes is ignored: the WebSocket limit is derived from
 	// MaxDocumentBytes.
@@ -140,7 +142,7 @@ func New(opts Options) (*Server, error) {
 	// beyond that the transport refuses it with close code 1009.
 	wsOpts := to
 	wsOpts.MaxMessageBytes = max(2*opts.MaxDocumentBytes, 64<<10)
-	s.upgrader = transport.Upgrader{IDs: opts.IDs, Options: wsOpts, Compression: opts.Compression}
+	s.upgrader = transport.Upgrader{IDs: opts.IDs, Poller: opts.Poller, Options: wsOpts, Compression: opts.Compression}
 	return s, nil
 }
 

@@ -3,6 +3,8 @@ package damon
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"github.com/switchboard-rt/switchboard/internal/transport"
 	"io"
 	"log/slog"
 	"net"
@@ -50,7 +52,12 @@ func newEnv(t *testing.T, mutate func(*Options)) *testEnv {
 	if err := h.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	opts := Options{Hub: h, Metrics: m, Logger: quietLogger(), Listen: "127.0.0.1:0", Token: testToken}
+	poller, err := transport.NewPoller()
+	if err != nil && !errors.Is(err, errors.ErrUnsupported) {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = poller.Close() }) // after the drain below
+	opts := Options{Hub: h, Metrics: m, Logger: quietLogger(), Listen: "127.0.0.1:0", Token: testToken, Poller: poller}
 	if mutate != nil {
 		mutate(&opts)
 	}

@@ -3,6 +3,8 @@ package dcl
 import (
 	"bufio"
 	"context"
+	"errors"
+	"github.com/switchboard-rt/switchboard/internal/transport"
 	"io"
 	"log/slog"
 	"net"
@@ -48,7 +50,12 @@ func newEnv(t testing.TB, mutate func(*Options)) *testEnv {
 	}
 	wheel := timewheel.New(10*time.Millisecond, 512)
 	go wheel.Run(ctx)
-	opts := Options{Hub: h, Wheel: wheel, Metrics: m, HandshakeTimeout: 400 * time.Millisecond, Logger: testLogger()}
+	poller, err := transport.NewPoller()
+	if err != nil && !errors.Is(err, errors.ErrUnsupported) {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = poller.Close() }) // after the HTTP server's cleanup
+	opts := Options{Hub: h, Wheel: wheel, Metrics: m, HandshakeTimeout: 400 * time.Millisecond, Logger: testLogger(), Poller: poller}
 	if mutate != nil {
 		mutate(&opts)
 	}

@@ -61,6 +61,8 @@ type Options struct {
 	Metrics *metrics.Metrics
 	Logger  *slog.Logger
 	IDs     *transport.IDSource
+	// Poller parks idle connections (nil: a goroutine each).
+	Poller *transport.Poller
 	// Transport bounds each connection; MaxMessageBytes is replaced by
 	// the option below and SlowConsumerCode defaults to 1008.
 	Transport transport.Options
@@ -177,6 +179,7 @@ func NewServer(opts Options) *Server {
 	tOpts.Observer = s.pm
 	s.up = &transport.Upgrader{
 		IDs:     opts.IDs,
+		Poller:  opts.Poller,
 		Options: tOpts,
 		// Echo the first offered subprotocol, whatever it is (rfc5, rfc4,
 		// comms-ws-transport), as uWebSockets.js does: browsers fail the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -62,7 +63,7 @@ func newEnv(t testing.TB, mutate func(*config.Config)) *testEnv {
 	go wheel.Run(ctx)
 	s := NewServer(Options{
 		Apps: NewApps(apps), Hub: h, Wheel: wheel,
-		Upgrader:        &transport.Upgrader{Options: transport.Options{MaxMessageBytes: cfg.Limits.MaxMessageBytes, SlowConsumerCode: 4100}},
+		Upgrader:        &transport.Upgrader{Poller: testPoller(t), ParkAfter: time.Millisecond, Options: transport.Options{MaxMessageBytes: cfg.Limits.MaxMessageBytes, SlowConsumerCode: 4100}},
 		ActivityTimeout: cfg.Pusher.ActivityTimeout.D(),
 		PongTimeout:     cfg.Pusher.PongTimeout.D(),
 	})
@@ -76,6 +77,21 @@ func newEnv(t testing.TB, mutate func(*config.Config)) *testEnv {
 	}))
 	t.Cleanup(hs.Close)
 	return &testEnv{t: t, srv: s, http: hs, app: s.Apps().ByKey("app-key")}
+}
+
+// testPoller parks idle connections as the server does; it closes after
+// the test's HTTP server (cleanups run last-in first-out).
+func testPoller(t testing.TB) *transport.Poller {
+	t.Helper()
+	p, err := transport.NewPoller()
+	if errors.Is(err, errors.ErrUnsupported) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	return p
 }
 
 func mustYAML(t testing.TB, c *config.Config) []byte {
