@@ -1,0 +1,130 @@
+package server_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
+
+	"github.com/switchboard-rt/switchboard/internal/config"
+	"github.com/switchboard-rt/switchboard/internal/server"
+)
+
+// startServer runs the assembled server on a free loopback port (Damon's
+// fixed TCP port off, so tests can run side by side).
+func startServer(t *testing.T) (addr string, stop func()) {
+	t.Helper()
+	cfg, err := config.Parse([]byte(`
+listen: "127.0.0.1:0"
+shutdown: {timeout: 3s}
+damon: {enabled: false}
+pusher:
+  apps: [{id: app-id, key: app-key, secret: app-secret}]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := srv.Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	stop = func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	}
+	return a.String(), stop
+}
+
+// metric scrapes /metrics for one unlabelled series ("" when absent).
+func metric(t *testing.T, addr, name string) string {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// Idle Pusher connections are parked (no reader goroutine each), the
+// metric says how many, and a parked connection still answers at once.
+func TestIdlePusherConnectionsPark(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("parking needs epoll")
+	}
+	addr, stop := startServer(t)
+	defer stop()
+	const n = 20
+	conns := make([]net.Conn, n)
+	for i := range conns {
+		c, br, _, err := ws.Dial(context.Background(), "ws://"+addr+"/app/app-key?protocol=7")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		// The greeting may have arrived with the handshake response.
+		var r io.Reader = c
+		if br != nil {
+			r = io.MultiReader(br, c)
+		}
+		if p, err := wsutil.ReadServerText(struct {
+			io.Reader
+			io.Writer
+		}{r, c}); err != nil || !strings.Contains(string(p), "pusher:connection_established") {
+			t.Fatalf("%s %v", p, err)
+		}
+		if br != nil {
+			ws.PutReader(br)
+		}
+		conns[i] = c
+	}
+	waitMetric := func(want string) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			got := metric(t, addr, "switchboard_parked_connections")
+			if got == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("switchboard_parked_connections %q, want %s", got, want)
+			}
+		}
+	}
+	waitMetric("20")
+
+	c := conns[7]
+	if err := wsutil.WriteClientText(c, []byte(`{"event":"pusher:ping","data":{}}`)); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	if p, err := wsutil.ReadServerText(c); err != nil || string(p) != `{"event":"pusher:pong","data":"{}"}` {
+		t.Fatalf("pong: %s %v", p, err)
+	}
+	waitMetric("20") // one message, then quiet: parked again at once
+
+	conns[3].Close()
+	waitMetric("19")
+}
