@@ -20,8 +20,8 @@ func (p *Poller) Close() error { return nil }
 func (p *Poller) Parked() int { return 0 }
 
 func (p *Poller) arm(*wsConn) error { return errPollerClosed }
-func (p *Poller) parkedDelta(int64)  {}
-func (p *Poller) registered() int    { return 0 }
+func (p *Poller) parkedDelta(int64) {}
+func (p *Poller) registered() int   { return 0 }
 func (p *Poller) forget(*wsConn)    {}
 
 // readNow is never reached: connections park only where a Poller exists.
