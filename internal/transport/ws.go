@@ -476,6 +476,7 @@ func (c *wsConn) teardown(readErr error) {
 // drainUntilClose discards frames until the peer's close frame, an error or
 // the read deadline.
 func (c *wsConn) drainUntilClose() {
+	c.idleDeadline = false // this deadline is final: sockReader must not wait past it
 	_ = c.nc.SetReadDeadline(time.Now().Add(c.up.opts.CloseTimeout))
 	if _, err := io.CopyN(io.Discard, c.br, c.unreadPayload); err != nil {
 		return
