@@ -61,11 +61,11 @@ func New(cfg *config.Config, log *slog.Logger) (_ *Server, err error) {
 	s := &Server{cfg: cfg, log: log, metrics: metrics.New(), wheel: timewheel.New(100*time.Millisecond, 1024)}
 	s.hub = hub.New(memory.New(), s.metrics)
 	s.webhooks = webhook.New(webhook.Options{Logger: log, Metrics: s.metrics})
-	if p, err := transport.NewPoller(); err == nil {
+	if p, err := transport.NewPoller(); err != nil {
+		log.Warn("idle connections will keep a goroutine each", "err", err)
+	} else if p != nil {
 		s.poller = p
 		s.metrics.ParkedConnections(p.Parked)
-	} else if !errors.Is(err, errors.ErrUnsupported) {
-		log.Warn("idle connections will keep a goroutine each", "err", err)
 	}
 	defer func() {
 		if err != nil {

@@ -45,7 +45,9 @@ type Poller struct {
 	done chan struct{}
 }
 
-// NewPoller creates the epoll set and starts its goroutine.
+// NewPoller creates the epoll set and starts its goroutine. Where epoll is
+// missing it returns nil, nil; a nil *Poller means a reader goroutine per
+// connection, and its Close does nothing.
 func NewPoller() (*Poller, error) {
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {

@@ -3,7 +3,6 @@ package dcl
 import (
 	"bufio"
 	"context"
-	"errors"
 	"github.com/switchboard-rt/switchboard/internal/transport"
 	"io"
 	"log/slog"
@@ -51,7 +50,7 @@ func newEnv(t testing.TB, mutate func(*Options)) *testEnv {
 	wheel := timewheel.New(10*time.Millisecond, 512)
 	go wheel.Run(ctx)
 	poller, err := transport.NewPoller()
-	if err != nil && !errors.Is(err, errors.ErrUnsupported) {
+	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = poller.Close() }) // after the HTTP server's cleanup
