@@ -2,12 +2,14 @@ package server_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,17 +20,12 @@ import (
 	"github.com/switchboard-rt/switchboard/internal/server"
 )
 
-// startServer runs the assembled server on a free loopback port (Damon's
-// fixed TCP port off, so tests can run side by side).
-func startServer(t *testing.T) (addr string, stop func()) {
+// startServer runs the assembled server on a free loopback port with the
+// given YAML on top of a 3 s shutdown timeout. stop shuts it down and says
+// how Run ended (or that shutdown hung); it also runs at cleanup.
+func startServer(t *testing.T, yaml string) (addr string, stop func() error) {
 	t.Helper()
-	cfg, err := config.Parse([]byte(`
-listen: "127.0.0.1:0"
-shutdown: {timeout: 3s}
-damon: {enabled: false}
-pusher:
-  apps: [{id: app-id, key: app-key, secret: app-secret}]
-`))
+	cfg, err := config.Parse([]byte("listen: \"127.0.0.1:0\"\nshutdown: {timeout: 3s}\n" + yaml))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,12 +40,20 @@ pusher:
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(ctx) }()
-	stop = func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("run: %v", err)
-		}
+	var once sync.Once
+	var runErr error
+	stop = func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case runErr = <-done:
+			case <-time.After(5 * time.Second):
+				runErr = errors.New("shutdown hung")
+			}
+		})
+		return runErr
 	}
+	t.Cleanup(func() { _ = stop() })
 	return a.String(), stop
 }
 
@@ -75,8 +80,12 @@ func TestIdlePusherConnectionsPark(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("parking needs epoll")
 	}
-	addr, stop := startServer(t)
-	defer stop()
+	// Damon's fixed TCP port off, so tests can run side by side.
+	addr, stop := startServer(t, `
+damon: {enabled: false}
+pusher:
+  apps: [{id: app-id, key: app-key, secret: app-secret}]
+`)
 	const n = 20
 	conns := make([]net.Conn, n)
 	for i := range conns {
@@ -127,4 +136,7 @@ func TestIdlePusherConnectionsPark(t *testing.T) {
 
 	conns[3].Close()
 	waitMetric("19")
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
 }

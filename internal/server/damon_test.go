@@ -1,4 +1,4 @@
-package damon_test
+package server_test
 
 import (
 	"bufio"
@@ -33,33 +33,17 @@ func freePort(t *testing.T) string {
 // graceful shutdown.
 func TestMountedInServer(t *testing.T) {
 	tcpAddr := freePort(t)
-	cfg, err := config.Parse([]byte(`
-listen: "127.0.0.1:0"
-shutdown: {timeout: 3s}
+	httpAddr, stop := startServer(t, `
 damon:
   enabled: true
-  listen: "` + tcpAddr + `"
+  listen: "`+tcpAddr+`"
   token: tok
   ping_interval: 20s
   websocket_path: /damon
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := server.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	httpAddr, err := srv.Listen()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
+`)
 
 	var tc net.Conn
+	var err error
 	for deadline := time.Now().Add(5 * time.Second); ; {
 		if tc, err = net.Dial("tcp", tcpAddr); err == nil {
 			break
@@ -87,7 +71,7 @@ damon:
 		t.Fatalf("identify reply %s", got)
 	}
 
-	wc, _, _, err := ws.Dial(context.Background(), "ws://"+httpAddr.String()+"/damon")
+	wc, _, _, err := ws.Dial(context.Background(), "ws://"+httpAddr+"/damon")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +90,7 @@ damon:
 	}
 	io.WriteString(tc, `{op:3}`)
 
-	resp, err := http.Get("http://" + httpAddr.String() + "/metrics")
+	resp, err := http.Get("http://" + httpAddr + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,14 +106,8 @@ damon:
 		}
 	}
 
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("shutdown hung")
+	if err := stop(); err != nil {
+		t.Fatal(err)
 	}
 	_ = tc.SetReadDeadline(time.Now().Add(time.Second))
 	if n, err := br.Read(make([]byte, 10)); err == nil {
