@@ -4,6 +4,7 @@
 // exactly what the server wrote even when several documents share a chunk.
 import net from 'node:net';
 import { once } from 'node:events';
+import { splitDocuments } from './jsonstream.mjs';
 
 export class Probe {
   constructor(name) {
@@ -33,33 +34,16 @@ export class Probe {
 
   _onData(s) {
     this.chunks++;
-    this._buf += s;
-    let depth = 0, inStr = false, esc = false, start = -1;
-    let consumed = 0;
-    for (let i = 0; i < this._buf.length; i++) {
-      const c = this._buf[i];
-      if (inStr) {
-        if (esc) esc = false;
-        else if (c === '\\') esc = true;
-        else if (c === '"') inStr = false;
-        continue;
-      }
-      if (c === '"') inStr = true;
-      else if (c === '{' || c === '[') { if (depth++ === 0) start = i; }
-      else if (c === '}' || c === ']') {
-        if (--depth === 0) {
-          const doc = this._buf.slice(start, i + 1);
-          if (doc === '{"op":3}' && this.autoPong) {
-            this.pings++;
-            this.sock.write('{"op":4}');
-          } else {
-            this.docs.push(doc);
-          }
-          consumed = i + 1;
-        }
+    const { docs, rest } = splitDocuments(this._buf + s);
+    this._buf = rest;
+    for (const doc of docs) {
+      if (doc === '{"op":3}' && this.autoPong) {
+        this.pings++;
+        this.sock.write('{"op":4}');
+      } else {
+        this.docs.push(doc);
       }
     }
-    this._buf = this._buf.slice(consumed);
     this._wake();
   }
 

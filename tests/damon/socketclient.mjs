@@ -20,6 +20,7 @@
 // the library's), plus a test switch, answerPings, to make it misbehave.
 import net from 'node:net';
 import { randomUUID } from 'node:crypto';
+import { splitDocuments } from './jsonstream.mjs';
 
 export const OPCodes = Object.freeze({ EVENT: 0, IDENTIFY: 1, DISCONNECT: 2, PING: 3, PONG: 4, REPLY: 5 });
 
@@ -81,7 +82,9 @@ export class SocketClient extends net.Socket {
       // but the documents are still handled, so that a routing test does
       // not hang when the kernel coalesces two writes under load.
       this.stats.parseErrors++;
-      for (const doc of splitDocuments(chunk.toString())) this.handle(doc);
+      for (const doc of splitDocuments(chunk.toString()).docs) {
+        try { this.handle(JSON.parse(doc)); } catch { /* not JSON after all */ }
+      }
       return;
     }
     this.handle(message);
@@ -146,26 +149,4 @@ export class SocketClient extends net.Socket {
   sendPayload(op, data, event, intent) {
     return this.send({ op, event, data, intent });
   }
-}
-
-/** The JSON objects concatenated in text (compact or not); junk is skipped. */
-function splitDocuments(text) {
-  const docs = [];
-  let depth = 0, start = -1, inString = false, escaped = false;
-  for (let i = 0; i < text.length; i++) {
-    const ch = text[i];
-    if (inString) {
-      if (escaped) escaped = false;
-      else if (ch === '\\') escaped = true;
-      else if (ch === '"') inString = false;
-      continue;
-    }
-    if (ch === '"') inString = true;
-    else if (ch === '{') {
-      if (depth++ === 0) start = i;
-    } else if (ch === '}' && depth > 0 && --depth === 0) {
-      try { docs.push(JSON.parse(text.slice(start, i + 1))); } catch { /* not a document */ }
-    }
-  }
-  return docs;
 }
