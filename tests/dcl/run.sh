@@ -9,7 +9,7 @@
 #
 # Env: SWITCHBOARD_BIN (use this binary, skip the build), DCL_TIMEOUT (whole
 # run, seconds, default 300), DCL_TIMEOUT_SCALE (multiplies the tests' upper
-# bounds on waits, default 1), DCL_SERVER_LOG_LEVEL (default warn; the log
+# bounds on waits, default 1), DCL_SERVER_LOG_LEVEL (default debug, so a failure shows each close with its time; the log
 # is printed when a test fails).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -45,7 +45,7 @@ port="$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>
 cat >"$tmp/config.yaml" <<EOF
 listen: 127.0.0.1:$port
 log:
-  level: ${DCL_SERVER_LOG_LEVEL:-warn}
+  level: ${DCL_SERVER_LOG_LEVEL:-debug}
 pusher:
   enabled: false
 damon:

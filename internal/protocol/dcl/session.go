@@ -115,6 +115,7 @@ func (ss *session) end(reason string, code uint16) {
 	s := ss.srv
 	if reason != "" {
 		s.pm.Error(reason)
+		s.log.Debug("closing connection", "protocol", "dcl", "room", ss.roomID, "reason", reason)
 	}
 	s.mu.Lock()
 	ss.mu.Lock()
@@ -385,6 +386,8 @@ func (ss *session) HandleClose(info transport.CloseInfo) {
 	s.mu.Unlock()
 	s.open.Add(-1)
 	s.pm.Open.Dec()
+	s.log.Debug("connection closed", "protocol", "dcl", "room", ss.roomID, "address", ss.address,
+		"code", info.Code, "by_server", info.ByServer, "err", info.Err)
 }
 
 // newChallenge is "dcl-" and 128 bits from the CSPRNG in base 36, the
