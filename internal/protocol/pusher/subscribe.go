@@ -217,7 +217,9 @@ func (ss *session) join(sub *subscription, member engine.Member, quiet bool) {
 	app.Metrics.Subscriptions.Inc()
 
 	if presence {
-		ss.send(ss.presenceSucceeded(ctx, name))
+		// member_added goes out before our own subscription_succeeded: a
+		// client that subscribes after seeing us in the channel must find us
+		// in its member list, not also get a late member_added for us.
 		if firstMember {
 			added := map[string]any{"user_id": member.UserID}
 			if len(member.Info) > 0 {
@@ -226,6 +228,7 @@ func (ss *session) join(sub *subscription, member engine.Member, quiet bool) {
 			ss.publishInternal(name, newEvent("pusher_internal:member_added").channel(name).dataJSON(added).bytes(), ss.id)
 			ss.srv.emitWebhook(app, webhook.Event{Name: "member_added", Channel: name, UserID: member.UserID})
 		}
+		ss.send(ss.presenceSucceeded(ctx, name))
 	} else if !quiet {
 		ss.send(newEvent("pusher_internal:subscription_succeeded").channel(name).dataString("{}").bytes())
 	}
