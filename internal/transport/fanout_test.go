@@ -8,8 +8,8 @@ import (
 	"net"
 	"net/http"
 	"runtime"
-	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -108,10 +108,26 @@ func TestStalledReaderIsDisconnectedWithoutDelayingOthers(t *testing.T) {
 
 // BenchmarkFanout measures the transport's share of a broadcast: one
 // pre-encoded 100-byte message queued to every connection and flushed to
-// real loopback sockets drained by clients.
+// real loopback sockets drained by clients. "batched" lets 64 broadcasts
+// pile up before waiting, so each writev carries many frames (a busy
+// channel); "unbatched" waits for every broadcast to reach the sockets, so
+// each delivery is its own syscall (a quiet channel, the latency case).
+// BenchmarkLoopbackWriteFloor is the same setup with the transport taken
+// out: one write syscall per recipient from one goroutine.
 func BenchmarkFanout(b *testing.B) {
 	for _, subs := range []int{100, 1000} {
-		b.Run(strings.Repeat("x", 0)+itoa(subs)+"subs", func(b *testing.B) { benchFanout(b, subs) })
+		for _, mode := range []struct {
+			name  string
+			every int
+		}{{"batched", 64}, {"unbatched", 1}} {
+			b.Run(itoa(subs)+"subs/"+mode.name, func(b *testing.B) { benchFanout(b, subs, mode.every) })
+		}
+	}
+}
+
+func BenchmarkLoopbackWriteFloor(b *testing.B) {
+	for _, subs := range []int{100, 1000} {
+		b.Run(itoa(subs)+"subs", func(b *testing.B) { benchWriteFloor(b, subs) })
 	}
 }
 
@@ -126,7 +142,9 @@ func itoa(n int) string {
 	return string(b[i:])
 }
 
-func benchFanout(b *testing.B, subs int) {
+// benchClients dials subs WebSocket clients that read and discard until
+// their socket closes, and returns the server's side of each.
+func benchClients(b *testing.B, subs int) (targets []Conn, stop func()) {
 	up := &Upgrader{Options: Options{SendQueueBytes: 64 << 20}}
 	conns := make(chan Conn, subs)
 	srv := newBenchServer(b, up, conns)
@@ -146,20 +164,31 @@ func benchFanout(b *testing.B, subs int) {
 			}
 		}()
 	}
-	targets := make([]Conn, 0, subs)
 	for i := 0; i < subs; i++ {
 		targets = append(targets, <-conns)
 	}
+	return targets, func() {
+		for _, nc := range clients {
+			nc.Close()
+		}
+		wg.Wait()
+	}
+}
+
+func benchFanout(b *testing.B, subs, drainEvery int) {
+	targets, stop := benchClients(b, subs)
+	defer stop()
 	payload := make([]byte, 100)
 	var ms0, ms1 runtime.MemStats
 	runtime.ReadMemStats(&ms0)
+	cpu0 := processCPU(b)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		m := Text(payload)
 		for _, c := range targets {
 			_ = c.Send(m)
 		}
-		if i%64 == 63 {
+		if i%drainEvery == drainEvery-1 {
 			waitDrained(targets)
 		}
 	}
@@ -167,12 +196,46 @@ func benchFanout(b *testing.B, subs int) {
 	b.StopTimer()
 	runtime.ReadMemStats(&ms1)
 	deliveries := float64(b.N) * float64(subs)
+	b.ReportMetric(float64(processCPU(b)-cpu0)/deliveries, "cpu-ns/delivery")
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/deliveries, "ns/delivery")
 	b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/deliveries, "allocs/delivery")
-	for _, nc := range clients {
-		nc.Close()
+}
+
+// benchWriteFloor writes one pre-framed 100-byte text frame to each
+// recipient's socket in turn, straight through net.Conn.Write: the cost of
+// the syscall and the kernel's loopback path, which no transport can beat.
+func benchWriteFloor(b *testing.B, subs int) {
+	targets, stop := benchClients(b, subs)
+	defer stop()
+	socks := make([]net.Conn, len(targets))
+	for i, c := range targets {
+		socks[i] = c.(*wsConn).nc
 	}
-	wg.Wait()
+	frame := append([]byte{0x81, 100}, make([]byte, 100)...)
+	cpu0 := processCPU(b)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for _, nc := range socks {
+			if _, err := nc.Write(frame); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.StopTimer()
+	deliveries := float64(b.N) * float64(subs)
+	b.ReportMetric(float64(processCPU(b)-cpu0)/deliveries, "cpu-ns/delivery")
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/deliveries, "ns/delivery")
+}
+
+// processCPU is the process's user+system CPU time in nanoseconds. The
+// readers' share is the same in every benchmark here, so differences
+// between them are the sending side's.
+func processCPU(b *testing.B) int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return ru.Utime.Nano() + ru.Stime.Nano()
 }
 
 func waitDrained(cs []Conn) {

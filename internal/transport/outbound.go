@@ -118,6 +118,11 @@ func (o *outbound) overflowLocked() {
 	o.startLocked()
 }
 
+// startLocked starts the writer goroutine. One goroutine per flush rather
+// than a write inline in push: on 2 cores, 1,000 recipients, one frame per
+// writev, it costs 6.1 µs/delivery against 8.3 µs for a serial write loop
+// (flushes run on both cores); on 1 core 10.3 against 8.9 (+15%).
+// BenchmarkFanout/1000subs/unbatched vs BenchmarkLoopbackWriteFloor.
 func (o *outbound) startLocked() {
 	if !o.writing && !o.dead {
 		o.writing = true
