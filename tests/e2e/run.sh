@@ -7,8 +7,8 @@
 #
 # Env: E2E_CONCURRENCY (files run at once, default 4), E2E_TIMEOUT (whole
 # run, seconds, default 300), SWITCHBOARD_BIN (skip the build, use this
-# binary), E2E_SERVER_LOG_LEVEL (default debug; logs are in the temp dir
-# printed per server on failure).
+# binary), E2E_SERVER_LOG_LEVEL (default debug; each server's log is
+# printed, last lines only, when the run fails).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
@@ -37,11 +37,22 @@ if [ ${#files[@]} -eq 0 ]; then
   files=(*.test.mjs)
 fi
 
+# Each server the harness starts keeps its config and log in a directory
+# under TMPDIR: inside this run's temp dir, they go when the run ends.
+export TMPDIR="$tmp"
 set +e
 timeout --kill-after=10 "${E2E_TIMEOUT:-300}" \
   node --test --test-reporter=spec --test-concurrency="${E2E_CONCURRENCY:-4}" --test-timeout=90000 "${files[@]}"
 rc=$?
 set -e
+if [ $rc -ne 0 ]; then
+  # CI keeps nothing but this output: show what each server said last.
+  for log in "$tmp"/switchboard-e2e-*/server.log; do
+    [ -f "$log" ] || continue
+    echo "---- last lines of $log"
+    tail -n 60 "$log"
+  done
+fi
 if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
   echo "run.sh: the suite exceeded ${E2E_TIMEOUT:-300} s" >&2
 fi

@@ -89,6 +89,7 @@ func (ss *session) sendError(code int, reason, msg, channel string) {
 
 // fail sends pusher:error with code, then closes with the same code.
 func (ss *session) fail(code int, msg string) {
+	ss.srv.log.Debug("closing connection", "app", ss.app.ID, "socket_id", ss.id, "code", code, "reason", msg)
 	ss.send(errorEvent(code, msg, ""))
 	ss.conn.Close(uint16(code), msg)
 }
@@ -206,7 +207,6 @@ func (ss *session) HandleClose(info transport.CloseInfo) {
 	ss.srv.opts.Hub.Disconnect(ss.app.ID, ss.id)
 	ss.srv.sessions.Remove(ss)
 	ss.app.Metrics.Open.Dec()
-	if info.Err != nil {
-		ss.srv.log.Debug("connection closed", "app", ss.app.ID, "socket_id", ss.id, "code", info.Code, "err", info.Err)
-	}
+	ss.srv.log.Debug("connection closed", "app", ss.app.ID, "socket_id", ss.id,
+		"code", info.Code, "reason", info.Reason, "by_server", info.ByServer, "err", info.Err)
 }
