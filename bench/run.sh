@@ -130,9 +130,9 @@ if [ "$QUICK" = 1 ]; then
 	add presence "presence --conns 100 --channels 5 --rate 20 --duration 3s --hold 1s"
 else
 	# 2,000 subscribers on one channel: each publish is 2,000 deliveries.
-	add fanout-2k-1ch "fanout --conns 2000 --channels 1 --rates 1,2,5,10,15,20,25,30,35,40,50,60,80,100 --step 10s --max-p99 100ms"
+	add fanout-2k-1ch "fanout --conns 2000 --channels 1 --rates 1,2,5,10,15,20,25,30,35,40,50,60,70,80,90,100,120 --step 10s --max-p99 100ms"
 	# 10,000 subscribers over 1,000 channels: each publish is 10 deliveries.
-	add fanout-10k-1000ch "fanout --conns 10000 --channels 1000 --rates 20,50,100,250,500,1000,1500,2000,3000,4000,5000,6500,8000 --step 10s --max-p99 100ms"
+	add fanout-10k-1000ch "fanout --conns 10000 --channels 1000 --rates 20,50,100,250,500,1000,1500,2000,2500,3000,3500,4000,5000,6500,8000 --step 10s --max-p99 100ms"
 	add idle-10k "idle --conns 10000 --channels 100 --settle 5s --hold 20s"
 	add idle-19k "idle --conns 19000 --channels 100 --settle 5s --hold 20s"
 	add churn "churn --rate 200 --duration 20s --hold 1s"
