@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"runtime"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -225,17 +224,6 @@ func benchWriteFloor(b *testing.B, subs int) {
 	deliveries := float64(b.N) * float64(subs)
 	b.ReportMetric(float64(processCPU(b)-cpu0)/deliveries, "cpu-ns/delivery")
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/deliveries, "ns/delivery")
-}
-
-// processCPU is the process's user+system CPU time in nanoseconds. The
-// readers' share is the same in every benchmark here, so differences
-// between them are the sending side's.
-func processCPU(b *testing.B) int64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return ru.Utime.Nano() + ru.Stime.Nano()
 }
 
 func waitDrained(cs []Conn) {
