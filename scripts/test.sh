@@ -6,7 +6,8 @@
 #   python  a strict independent WebSocket client (Debian's python3-websockets)
 #   damon   a Node client behaving as Damon's reference SocketClient
 #   dcl     real Decentraland libraries (@dcl/protocol, @dcl/crypto) in Node
-# With no argument it runs them all.
+# With no argument it runs them all. The server binary the suites after "go"
+# test is built once here (or taken from SWITCHBOARD_BIN).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 parts=("$@")
@@ -21,6 +22,15 @@ apt_install() {
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 }
+
+# The suites after "go" all test the same server binary: build it once.
+if [ -z "${SWITCHBOARD_BIN:-}" ] && [[ " ${parts[*]} " != " go " ]]; then
+  bin_dir="$(mktemp -d "${TMPDIR:-/tmp}/switchboard-test.XXXXXX")"
+  trap 'rm -rf "$bin_dir"' EXIT
+  source tests/lib.sh
+  SWITCHBOARD_BIN="$(switchboard_bin "$bin_dir")"
+  export SWITCHBOARD_BIN
+fi
 
 for part in "${parts[@]}"; do
   case "$part" in

@@ -11,9 +11,8 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 
-for tool in node go; do
-  command -v "$tool" >/dev/null || { echo "run.sh: $tool is required" >&2; exit 2; }
-done
+source "$repo/tests/lib.sh"
+require_tools node go
 
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/switchboard-damon.XXXXXX")"
 server_pid=""
@@ -26,12 +25,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-bin="${SWITCHBOARD_BIN:-}"
-if [ -z "$bin" ]; then
-  echo "building switchboard..."
-  (cd "$repo" && go build -o "$tmp/switchboard" ./cmd/switchboard)
-  bin="$tmp/switchboard"
-fi
+bin="$(switchboard_bin "$tmp")"
 
 # Two free loopback ports from the OS (HTTP and Damon TCP).
 read -r http_port damon_port < <(node -e '

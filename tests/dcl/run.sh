@@ -16,9 +16,8 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 cd "$here"
 
-for tool in node npm go; do
-  command -v "$tool" >/dev/null || { echo "run.sh: $tool is required" >&2; exit 2; }
-done
+source "$repo/tests/lib.sh"
+require_tools node npm go
 
 npm ci --no-audit --no-fund --loglevel=error
 
@@ -34,12 +33,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-bin="${SWITCHBOARD_BIN:-}"
-if [ -z "$bin" ]; then
-  echo "building switchboard..."
-  (cd "$repo" && go build -o "$tmp/switchboard" ./cmd/switchboard)
-  bin="$tmp/switchboard"
-fi
+bin="$(switchboard_bin "$tmp")"
 
 port="$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')"
 cat >"$tmp/config.yaml" <<EOF

@@ -14,9 +14,8 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 cd "$here"
 
-for tool in node npm go; do
-  command -v "$tool" >/dev/null || { echo "run.sh: $tool is required" >&2; exit 2; }
-done
+source "$repo/tests/lib.sh"
+require_tools node npm go
 
 if [ -f package-lock.json ]; then
   npm ci --no-audit --no-fund --loglevel=error
@@ -26,11 +25,8 @@ fi
 
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/switchboard-e2e-run.XXXXXX")"
 trap 'rm -rf "$tmp"' EXIT
-if [ -z "${SWITCHBOARD_BIN:-}" ]; then
-  echo "building switchboard..."
-  (cd "$repo" && go build -o "$tmp/switchboard" ./cmd/switchboard)
-  export SWITCHBOARD_BIN="$tmp/switchboard"
-fi
+SWITCHBOARD_BIN="$(switchboard_bin "$tmp")"
+export SWITCHBOARD_BIN
 
 files=("$@")
 if [ ${#files[@]} -eq 0 ]; then

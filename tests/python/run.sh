@@ -21,11 +21,9 @@ fi
 
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/switchboard-py-run.XXXXXX")"
 trap 'rm -rf "$tmp"' EXIT
-if [ -z "${SWITCHBOARD_BIN:-}" ]; then
-  echo "building switchboard..."
-  (cd "$repo" && go build -o "$tmp/switchboard" ./cmd/switchboard)
-  export SWITCHBOARD_BIN="$tmp/switchboard"
-fi
+source "$repo/tests/lib.sh"
+SWITCHBOARD_BIN="$(switchboard_bin "$tmp")"
+export SWITCHBOARD_BIN
 
 cd "$here"
 export PYTHONDONTWRITEBYTECODE=1
