@@ -57,10 +57,14 @@ func (ss *session) clientEvent(env Envelope) {
 		w.userID(sub.member)
 	}
 	ss.publishInternal(env.Channel, w.bytes(), ss.id)
-	ss.srv.emitWebhook(app, webhook.Event{
-		Name: "client_event", Channel: env.Channel, Event: env.Event,
-		Data: dataAsString(data), SocketID: ss.id, UserID: sub.member,
-	})
+	// Only with webhooks on: dataAsString copies the data, 94 ns and 112 B
+	// for 100 bytes, 1.4 µs for 2 KB (one run, go test -bench).
+	if ss.srv.webhooksOn(app) {
+		ss.srv.emitWebhook(app, webhook.Event{
+			Name: "client_event", Channel: env.Channel, Event: env.Event,
+			Data: dataAsString(data), SocketID: ss.id, UserID: sub.member,
+		})
+	}
 }
 
 // dataAsString is the webhook form of client event data: a string as-is,

@@ -227,7 +227,11 @@ func (s *Server) emitWebhook(app *App, ev webhook.Event) {
 	if strings.HasPrefix(ev.Channel, "#") {
 		return
 	}
-	if s.opts.Webhooks != nil && app.webhook != nil {
+	if s.webhooksOn(app) {
 		s.opts.Webhooks.Emit(app.webhook, ev)
 	}
 }
+
+// webhooksOn reports whether app sends webhooks at all, so that per-message
+// paths build an event only when someone will receive it.
+func (s *Server) webhooksOn(app *App) bool { return s.opts.Webhooks != nil && app.webhook != nil }
