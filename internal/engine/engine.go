@@ -6,14 +6,29 @@
 // talks to the hub.
 //
 // The in-memory engine (package memory) is the single-node default. Cluster
-// engines (NATS, Redis) implement the same interface.
+// engines (NATS, Redis) implement the same interface, and every engine
+// passes the same contract suite (package enginetest).
+//
+// The cluster model: each node is authoritative for its own connections.
+// The engine's store keeps every node's contribution to a count or a set
+// apart, and changes it together with the aggregate in one atomic step, so
+// each cluster-wide transition (channel occupied/vacated, member
+// added/removed, user online/offline) is decided once and returned to
+// exactly one caller. When a node dies, a healthy node removes its
+// contributions the same way and hands the transitions that result to its
+// hub (Local.Orphaned), so they too are emitted once.
 package engine
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"time"
 )
+
+// ErrFull is returned by PresenceAdd when adding a new user would pass the
+// channel's member limit; the check and the add are one atomic step.
+var ErrFull = errors.New("engine: presence channel is full")
 
 // Publication is one message for every subscriber of a channel, already
 // encoded in its protocol's wire format, so it is encoded once no matter how
@@ -40,6 +55,29 @@ type ChannelStats struct {
 	Users         int // distinct presence users (presence channels only)
 }
 
+// OrphanKind names a transition that a departed node left behind.
+type OrphanKind uint8
+
+const (
+	// OrphanVacated: the channel's last subscribers were on the departed node.
+	OrphanVacated OrphanKind = iota + 1
+	// OrphanMemberRemoved: Member.UserID's last connection to the presence
+	// channel was on the departed node.
+	OrphanMemberRemoved
+	// OrphanUserOffline: Member.UserID's last signed-in connection was on
+	// the departed node (Channel is empty).
+	OrphanUserOffline
+)
+
+// Orphan is one cluster-wide transition decided while reaping a departed
+// node. Exactly one node receives each.
+type Orphan struct {
+	Kind      OrphanKind
+	Namespace string
+	Channel   string
+	Member    Member
+}
+
 // Local is implemented by the hub; the engine calls it for what reaches this node.
 type Local interface {
 	// DeliverLocal fans p out to this node's subscribers.
@@ -47,6 +85,19 @@ type Local interface {
 	// TerminateLocal ends this node's connections signed in as userID and
 	// returns how many it ended.
 	TerminateLocal(namespace, userID string) int
+	// KickLocal ends this node's connection connKey because another
+	// connection took its claim on claimKey (see Claims); it reports
+	// whether the connection was here.
+	KickLocal(namespace, connKey, claimKey string) bool
+	// Orphaned hands this node a transition left behind by a departed
+	// node, for the protocol that owns the namespace to emit
+	// (channel_vacated, member_removed, peer_leave, ...).
+	Orphaned(o Orphan)
+	// Fenced tells the node that the cluster dropped it (it was reaped
+	// while paused or partitioned, or the store lost its state): every
+	// connection must be closed with a reconnect code, since its state in
+	// the store is gone. The engine rejoins under a new node id.
+	Fenced()
 }
 
 // Engine is a cluster's shared state and message bus.
@@ -74,8 +125,17 @@ type Engine interface {
 	Presence
 	Users
 	Cache
+	Claims
 
-	// Close releases the engine's resources.
+	// NodeID is this node's identity in the cluster; it changes when the
+	// node is fenced and rejoins.
+	NodeID() string
+	// Ready reports whether the engine can serve (a cluster engine: the
+	// node has joined and its store is usable). /readyz follows it.
+	Ready() bool
+	// Close leaves the cluster at once (a graceful shutdown: the node's
+	// state is removed, with its transitions emitted, not left to a reaper)
+	// and releases the engine's resources.
 	Close() error
 }
 
@@ -84,7 +144,10 @@ type Engine interface {
 type Presence interface {
 	// PresenceAdd records connKey as a connection of m.UserID in the
 	// channel and reports whether it is the user's first one (member_added).
-	PresenceAdd(ctx context.Context, namespace, channel, connKey string, m Member) (first bool, err error)
+	// With limit > 0, a new user that would make the channel pass limit
+	// members is refused with ErrFull (existing users may always add
+	// connections).
+	PresenceAdd(ctx context.Context, namespace, channel, connKey string, m Member, limit int) (first bool, err error)
 	// PresenceRemove drops connKey and reports whether it was the user's
 	// last connection there (member_removed).
 	PresenceRemove(ctx context.Context, namespace, channel, connKey, userID string) (last bool, err error)
@@ -113,4 +176,17 @@ type Cache interface {
 	// CacheGet returns the cached payload and its remaining lifetime; ok is
 	// false on a miss.
 	CacheGet(ctx context.Context, namespace, channel string) (payload []byte, ttl time.Duration, ok bool, err error)
+}
+
+// Claims keeps "one live connection per key" rules (Decentraland: one
+// session per wallet address) across the cluster.
+type Claims interface {
+	// Claim makes connKey the owner of key and returns the previous owner
+	// ("" if none). When there was one, the engine asks the node holding
+	// it to end it (Local.KickLocal) before Claim returns or soon after.
+	// Concurrent claims are serialized: exactly one ends up the owner.
+	Claim(ctx context.Context, namespace, key, connKey string) (prev string, err error)
+	// Release drops the claim if connKey still owns it, and reports
+	// whether it did.
+	Release(ctx context.Context, namespace, key, connKey string) (bool, error)
 }

@@ -48,6 +48,7 @@ type Hub struct {
 
 	mu     sync.RWMutex
 	spaces map[string]*space
+	owners map[string]Owner // namespace -> its protocol front-end
 }
 
 type space struct {
@@ -259,7 +260,7 @@ func (h *Hub) Channel(ctx context.Context, ns, name string) (engine.ChannelStats
 
 // PresenceJoin records a member connection; first means member_added.
 func (h *Hub) PresenceJoin(ctx context.Context, ns, name, connKey string, m engine.Member) (bool, error) {
-	return h.eng.PresenceAdd(ctx, ns, name, connKey, m)
+	return h.eng.PresenceAdd(ctx, ns, name, connKey, m, 0)
 }
 
 // PresenceLeave drops a member connection; last means member_removed.

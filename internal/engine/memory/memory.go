@@ -42,6 +42,9 @@ type Engine struct {
 
 	cacheMu sync.Mutex
 	cache   map[key]cacheEntry
+
+	claimMu sync.Mutex
+	claims  map[key]string // (ns, claim key) -> owning conn key
 }
 
 var _ engine.Engine = (*Engine)(nil)
@@ -54,8 +57,18 @@ func New() *Engine {
 		presence:  map[key]map[string]*presenceUser{},
 		users:     map[key]map[string]struct{}{},
 		cache:     map[key]cacheEntry{},
+		claims:    map[key]string{},
 	}
 }
+
+// SetClock replaces the engine's clock (cache expiry); for tests.
+func (e *Engine) SetClock(now func() time.Time) { e.now = now }
+
+// NodeID implements engine.Engine: one node is the whole cluster.
+func (e *Engine) NodeID() string { return "local" }
+
+// Ready implements engine.Engine: memory is always ready.
+func (e *Engine) Ready() bool { return true }
 
 // Start implements engine.Engine; it also sweeps expired cache entries.
 func (e *Engine) Start(ctx context.Context, local engine.Local) error {
@@ -138,17 +151,20 @@ func (e *Engine) Channel(_ context.Context, ns, name string) (engine.ChannelStat
 }
 
 // PresenceAdd implements engine.Presence.
-func (e *Engine) PresenceAdd(_ context.Context, ns, channel, connKey string, m engine.Member) (bool, error) {
+func (e *Engine) PresenceAdd(_ context.Context, ns, channel, connKey string, m engine.Member, limit int) (bool, error) {
 	e.presMu.Lock()
 	defer e.presMu.Unlock()
 	k := key{ns, channel}
 	users := e.presence[k]
+	u := users[m.UserID]
+	first := u == nil
+	if first && limit > 0 && len(users) >= limit {
+		return false, engine.ErrFull
+	}
 	if users == nil {
 		users = map[string]*presenceUser{}
 		e.presence[k] = users
 	}
-	u := users[m.UserID]
-	first := u == nil
 	if first {
 		u = &presenceUser{conns: map[string]struct{}{}}
 		users[m.UserID] = u
@@ -288,4 +304,32 @@ func (e *Engine) sweepCache() {
 			delete(e.cache, k)
 		}
 	}
+}
+
+// Claim implements engine.Claims.
+func (e *Engine) Claim(_ context.Context, ns, claimKey, connKey string) (string, error) {
+	e.claimMu.Lock()
+	k := key{ns, claimKey}
+	prev := e.claims[k]
+	e.claims[k] = connKey
+	e.claimMu.Unlock()
+	if prev == connKey {
+		return "", nil
+	}
+	if prev != "" {
+		e.local.KickLocal(ns, prev, claimKey)
+	}
+	return prev, nil
+}
+
+// Release implements engine.Claims.
+func (e *Engine) Release(_ context.Context, ns, claimKey, connKey string) (bool, error) {
+	e.claimMu.Lock()
+	defer e.claimMu.Unlock()
+	k := key{ns, claimKey}
+	if e.claims[k] != connKey {
+		return false, nil
+	}
+	delete(e.claims, k)
+	return true, nil
 }
