@@ -1,6 +1,8 @@
 package hub
 
 import (
+	"context"
+
 	"github.com/switchboard-rt/switchboard/internal/engine"
 )
 
@@ -100,3 +102,20 @@ func (h *Hub) Ready() bool { return h.eng.Ready() }
 
 // NodeID is this node's cluster identity.
 func (h *Hub) NodeID() string { return h.eng.NodeID() }
+
+// Claim makes connKey the one owner of key cluster-wide and returns the
+// previous owner, whom the engine asks its node to kick.
+func (h *Hub) Claim(ctx context.Context, ns, key, connKey string) (string, error) {
+	return h.eng.Claim(ctx, ns, key, connKey)
+}
+
+// Release drops connKey's claim on key if it still holds it.
+func (h *Hub) Release(ctx context.Context, ns, key, connKey string) (bool, error) {
+	return h.eng.Release(ctx, ns, key, connKey)
+}
+
+// PresenceJoinLimit is PresenceJoin with an atomic member limit: a new
+// user past limit members gets engine.ErrFull.
+func (h *Hub) PresenceJoinLimit(ctx context.Context, ns, name, connKey string, m engine.Member, limit int) (bool, error) {
+	return h.eng.PresenceAdd(ctx, ns, name, connKey, m, limit)
+}

@@ -52,6 +52,11 @@ type Hub struct {
 }
 
 type space struct {
+	// localCounts: Subscribe and Unsubscribe return this node's count and
+	// never write cluster-wide occupancy (set once, before use, by
+	// CountLocally).
+	localCounts bool
+
 	mu       sync.RWMutex
 	channels map[string]*channel
 	conns    map[string]Subscriber            // by connection key, for exclusion
@@ -93,6 +98,15 @@ func (h *Hub) space(ns string, create bool) *space {
 		h.spaces[ns] = sp
 	}
 	return sp
+}
+
+// CountLocally makes Subscribe and Unsubscribe in namespace ns return this
+// node's subscription counts and keep no cluster-wide occupancy: for
+// protocols with no occupancy events or channel queries (Damon), so that a
+// connection costs the cluster's store nothing. Call it before the
+// namespace is used.
+func (h *Hub) CountLocally(ns string) {
+	h.space(ns, true).localCounts = true
 }
 
 // Connect registers a live connection under key (unique in the namespace).
@@ -142,12 +156,16 @@ func (h *Hub) Subscribe(ctx context.Context, ns, name string, s Subscriber) (int
 	}
 	ch.index[s] = len(ch.subs)
 	ch.subs = append(ch.subs, s)
+	local := len(ch.subs)
 	ch.mu.Unlock()
 	sp.mu.Unlock()
 	if firstHere {
 		if err := h.eng.Interest(ctx, ns, name, true); err != nil {
 			return 0, err
 		}
+	}
+	if sp.localCounts {
+		return local, nil
 	}
 	return h.eng.Occupancy(ctx, ns, name, 1)
 }
@@ -175,7 +193,8 @@ func (h *Hub) Unsubscribe(ctx context.Context, ns, name string, s Subscriber) (i
 		ch.subs = ch.subs[:last]
 		delete(ch.index, s)
 	}
-	empty := len(ch.subs) == 0
+	local := len(ch.subs)
+	empty := local == 0
 	ch.mu.Unlock()
 	if empty {
 		delete(sp.channels, name)
@@ -188,6 +207,9 @@ func (h *Hub) Unsubscribe(ctx context.Context, ns, name string, s Subscriber) (i
 		if err := h.eng.Interest(ctx, ns, name, false); err != nil {
 			return 0, true, err
 		}
+	}
+	if sp.localCounts {
+		return local, true, nil
 	}
 	n, err := h.eng.Occupancy(ctx, ns, name, -1)
 	return n, true, err
