@@ -119,3 +119,10 @@ func (h *Hub) Release(ctx context.Context, ns, key, connKey string) (bool, error
 func (h *Hub) PresenceJoinLimit(ctx context.Context, ns, name, connKey string, m engine.Member, limit int) (bool, error) {
 	return h.eng.PresenceAdd(ctx, ns, name, connKey, m, limit)
 }
+
+// KV is the engine's cluster-wide short-lived key-value store, when the
+// engine has one (every engine Switchboard ships does).
+func (h *Hub) KV() (engine.KV, bool) {
+	kv, ok := h.eng.(engine.KV)
+	return kv, ok
+}

@@ -45,6 +45,9 @@ type Engine struct {
 
 	claimMu sync.Mutex
 	claims  map[key]string // (ns, claim key) -> owning conn key
+
+	kvMu sync.Mutex
+	kv   map[key]kvEntry
 }
 
 var _ engine.Engine = (*Engine)(nil)
@@ -58,6 +61,7 @@ func New() *Engine {
 		users:     map[key]map[string]struct{}{},
 		cache:     map[key]cacheEntry{},
 		claims:    map[key]string{},
+		kv:        map[key]kvEntry{},
 	}
 }
 
@@ -82,6 +86,7 @@ func (e *Engine) Start(ctx context.Context, local engine.Local) error {
 				return
 			case <-t.C:
 				e.sweepCache()
+				e.sweepKV()
 			}
 		}
 	}()

@@ -30,3 +30,11 @@ func TestContract(t *testing.T) {
 		}
 	}, enginetest.Options{Nodes: 1})
 }
+
+func TestKVContract(t *testing.T) {
+	e := New()
+	var mu sync.Mutex
+	now := time.Unix(1_700_000_000, 0)
+	e.SetClock(func() time.Time { mu.Lock(); defer mu.Unlock(); return now })
+	enginetest.RunKV(t, []engine.KV{e}, func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() })
+}
