@@ -190,3 +190,16 @@ type Claims interface {
 	// whether it did.
 	Release(ctx context.Context, namespace, key, connKey string) (bool, error)
 }
+
+// String names the kind in logs.
+func (k OrphanKind) String() string {
+	switch k {
+	case OrphanVacated:
+		return "vacated"
+	case OrphanMemberRemoved:
+		return "member_removed"
+	case OrphanUserOffline:
+		return "user_offline"
+	}
+	return "unknown"
+}

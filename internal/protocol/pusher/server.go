@@ -52,12 +52,14 @@ func NewServer(opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Server{
+	s := &Server{
 		opts:          opts,
 		log:           opts.Logger.With("protocol", "pusher"),
 		nodeID:        binary.BigEndian.Uint32(b[:]) & 0x7fffffff,
 		countThrottle: throttle{interval: 5 * time.Second},
 	}
+	s.ownApps()
+	return s
 }
 
 // Apps returns the app registry.
