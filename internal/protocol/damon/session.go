@@ -228,9 +228,12 @@ func (ss *session) forward(env *wire.Envelope, doc []byte) {
 		srv.m.drop(wire.ReasonBadTarget)
 		return
 	}
-	if srv.opts.Hub.LocalSubscribers(Namespace, ch) == 0 {
-		// Nobody here. The publication still goes out: with a cluster
-		// engine the recipient may be on another node.
+	// A GROUP with nobody in it on this node counts as no_recipient (the
+	// publication still goes out: with a cluster engine members elsewhere
+	// get it). A DIRECT does not: only the node holding the uuid's socket
+	// has interest in direct:<uuid>, so on every other node "no local
+	// subscriber" is the normal case, not a drop.
+	if env.Target == wire.TargetGroup && srv.opts.Hub.LocalSubscribers(Namespace, ch) == 0 {
 		srv.m.drop(wire.ReasonNoRecipient)
 	}
 	var payload []byte
