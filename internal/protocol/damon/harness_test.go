@@ -111,7 +111,19 @@ var transports = []struct {
 
 func (e *testEnv) dialTCP(name string) *client {
 	e.t.Helper()
-	nc, err := net.Dial("tcp", e.tcp)
+	return e.dialTCPFrom(nil, name)
+}
+
+// dialTCPFrom dials from local address ip (nil: the system's choice); any
+// 127.0.0.0/8 address works on Linux loopback, so tests get several
+// source addresses.
+func (e *testEnv) dialTCPFrom(ip net.IP, name string) *client {
+	e.t.Helper()
+	d := net.Dialer{}
+	if ip != nil {
+		d.LocalAddr = &net.TCPAddr{IP: ip}
+	}
+	nc, err := d.Dial("tcp", e.tcp)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -123,7 +135,20 @@ func (e *testEnv) dialTCP(name string) *client {
 
 func (e *testEnv) dialWS(name string) *client {
 	e.t.Helper()
-	nc, _, _, err := ws.Dial(context.Background(), e.wsURL)
+	return e.dialWSFrom(nil, name)
+}
+
+// dialWSFrom is dialTCPFrom for the WebSocket endpoint.
+func (e *testEnv) dialWSFrom(ip net.IP, name string) *client {
+	e.t.Helper()
+	d := ws.Dialer{}
+	if ip != nil {
+		d.NetDial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			nd := net.Dialer{LocalAddr: &net.TCPAddr{IP: ip}}
+			return nd.DialContext(ctx, network, addr)
+		}
+	}
+	nc, _, _, err := d.Dial(context.Background(), e.wsURL)
 	if err != nil {
 		e.t.Fatal(err)
 	}

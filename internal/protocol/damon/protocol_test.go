@@ -542,7 +542,12 @@ func forEachTransportWith(t *testing.T, mutate func(*Options), f func(t *testing
 }
 
 func TestMisbehavingClientDoesNotAffectOthers(t *testing.T) {
-	e := newEnv(t, func(o *Options) { o.Transport.SendQueueBytes = 1 << 20 })
+	e := newEnv(t, func(o *Options) {
+		o.Transport.SendQueueBytes = 1 << 20
+		// Every bad IDENTIFY below is to be answered; throttling has
+		// its own test (throttle_test.go).
+		o.IdentifyFailBurst = -1
+	})
 	a, b := e.dialTCP("A"), e.dialWS("B")
 	a.identify("g")
 	b.identify("g")
