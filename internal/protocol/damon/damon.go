@@ -88,6 +88,10 @@ type Options struct {
 	IdentifyAddresses    int
 	// Now is the throttle's clock (tests); default time.Now.
 	Now func() time.Time
+
+	// manualHeartbeat (tests in this package): no ticker; the test calls
+	// Server.tick to step the heartbeat.
+	manualHeartbeat bool
 }
 
 // Server is the Damon front-end: a TCP listener, a WebSocket handler and
@@ -261,6 +265,9 @@ func (s *Server) Sessions() int { return s.sessions.Len() }
 // pinged. A new connection is first pinged 0 to PingInterval after it
 // connects, and must answer before the following tick.
 func (s *Server) heartbeat(ctx context.Context) {
+	if s.opts.manualHeartbeat {
+		return
+	}
 	t := time.NewTicker(s.opts.PingInterval)
 	defer t.Stop()
 	for {
