@@ -91,7 +91,10 @@ type Options struct {
 	CommitHash string // default "unknown"
 	EthNetwork string // default "mainnet"
 
-	// Now is the clock for ephemeral-key expiry (tests); default time.Now.
+	// Now is the clock for handshake-stage deadlines and ephemeral-key
+	// expiry (tests step it with the wheel); default time.Now. The idle
+	// check of joined peers uses real time: it compares with the
+	// transport's LastRead.
 	Now func() time.Time
 }
 
