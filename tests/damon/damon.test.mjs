@@ -140,7 +140,7 @@ test('the reference transcript: silent drops, client PING, coalesced documents',
     c.send('{"op":1}'); // IDENTIFY without data: no reply
     c.send('{"op":0,"event":"NOINTENT","data":4}');
     c.send('{"op":5,"event":"LOWER","data":5,"intent":{"target":"global"}}');
-    assert.ok(await c.quiet(100));
+    // None of these is answered: the PONG is the next document.
     c.send('{"op":3}');
     assert.equal(await c.next(), '{"op":4}');
     // The reference loses both of these; Switchboard answers both.

@@ -76,12 +76,6 @@ export class Probe {
     return JSON.parse(await this.next(ms));
   }
 
-  /** Resolves true if nothing arrives within ms. */
-  async quiet(ms) {
-    await new Promise((r) => setTimeout(r, ms));
-    return this.docs.length === 0;
-  }
-
   async identify(group, token) {
     this.send({ op: 1, data: { group, token } });
     const m = await this.nextJSON();

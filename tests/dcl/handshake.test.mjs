@@ -15,7 +15,9 @@ test('connecting one socket and sending nothing disconnects it after one second,
   const { code } = await ws.closedWithin(3000, 'silent socket');
   const took = Date.now() - start;
   assert.equal(ws.received, 0, 'no message may arrive');
-  assert.ok(took >= 900 && took < 2500, `closed after ${took} ms, want about 1000`);
+  // Not before the timeout (a lower bound the server alone controls); how
+  // late is the machine's business (closedWithin bounds the wait).
+  assert.ok(took >= 900, `closed after ${took} ms, before the 1000 ms timeout`);
   assert.equal(code, 1005, 'a close frame without a status code, as uWS end()');
 });
 
@@ -38,7 +40,7 @@ test('a slow client: the second stage has its own one-second timer', async () =>
   const start = Date.now();
   await ws.closedWithin(3000, 'silent after the challenge');
   const took = Date.now() - start;
-  assert.ok(took >= 900 && took < 2500, `closed ${took} ms after the challenge`);
+  assert.ok(took >= 900, `closed ${took} ms after the challenge, before its own 1000 ms timer`);
   assert.equal(ws.received, 1);
 });
 
@@ -95,12 +97,14 @@ async function badHandshake(id, chain) {
   const { code } = await ws.closedWithin(2000, 'bad chain');
   assert.equal(ws.received, 1, 'nothing after the challenge');
   assert.equal(code, 1005);
-  // The room never heard of it, and its peer is still there.
-  await watcher.quiet(100, 'watcher');
-  assert.ok(watcher.isOpen);
+  // The room never heard of it, and its peer is still there: a newcomer's
+  // join is the watcher's next packet.
   const st = await getJSON('/rooms/status');
   assert.deepEqual(st.body.details.find((d) => d.roomName === room), { roomName: room, count: 1 });
+  const newcomer = await connectSocket(createEphemeralIdentity(), room);
+  assert.equal(expectPacket(await watcher.next(1000, 'watcher'), 'peerJoinMessage').alias, newcomer.welcomeMessage.alias);
   watcher.close();
+  newcomer.close();
 }
 
 test('bad chains close only their own socket, with no message, counted by reason', async (t) => {

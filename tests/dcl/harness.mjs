@@ -47,6 +47,26 @@ export function expectPacket(packet, $case) {
   return packet.message[$case];
 }
 
+let markerSeq = 0;
+
+/**
+ * "Nothing else arrived" without waiting for a silence: `from`, a joined
+ * peer, sends an update with a fresh body, and it must be the very next
+ * packet each of `receivers` (peers in its room) gets. Anything queued for
+ * them earlier comes first and fails; a closed socket fails too.
+ */
+export async function expectMarkerNext(from, receivers, label = 'marker') {
+  const seq = ++markerSeq;
+  const body = Uint8Array.from([0x4d, 0x4b, (seq >> 8) & 0xff, seq & 0xff]);
+  await from.sendUpdate(body);
+  for (const r of receivers) {
+    const u = expectPacket(await r.next(1000, label), 'peerUpdateMessage');
+    if (u.fromAlias !== from.welcomeMessage.alias || Buffer.compare(Buffer.from(u.body), Buffer.from(body)) !== 0) {
+      throw new Error(`${label}: got an update from ${u.fromAlias} ${Buffer.from(u.body).toString('hex')}, want the marker`);
+    }
+  }
+}
+
 // ---------------------------------------------------------------- identities
 
 /**
@@ -172,13 +192,6 @@ export class Peer {
     }
   }
 
-  /** Resolves if no packet arrives within ms. */
-  async quiet(ms, label = 'quiet') {
-    if (this.queue.length) throw new Error(`${label}: got ${this.queue[0].message?.$case}`);
-    const before = this.received;
-    await sleep(ms);
-    if (this.received !== before) throw new Error(`${label}: got ${this.queue[0]?.message?.$case}`);
-  }
 
   send(bytes) {
     return new Promise((resolve, reject) => this.ws.send(bytes, (err) => (err ? reject(err) : resolve())));

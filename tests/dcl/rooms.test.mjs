@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   connectSocket, createEphemeralIdentity, createKernelIdentity, expectPacket, getJSON, normalizeAddress,
-  open, roomName, eventually,
+  open, roomName, eventually, expectMarkerNext,
 } from './harness.mjs';
 
 test('connects the websocket and authenticates, doing it twice disconnects the former connection', async () => {
@@ -66,8 +66,8 @@ test('connects two websockets and share messages (reference e2e)', async () => {
     $case: 'peerUpdateMessage',
     peerUpdateMessage: { fromAlias: bob.welcomeMessage.alias, body: Uint8Array.from([3, 2, 3]), unreliable: true },
   });
-  await alice.quiet(100, 'alice: nothing from the other room, no echo');
-  await bob.quiet(0, 'bob: no echo of his own update');
+  await expectMarkerNext(bob, [alice], 'alice: nothing from the other room, no echo');
+  await expectMarkerNext(alice, [bob], 'bob: no echo of his own update');
 
   // clohe joins the room, sends and leaves
   const clohe = await connectSocket(cloheIdentity, testRoom);
@@ -90,7 +90,7 @@ test('connects two websockets and share messages (reference e2e)', async () => {
       peerUpdateMessage: { fromAlias: clohe.welcomeMessage.alias, body: Uint8Array.from([6]), unreliable: false },
     });
   }
-  await clohe.quiet(100, 'clohe: no echo');
+  await expectMarkerNext(alice, [clohe, bob], 'clohe: no echo');
   clohe.close();
   for (const [who, peer] of [['alice', alice], ['bob', bob]]) {
     packet = await peer.next(1000, `${who} receives clohe's leave`);
@@ -124,8 +124,11 @@ test('one session per address across rooms: peer_kicked, then its room hears pee
   assert.deepEqual(expectPacket(await carol.next(1000, 'new alice join'), 'peerJoinMessage'), {
     alias: fresh.welcomeMessage.alias, address: normalizeAddress(alice.address),
   });
-  await bob.quiet(100, 'room A hears nothing of room B');
-  for (const p of [bob, carol, fresh]) p.close();
+  // Room A heard nothing of room B: a newcomer's join is bob's next packet.
+  const dave = await connectSocket(createEphemeralIdentity(), roomA);
+  assert.deepEqual(expectPacket(await bob.next(1000, 'room A hears nothing of room B'), 'peerJoinMessage').alias,
+    dave.welcomeMessage.alias);
+  for (const p of [bob, carol, fresh, dave]) p.close();
 });
 
 test('same room: peer_leave of the old session strictly before peer_join of the new one', async () => {

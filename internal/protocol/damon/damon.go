@@ -77,6 +77,21 @@ type Options struct {
 	// RequireIdentify: unidentified connections may not send EVENT/REPLY
 	// and receive nothing.
 	RequireIdentify bool
+
+	// Failed IDENTIFYs are throttled per source address (IPv4 address or
+	// IPv6 /64); see throttle.go and docs/damon.md. IdentifyFailBurst
+	// failures at once (default 10; negative: no throttling), then one
+	// more every IdentifyFailInterval (default 1 s); at most
+	// IdentifyAddresses addresses are tracked (default 65536).
+	IdentifyFailBurst    int
+	IdentifyFailInterval time.Duration
+	IdentifyAddresses    int
+	// Now is the throttle's clock (tests); default time.Now.
+	Now func() time.Time
+
+	// manualHeartbeat (tests in this package): no ticker; the test calls
+	// Server.tick to step the heartbeat.
+	manualHeartbeat bool
 }
 
 // Server is the Damon front-end: a TCP listener, a WebSocket handler and
@@ -90,6 +105,7 @@ type Server struct {
 	upgrader transport.Upgrader
 	obs      *metrics.Conn
 	m        *counters
+	idLim    *identifyLimiter // nil: failed IDENTIFYs are not throttled
 
 	sessions connset.Set[*session]
 	mu       sync.Mutex // guards ln and started
@@ -115,6 +131,18 @@ func New(opts Options) (*Server, error) {
 	if opts.IDs == nil {
 		opts.IDs = &transport.IDSource{}
 	}
+	if opts.IdentifyFailBurst == 0 {
+		opts.IdentifyFailBurst = DefaultIdentifyFailBurst
+	}
+	if opts.IdentifyFailInterval <= 0 {
+		opts.IdentifyFailInterval = DefaultIdentifyFailInterval
+	}
+	if opts.IdentifyAddresses <= 0 {
+		opts.IdentifyAddresses = DefaultIdentifyAddresses
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	m := opts.Metrics
 	if m == nil {
 		m = metrics.New()
@@ -130,6 +158,7 @@ func New(opts Options) (*Server, error) {
 		pingMS: opts.PingInterval.Milliseconds(),
 		obs:    m.ForConn("damon", Namespace),
 		m:      cnt,
+		idLim:  newIdentifyLimiter(opts.IdentifyFailBurst, opts.IdentifyFailInterval, opts.IdentifyAddresses, opts.Now),
 	}
 	to := opts.Transport
 	to.Observer = s.obs
@@ -236,6 +265,9 @@ func (s *Server) Sessions() int { return s.sessions.Len() }
 // pinged. A new connection is first pinged 0 to PingInterval after it
 // connects, and must answer before the following tick.
 func (s *Server) heartbeat(ctx context.Context) {
+	if s.opts.manualHeartbeat {
+		return
+	}
 	t := time.NewTicker(s.opts.PingInterval)
 	defer t.Stop()
 	for {

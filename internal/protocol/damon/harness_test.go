@@ -111,7 +111,19 @@ var transports = []struct {
 
 func (e *testEnv) dialTCP(name string) *client {
 	e.t.Helper()
-	nc, err := net.Dial("tcp", e.tcp)
+	return e.dialTCPFrom(nil, name)
+}
+
+// dialTCPFrom dials from local address ip (nil: the system's choice); any
+// 127.0.0.0/8 address works on Linux loopback, so tests get several
+// source addresses.
+func (e *testEnv) dialTCPFrom(ip net.IP, name string) *client {
+	e.t.Helper()
+	d := net.Dialer{}
+	if ip != nil {
+		d.LocalAddr = &net.TCPAddr{IP: ip}
+	}
+	nc, err := d.Dial("tcp", e.tcp)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -123,7 +135,20 @@ func (e *testEnv) dialTCP(name string) *client {
 
 func (e *testEnv) dialWS(name string) *client {
 	e.t.Helper()
-	nc, _, _, err := ws.Dial(context.Background(), e.wsURL)
+	return e.dialWSFrom(nil, name)
+}
+
+// dialWSFrom is dialTCPFrom for the WebSocket endpoint.
+func (e *testEnv) dialWSFrom(ip net.IP, name string) *client {
+	e.t.Helper()
+	d := ws.Dialer{}
+	if ip != nil {
+		d.NetDial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			nd := net.Dialer{LocalAddr: &net.TCPAddr{IP: ip}}
+			return nd.DialContext(ctx, network, addr)
+		}
+	}
+	nc, _, _, err := d.Dial(context.Background(), e.wsURL)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -232,15 +257,30 @@ func (c *client) next() string {
 	return c.nextWithin(3 * time.Second)
 }
 
+// nextWithin returns the next document. The end of the connection with
+// nothing queued fails at once (it is not "nothing yet").
 func (c *client) nextWithin(d time.Duration) string {
 	c.t.Helper()
 	select {
 	case doc := <-c.docs:
 		return doc
+	case <-c.done:
+		select {
+		case doc := <-c.docs:
+			return doc
+		default:
+			c.t.Fatalf("%s: connection ended (%v) while a document was expected", c.name, c.err())
+		}
 	case <-time.After(d):
 		c.t.Fatalf("%s: nothing received within %v", c.name, d)
 	}
 	return ""
+}
+
+func (c *client) err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.endErr
 }
 
 func (c *client) expect(want string) {
@@ -250,14 +290,19 @@ func (c *client) expect(want string) {
 	}
 }
 
-// expectNone checks that nothing arrives for d.
-func (c *client) expectNone(d time.Duration) {
+// nothingFrom asserts that c got nothing from what the senders sent so
+// far, without waiting for a silence: each sender's PING round trip proves
+// the server acted on everything it sent before (the hub delivers on the
+// sender's reader goroutine, into c's queue), then c's own PONG must be
+// the next document c reads. A closed c fails.
+func (c *client) nothingFrom(senders ...*client) {
 	c.t.Helper()
-	select {
-	case doc := <-c.docs:
-		c.t.Fatalf("%s: unexpected %s", c.name, doc)
-	case <-time.After(d):
+	for _, s := range senders {
+		if s != c {
+			s.ping()
+		}
 	}
+	c.ping()
 }
 
 // expectClosed waits for the server to end the connection with nothing

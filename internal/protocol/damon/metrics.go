@@ -25,7 +25,15 @@ type counters struct {
 	dropped     [256]prometheus.Counter // by wire.Reason
 	disconnects [discCount]prometheus.Counter
 	forwarded   [2][4]prometheus.Counter // [0 EVENT, 1 REPLY][wire.Target]
+	// identifyRejected: [rejectBadToken] checked and failed (answered
+	// IDENTIFY_FAILED), [rejectThrottled] refused unchecked (throttle.go).
+	identifyRejected [2]prometheus.Counter
 }
+
+const (
+	rejectBadToken  = 0
+	rejectThrottled = 1
+)
 
 func register[T prometheus.Collector](r *prometheus.Registry, c T) (T, error) {
 	if err := r.Register(c); err != nil {
@@ -62,7 +70,16 @@ func newCounters(m *metrics.Metrics) (*counters, error) {
 	if err != nil {
 		return nil, err
 	}
+	rej, err := register(m.Registry, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "switchboard_damon_identify_rejected_total",
+		Help: "Damon IDENTIFYs refused: reason bad_token (checked, answered IDENTIFY_FAILED) or throttled (the source address ran out of failure budget; closed unchecked).",
+	}, []string{"reason"}))
+	if err != nil {
+		return nil, err
+	}
 	c := &counters{}
+	c.identifyRejected[rejectBadToken] = rej.WithLabelValues("bad_token")
+	c.identifyRejected[rejectThrottled] = rej.WithLabelValues("throttled")
 	for _, r := range append(wire.Reasons(), reasonUnidentified) {
 		if r == wire.ReasonTooBig {
 			continue // a disconnect, counted there

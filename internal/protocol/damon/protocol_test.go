@@ -164,8 +164,8 @@ func TestGroup(t *testing.T) {
 			}
 			ids[id] = true
 		}
-		c.expectNone(100 * time.Millisecond)
-		u.expectNone(0)
+		c.nothingFrom(a)
+		u.nothingFrom(a)
 
 		// Re-IDENTIFY moves B from g1 to g2.
 		b.send(`{"op":1,"data":{"group":"g2","token":"secret"}}`)
@@ -178,7 +178,7 @@ func TestGroup(t *testing.T) {
 				t.Fatalf("%s got %s", r.name, rest)
 			}
 		}
-		a.expectNone(100 * time.Millisecond)
+		a.nothingFrom()
 
 		// Nobody in the group: dropped and counted.
 		before := e.dropped("no_recipient")
@@ -201,10 +201,10 @@ func TestGroupKeysCompareAsJavaScriptMapKeys(t *testing.T) {
 	s.identify("5")
 	s.send(`{"op":0,"event":"N","intent":{"target":"GROUP","identifier":5.0}}`)
 	n.next()
-	s.expectNone(100 * time.Millisecond)
+	s.nothingFrom()
 	n.send(`{"op":0,"event":"S","intent":{"target":"GROUP","identifier":"5"}}`)
 	s.next()
-	n.expectNone(100 * time.Millisecond)
+	n.nothingFrom()
 }
 
 func TestDirectAndReply(t *testing.T) {
@@ -220,8 +220,8 @@ func TestDirectAndReply(t *testing.T) {
 		}
 		b.send(`{"id":"Y-reply","op":5,"event":"HELLO","data":4,"intent":{"target":"DIRECT","identifier":"` + idA + `"}}`)
 		a.expect(`{"id":"Y-reply","op":5,"event":"HELLO","data":4,"intent":{"target":"DIRECT","identifier":"` + idA + `"}}`)
-		c.expectNone(100 * time.Millisecond)
-		b.expectNone(0)
+		c.nothingFrom(a, b)
+		b.nothingFrom()
 
 		// REPLY without id stays without id; REPLY to a group keeps its id for everyone.
 		a.send(`{"op":5,"data":1,"intent":{"target":"DIRECT","identifier":"` + idB + `"}}`)
@@ -231,16 +231,23 @@ func TestDirectAndReply(t *testing.T) {
 			r.expect(`{"op":5,"id":"R","intent":{"target":"GROUP","identifier":"g1"}}`)
 		}
 
-		// Unknown or non-string recipient: dropped, counted, sender unaffected.
+		// A non-string or missing recipient can never match: dropped,
+		// counted, sender unaffected. An unknown uuid is published like any
+		// DIRECT (with a cluster engine its socket may be on another node):
+		// forwarded, not a drop.
 		before := e.dropped("no_recipient")
+		fwdBefore := e.counter("switchboard_damon_forwarded_total", map[string]string{"op": "event", "target": "direct"})
 		a.send(`{"op":0,"intent":{"target":"DIRECT","identifier":"00000000-0000-4000-8000-000000000000"}}`)
 		a.send(`{"op":0,"intent":{"target":"DIRECT","identifier":5}}`)
 		a.send(`{"op":0,"intent":{"target":"DIRECT"}}`)
 		a.ping()
-		if got := e.dropped("no_recipient"); got != before+3 {
-			t.Fatalf("no_recipient %v, want %v", got, before+3)
+		if got := e.dropped("no_recipient"); got != before+2 {
+			t.Fatalf("no_recipient %v, want %v", got, before+2)
 		}
-		b.expectNone(50 * time.Millisecond)
+		if got := e.counter("switchboard_damon_forwarded_total", map[string]string{"op": "event", "target": "direct"}); got != fwdBefore+1 {
+			t.Fatalf("forwarded direct %v, want %v", got, fwdBefore+1)
+		}
+		b.nothingFrom(a)
 	})
 }
 
@@ -300,8 +307,7 @@ func TestMalformedDocumentsAreDroppedAndCounted(t *testing.T) {
 		}
 		// A client DISCONNECT is ignored, as in the reference.
 		c.send(`{"op":2,"data":"NO_REASON"}`)
-		c.ping()
-		other.expectNone(50 * time.Millisecond)
+		other.nothingFrom(c)
 		other.ping()
 	})
 }
@@ -358,7 +364,9 @@ func TestDocumentsAfterAFatalOneAreIgnored(t *testing.T) {
 	a.send(`{"op":1,"data":{"group":"g","token":"bad"}}{"op":0,"intent":{"target":"GLOBAL"}}`)
 	a.expect(`{"op":2,"data":"IDENTIFY_FAILED"}`)
 	a.expectClosed()
-	b.expectNone(100 * time.Millisecond)
+	// A's GLOBAL, behind its failed IDENTIFY in the same read, was never
+	// acted upon (the session was closing before it was parsed).
+	b.nothingFrom()
 }
 
 func TestMessageTooBig(t *testing.T) {
@@ -384,7 +392,7 @@ func TestMessageTooBig(t *testing.T) {
 		if c.ws && c.closeCode != 1009 {
 			t.Fatalf("close code %d", c.closeCode)
 		}
-		other.expectNone(50 * time.Millisecond)
+		other.nothingFrom()
 		other.ping()
 		ok.ping()
 		if n := e.counter("switchboard_damon_disconnects_total", map[string]string{"reason": "MESSAGE_TOO_BIG"}); n != 1 {
@@ -465,15 +473,14 @@ func TestRequireIdentify(t *testing.T) {
 		// Unidentified traffic is dropped and counted.
 		u.send(`{"op":0,"event":"FROM_U","intent":{"target":"GLOBAL"}}`)
 		u.send(`{"op":5,"event":"FROM_U","intent":{"target":"GLOBAL"}}`)
-		u.ping()
-		a.expectNone(50 * time.Millisecond)
+		a.nothingFrom(u)
 		if n := e.dropped("unidentified"); n != 2 {
 			t.Fatalf("unidentified %v", n)
 		}
 		// Unidentified connections are excluded from GLOBAL.
 		a.send(`{"op":0,"event":"FROM_A","intent":{"target":"GLOBAL"}}`)
 		a.next()
-		u.expectNone(100 * time.Millisecond)
+		u.nothingFrom(a)
 		// Once identified, both ways work.
 		u.identify("h")
 		a.send(`{"op":0,"event":"FROM_A2","intent":{"target":"GLOBAL"}}`)
@@ -499,10 +506,11 @@ func TestRequireIdentifyExcludesUnidentifiedFromDirect(t *testing.T) {
 		}
 	}
 	a.send(`{"op":0,"event":"D","intent":{"target":"DIRECT","identifier":"` + uid + `"}}`)
-	a.ping()
-	u.expectNone(100 * time.Millisecond)
-	if e.dropped("no_recipient") != 1 {
-		t.Fatal("no_recipient not counted")
+	u.nothingFrom(a)
+	// Not a drop: direct:<uuid> has no local subscriber, which with a
+	// cluster engine is the normal case on every node but one.
+	if e.dropped("no_recipient") != 0 {
+		t.Fatal("DIRECT without a local subscriber counted as no_recipient")
 	}
 	if got := u.identify("h"); got != uid {
 		t.Fatalf("id changed at IDENTIFY: %s → %s", uid, got)
@@ -519,7 +527,7 @@ func TestWithoutRequireIdentifyUnidentifiedMaySend(t *testing.T) {
 		if _, rest := idOf(t, a.next()); !strings.Contains(rest, "FROM_U") {
 			t.Fatal(rest)
 		}
-		u.expectNone(50 * time.Millisecond) // not in the group itself
+		u.nothingFrom() // not in the group itself (its GROUP was already delivered to A)
 	})
 }
 
@@ -533,7 +541,12 @@ func forEachTransportWith(t *testing.T, mutate func(*Options), f func(t *testing
 }
 
 func TestMisbehavingClientDoesNotAffectOthers(t *testing.T) {
-	e := newEnv(t, func(o *Options) { o.Transport.SendQueueBytes = 1 << 20 })
+	e := newEnv(t, func(o *Options) {
+		o.Transport.SendQueueBytes = 1 << 20
+		// Every bad IDENTIFY below is to be answered; throttling has
+		// its own test (throttle_test.go).
+		o.IdentifyFailBurst = -1
+	})
 	a, b := e.dialTCP("A"), e.dialWS("B")
 	a.identify("g")
 	b.identify("g")

@@ -3,6 +3,7 @@ package damon
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"sync/atomic"
 
 	"github.com/switchboard-rt/switchboard/internal/engine"
@@ -25,6 +26,7 @@ const (
 	closePingTimeout    uint16 = 1000
 	closeShutdown       uint16 = 1001 // going away
 	closeTerminated     uint16 = 1000
+	closeThrottled      uint16 = 1013 // try again later: IDENTIFY refused unchecked
 )
 
 type disconnectKind uint8
@@ -174,9 +176,23 @@ func (ss *session) handle(doc []byte) {
 // identify is the reference's Client.identify, plus the group membership
 // it forgets to register.
 func (ss *session) identify(env *wire.Envelope) {
-	if !env.Identify.Accept(ss.srv.opts.Token) {
+	srv := ss.srv
+	var src netip.Prefix
+	if srv.idLim != nil {
+		src = sourceKey(ss.conn.RemoteAddr())
+		ok, first := srv.idLim.take(src)
+		if !ok {
+			ss.throttled(src, first)
+			return
+		}
+	}
+	if !env.Identify.Accept(srv.opts.Token) {
+		srv.m.identifyRejected[rejectBadToken].Inc()
 		ss.disconnect(discIdentifyFailed)
 		return
+	}
+	if srv.idLim != nil {
+		srv.idLim.giveBack(src)
 	}
 	group := ""
 	if key, ok := env.Identify.Group.MapKey(); ok {
@@ -228,9 +244,12 @@ func (ss *session) forward(env *wire.Envelope, doc []byte) {
 		srv.m.drop(wire.ReasonBadTarget)
 		return
 	}
-	if srv.opts.Hub.LocalSubscribers(Namespace, ch) == 0 {
-		// Nobody here. The publication still goes out: with a cluster
-		// engine the recipient may be on another node.
+	// A GROUP with nobody in it on this node counts as no_recipient (the
+	// publication still goes out: with a cluster engine members elsewhere
+	// get it). A DIRECT does not: only the node holding the uuid's socket
+	// has interest in direct:<uuid>, so on every other node "no local
+	// subscriber" is the normal case, not a drop.
+	if env.Target == wire.TargetGroup && srv.opts.Hub.LocalSubscribers(Namespace, ch) == 0 {
 		srv.m.drop(wire.ReasonNoRecipient)
 	}
 	var payload []byte
@@ -262,6 +281,21 @@ func (ss *session) disconnect(k disconnectKind) {
 	ss.srv.m.disconnects[k].Inc()
 	_ = ss.conn.Send(d.msg)
 	ss.conn.Close(d.code, d.reason)
+}
+
+// throttled refuses an IDENTIFY from an address out of failure budget
+// without checking it: close, no DISCONNECT document (throttle.go says why).
+func (ss *session) throttled(src netip.Prefix, first bool) {
+	if !ss.closing.CompareAndSwap(false, true) {
+		return
+	}
+	srv := ss.srv
+	srv.m.identifyRejected[rejectThrottled].Inc()
+	if first {
+		srv.log.Warn("damon: too many failed IDENTIFYs from one address; refusing its IDENTIFYs unchecked until its budget refills",
+			"source", src.String(), "burst", srv.opts.IdentifyFailBurst, "refill_every", srv.opts.IdentifyFailInterval)
+	}
+	ss.conn.Close(closeThrottled, "IDENTIFY_THROTTLED")
 }
 
 // end closes without a DISCONNECT document (shutdown, app request).

@@ -252,20 +252,31 @@ func TestConcurrentChurnKeepsOrder(t *testing.T) {
 	}
 	wg.Wait()
 	eventually(t, func() bool { return e.srv.roomSize("churn") == stable }, "churners gone")
+	// Every leave is published by now. Each stable peer sends an end
+	// marker after its updates; a receiver has everything once it has the
+	// markers of the other stable peers (no waiting for a silence).
+	for _, r := range rs {
+		r.c.update([]byte("END"), false)
+	}
 
 	for _, r := range rs {
 		seq := map[uint32]int64{}
 		left := map[uint32]bool{}
-		for {
+		ends := 0
+		for ends < stable-1 {
 			var f frame
 			select {
 			case f = <-r.c.frames:
-			case <-time.After(300 * time.Millisecond):
-			}
-			if f.payload == nil {
-				break
+			case <-r.c.done:
+				t.Fatalf("receiver %d closed", r.w)
+			case <-time.After(5 * time.Second):
+				t.Fatalf("receiver %d: %d of %d end markers", r.w, ends, stable-1)
 			}
 			p := decodeFrame(t, f)
+			if u := p.GetPeerUpdateMessage(); u != nil && string(u.Body) == "END" {
+				ends++
+				continue
+			}
 			switch {
 			case p.GetPeerJoinMessage() != nil:
 				a := p.GetPeerJoinMessage().Alias
@@ -294,6 +305,11 @@ func TestConcurrentChurnKeepsOrder(t *testing.T) {
 			default:
 				t.Fatalf("unexpected packet %v", p)
 			}
+		}
+		select { // the markers were the last packets: nothing else is queued
+		case f := <-r.c.frames:
+			t.Fatalf("receiver %d: %v after the end markers", r.w, decodeFrame(t, f))
+		default:
 		}
 		if len(r.known) != stable-1 {
 			t.Errorf("receiver %d ends knowing %d peers, want %d", r.w, len(r.known), stable-1)

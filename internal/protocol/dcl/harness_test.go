@@ -34,11 +34,85 @@ type testEnv struct {
 	metrics *metrics.Metrics
 	http    *httptest.Server
 	wsURL   string
+
+	// Stepped environments only (newSteppedEnv): the wheel does not run
+	// by itself and the handshake clock is the test's; step moves both.
+	wheel *timewheel.Wheel
+	clock *testClock
 }
+
+// testClock is a clock the test moves by hand, from the real time at
+// which it was made (ephemeral keys in the test chains are valid for 10
+// minutes of it).
+type testClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *testClock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+const testTick = 10 * time.Millisecond
 
 // newEnv starts a server; mutate adjusts the options first. Handshake
 // stages get 400 ms unless mutate says otherwise, so timeouts are quick.
+// The wheel runs in real time (joined peers' idle pings need it).
 func newEnv(t testing.TB, mutate func(*Options)) *testEnv {
+	t.Helper()
+	return startEnv(t, false, mutate)
+}
+
+// newSteppedEnv is newEnv with a wheel and a handshake clock that move
+// only when the test calls step: a timer fires at an exact step, and a
+// close that happens without a step was not a timer's.
+func newSteppedEnv(t testing.TB, mutate func(*Options)) *testEnv {
+	t.Helper()
+	return startEnv(t, true, mutate)
+}
+
+// step moves the handshake clock and the wheel forward by d, one tick at
+// a time, in the test's goroutine: every timer due meanwhile has fired
+// (and acted) when it returns.
+func (e *testEnv) step(d time.Duration) {
+	for ; d > 0; d -= testTick {
+		e.clock.advance(testTick)
+		e.wheel.Advance()
+	}
+}
+
+// serverSessions are the open connections' sessions.
+func (e *testEnv) serverSessions() []*session { return e.srv.conns.AppendTo(nil) }
+
+// waitSessions waits until the server has n connections (an upgrade
+// completes for the client before the server has registered it).
+func (e *testEnv) waitSessions(n int) {
+	e.t.Helper()
+	eventually(e.t, func() bool { return e.srv.Connections() == n }, "%d connections", n)
+}
+
+// openSessions counts sessions the server has not started to close.
+func (e *testEnv) openSessions() int {
+	n := 0
+	for _, ss := range e.serverSessions() {
+		ss.mu.Lock()
+		if !ss.closing {
+			n++
+		}
+		ss.mu.Unlock()
+	}
+	return n
+}
+
+func startEnv(t testing.TB, stepped bool, mutate func(*Options)) *testEnv {
 	t.Helper()
 	m := metrics.New()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -47,14 +121,22 @@ func newEnv(t testing.TB, mutate func(*Options)) *testEnv {
 	if err := h.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	wheel := timewheel.New(10*time.Millisecond, 512)
-	go wheel.Run(ctx)
+	wheel := timewheel.New(testTick, 512)
+	var clock *testClock
+	if stepped {
+		clock = &testClock{now: time.Now()}
+	} else {
+		go wheel.Run(ctx)
+	}
 	poller, err := transport.NewPoller()
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = poller.Close() }) // after the HTTP server's cleanup
 	opts := Options{Hub: h, Wheel: wheel, Metrics: m, HandshakeTimeout: 400 * time.Millisecond, Logger: testLogger(), Poller: poller}
+	if clock != nil {
+		opts.Now = clock.Now
+	}
 	if mutate != nil {
 		mutate(&opts)
 	}
@@ -68,7 +150,11 @@ func newEnv(t testing.TB, mutate func(*Options)) *testEnv {
 	}
 	hs := httptest.NewServer(mux)
 	t.Cleanup(hs.Close)
-	return &testEnv{t: t, srv: s, metrics: m, http: hs, wsURL: "ws" + strings.TrimPrefix(hs.URL, "http")}
+	e := &testEnv{t: t, srv: s, metrics: m, http: hs, wsURL: "ws" + strings.TrimPrefix(hs.URL, "http")}
+	if stepped {
+		e.wheel, e.clock = wheel, clock
+	}
+	return e
 }
 
 // errCount is switchboard_protocol_errors_total{protocol="dcl",reason}.
@@ -241,14 +327,23 @@ func (c *client) next(d time.Duration, what string) *dclpb.WsPacket {
 	}
 }
 
-// quiet asserts that no packet arrives for d.
-func (c *client) quiet(d time.Duration, what string) {
+// nextUpdate returns the next packet, which must be a peer update with
+// body want: the positive marker of "nothing else arrived before it".
+func (c *client) nextUpdate(want string, what string) *dclpb.WsPeerUpdate {
 	c.t.Helper()
-	select {
-	case f := <-c.frames:
-		c.t.Fatalf("%s: unexpected frame %x", what, f.payload)
-	case <-time.After(d):
+	p := c.next(2*time.Second, what)
+	u := p.GetPeerUpdateMessage()
+	if u == nil || string(u.Body) != want {
+		c.t.Fatalf("%s: got %v, want the update %q first", what, p, want)
 	}
+	return u
+}
+
+// waitRelayed waits until the server has relayed n peer updates in all
+// (dcl_ws_rooms_sent_messages_total): whatever they delivered is queued.
+func (e *testEnv) waitRelayed(n float64) {
+	e.t.Helper()
+	eventually(e.t, func() bool { return e.metric("dcl_ws_rooms_sent_messages_total") >= n }, "%v updates relayed", n)
 }
 
 // expectClosed waits for the connection to end within d and asserts that

@@ -17,15 +17,19 @@ import (
 	"github.com/switchboard-rt/switchboard/internal/protocol/dcl/dclpb"
 )
 
-// Reference e2e 1: connect and send nothing: closed within about the
-// handshake timeout, with no message, by a close frame without a status.
+// Reference e2e 1: connect and send nothing: closed at the handshake
+// timeout, not a tick before, with no message, by a close frame without a
+// status. The clock is stepped: the timing is exact, not measured.
 func TestSilenceClosesAfterTimeoutWithNoMessage(t *testing.T) {
-	e := newEnv(t, func(o *Options) { o.HandshakeTimeout = time.Second })
+	e := newSteppedEnv(t, func(o *Options) { o.HandshakeTimeout = time.Second })
 	c := e.dial("/rooms/test")
-	payload, took := c.expectClosed(3*time.Second, "silent client")
-	if took < 900*time.Millisecond || took > 2*time.Second {
-		t.Errorf("closed after %v, want about 1 s", took)
+	e.waitSessions(1)
+	e.step(time.Second - testTick)
+	if e.openSessions() != 1 {
+		t.Fatal("closed before the handshake timeout")
 	}
+	e.step(2 * testTick)
+	payload, _ := c.expectClosed(3*time.Second, "silent client")
 	if len(payload) != 0 {
 		t.Errorf("close frame payload %x, want none (no status, like ws.end())", payload)
 	}
@@ -34,14 +38,15 @@ func TestSilenceClosesAfterTimeoutWithNoMessage(t *testing.T) {
 
 // The second stage has its own timer: identify, then say nothing.
 func TestChallengeStageTimeout(t *testing.T) {
-	e := newEnv(t, nil)
+	e := newSteppedEnv(t, nil)
 	c := e.dial("/rooms/test")
 	c.challenge(newPeer(t))
-	start := time.Now()
-	<-c.done
-	if took := time.Since(start); took < 350*time.Millisecond || took > 2*time.Second {
-		t.Errorf("closed %v after the challenge, want about 400 ms", took)
+	e.step(400*time.Millisecond - testTick)
+	if e.openSessions() != 1 {
+		t.Fatal("closed before the challenge stage's timeout")
 	}
+	e.step(2 * testTick)
+	c.expectClosed(3*time.Second, "silent after the challenge")
 	e.waitErr(errHandshakeTimeout, 1)
 }
 
@@ -49,27 +54,27 @@ func TestChallengeStageTimeout(t *testing.T) {
 // client slower than one stage timeout in total, but quicker than it per
 // stage, gets in.
 func TestTimeoutIsPerStage(t *testing.T) {
-	e := newEnv(t, nil)
+	e := newSteppedEnv(t, nil)
 	c := e.dial("/rooms/test")
 	p := newPeer(t)
-	time.Sleep(250 * time.Millisecond)
+	e.waitSessions(1)
+	e.step(300 * time.Millisecond)
 	ch := c.challenge(p)
-	time.Sleep(250 * time.Millisecond)
+	e.step(300 * time.Millisecond)
 	c.send(signedChallenge(authchaintest.JSON(p.login.Sign(ch.ChallengeToSign))))
 	if c.next(2*time.Second, "welcome").GetWelcomeMessage() == nil {
 		t.Fatal("no welcome")
 	}
 }
 
-// Reference e2e 2: noise closes at once, with no message.
+// Reference e2e 2: noise closes at once, with no message. The wheel of a
+// stepped server never moves here, so the close is the input's doing, not
+// a timer's.
 func TestNoiseClosesWithNoMessage(t *testing.T) {
-	e := newEnv(t, nil)
+	e := newSteppedEnv(t, nil)
 	c := e.dial("/rooms/test")
 	c.sendRaw([]byte{1, 2, 3, 4, 5, 6})
-	_, took := c.expectClosed(2*time.Second, "noise")
-	if took > 300*time.Millisecond {
-		t.Errorf("closed after %v, want at once", took)
-	}
+	c.expectClosed(3*time.Second, "noise")
 	e.waitErr(errMalformed, 1)
 }
 
@@ -77,7 +82,8 @@ func TestNoiseClosesWithNoMessage(t *testing.T) {
 // message, counted by reason; a joined pair in the same room notices
 // nothing and keeps talking.
 func TestBadHandshakesEndOnlyTheirConnection(t *testing.T) {
-	e := newEnv(t, nil)
+	// Stepped: no handshake timer fires, so every close is the bad input's.
+	e := newSteppedEnv(t, nil)
 	alice, bob := newPeer(t), newPeer(t)
 	ca, _ := e.joined("room", alice)
 	cb, wb := e.joined("room", bob)
@@ -163,14 +169,13 @@ func TestBadHandshakesEndOnlyTheirConnection(t *testing.T) {
 			e.waitErr(tc.reason, before+1)
 		})
 	}
-	// The room is untouched: no join or leave was seen, and updates flow.
-	ca.quiet(50*time.Millisecond, "alice during the bad handshakes")
-	cb.quiet(0, "bob during the bad handshakes")
+	// The room is untouched: updates flow, and each one is the first
+	// packet its receiver gets after the bad handshakes (no join or leave
+	// of theirs arrived before it).
 	ca.update([]byte("still here"), false)
-	u := cb.next(time.Second, "alice's update").GetPeerUpdateMessage()
-	if u == nil || string(u.Body) != "still here" {
-		t.Fatalf("bob got %v", u)
-	}
+	cb.nextUpdate("still here", "bob: alice's update first")
+	cb.update([]byte("me too"), false)
+	ca.nextUpdate("me too", "alice: bob's update first")
 	if wb.Alias == 0 {
 		t.Fatal("bob has alias 0")
 	}
@@ -235,11 +240,24 @@ func TestRoomLifecycle(t *testing.T) {
 	if len(wc.PeerIdentities) != 0 {
 		t.Fatalf("another-room welcome lists %v", wc.PeerIdentities)
 	}
+	relayed := e.metric("dcl_ws_rooms_sent_messages_total")
 	cc.update([]byte{9}, false)
-	cc.quiet(20*time.Millisecond, "clohe alone")
+	e.waitRelayed(relayed + 1)
+	// Her update is relayed (any echo would be queued by now); dave's join
+	// is then the first packet she gets.
+	dave := newPeer(t)
+	cd, wd := e.joined("another-room", dave)
+	if j := cc.next(time.Second, "dave's join").GetPeerJoinMessage(); j == nil || j.Alias != wd.Alias {
+		t.Fatalf("clohe's first packet %v, want dave's join (no echo of her own update)", j)
+	}
 	_ = cc.conn.Close()
-	ca.quiet(100*time.Millisecond, "alice while clohe is elsewhere")
-	cb.quiet(0, "bob while clohe is elsewhere")
+	_ = cd.conn.Close()
+	// Nothing of another-room reached testRoom: each one's update is the
+	// first packet the other gets.
+	ca.update([]byte("a1"), false)
+	cb.nextUpdate("a1", "bob while clohe is elsewhere")
+	cb.update([]byte("b1"), false)
+	ca.nextUpdate("b1", "alice while clohe is elsewhere")
 	eventually(t, func() bool { return e.srv.Status().Rooms == 1 }, "another-room deleted")
 
 	// clohe joins testRoom: her welcome lists both, both get her join and
@@ -259,7 +277,10 @@ func TestRoomLifecycle(t *testing.T) {
 			t.Fatalf("got update %v", u)
 		}
 	}
-	cc.quiet(50*time.Millisecond, "clohe after her own update")
+	// No echo of her own update: alice's next one is clohe's first packet.
+	ca.update([]byte("a2"), false)
+	cc.nextUpdate("a2", "clohe after her own update")
+	cb.nextUpdate("a2", "bob")
 	_ = cc.write(ws.NewCloseFrame(ws.NewCloseFrameBody(ws.StatusNormalClosure, "")))
 	for _, c := range []*client{ca, cb} {
 		if l := c.next(time.Second, "clohe's leave").GetPeerLeaveMessage(); l == nil || l.Alias != wc.Alias {
@@ -272,11 +293,11 @@ func TestRoomLifecycle(t *testing.T) {
 	}
 	_ = cb.conn.Close()
 	eventually(t, func() bool { st := e.srv.Status(); return st.Rooms == 0 && st.Users == 0 }, "all rooms deleted")
-	if n := e.metric("dcl_ws_rooms_connections_total"); n != 4 {
-		t.Errorf("connections_total %v, want 4", n)
+	if n := e.metric("dcl_ws_rooms_connections_total"); n != 5 { // alice, bob, clohe twice, dave
+		t.Errorf("connections_total %v, want 5", n)
 	}
-	if n := e.metric("dcl_ws_rooms_sent_messages_total"); n != 4 {
-		t.Errorf("sent_messages_total %v, want 4", n)
+	if n := e.metric("dcl_ws_rooms_sent_messages_total"); n != 7 { // 4 updates, 3 markers
+		t.Errorf("sent_messages_total %v, want 7", n)
 	}
 }
 
@@ -353,9 +374,11 @@ func TestSessionPerRoom(t *testing.T) {
 	if ch.AlreadyConnected {
 		t.Error("already_connected in another room with per-room sessions")
 	}
-	a1.quiet(100*time.Millisecond, "first session")
-	if !a1.isOpen() {
-		t.Fatal("first session closed")
+	// The first session was not kicked: a newcomer's join in r1 is the
+	// first packet it gets (a kick is sent before the kicker's welcome).
+	_, wn := e.joined("r1", newPeer(t))
+	if j := a1.next(time.Second, "newcomer's join").GetPeerJoinMessage(); j == nil || j.Alias != wn.Alias {
+		t.Fatalf("first session got %v, want the newcomer's join", j)
 	}
 	// The same room still kicks.
 	a3 := e.dial("/rooms/r1")
@@ -415,7 +438,8 @@ func TestUnknownPacketsAfterHandshakeAreIgnored(t *testing.T) {
 	if u == nil || string(u.Body) != "after" || u.FromAlias != wa.Alias {
 		t.Fatalf("bob got %v", u)
 	}
-	cb.quiet(50*time.Millisecond, "bob after the junk")
+	ca.update([]byte("marker"), false)
+	cb.nextUpdate("marker", "bob after the junk")
 	if n := e.metric("dcl_ws_rooms_unknown_sent_messages_total"); n != float64(len(junk)) {
 		t.Errorf("unknown_sent_messages_total %v, want %d", n, len(junk))
 	}
@@ -478,15 +502,20 @@ func TestIdleTimeoutWithPings(t *testing.T) {
 	}
 	cb.expectClosed(time.Second, "silent peer")
 	e.waitErr(errIdleTimeout, 1)
-	time.Sleep(700 * time.Millisecond)
-	if !ca.isOpen() {
-		t.Fatal("the peer that answers pings was closed")
+	// The peer that answers outlives more than one idle timeout: a ping
+	// goes out only after a third of it without input, so four more pings
+	// (waited for as events, not slept through) span more than the whole
+	// timeout. Idle checks run on the real clock: they compare with the
+	// transport's LastRead, which has no test clock.
+	pingsOf := func() int {
+		ca.closeMu.Lock()
+		defer ca.closeMu.Unlock()
+		return ca.pings
 	}
-	ca.closeMu.Lock()
-	pings := ca.pings
-	ca.closeMu.Unlock()
-	if pings < 2 {
-		t.Errorf("%d pings in about 1.5 s with a 600 ms idle timeout, want several", pings)
+	base := pingsOf()
+	eventually(t, func() bool { return pingsOf() >= base+4 }, "4 more pings to the peer that answers")
+	if e.srv.roomSize("idle") != 1 || e.errCount(errIdleTimeout) != 1 {
+		t.Fatalf("the peer that answers pings was closed (room size %d)", e.srv.roomSize("idle"))
 	}
 }
 

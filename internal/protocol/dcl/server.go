@@ -91,8 +91,91 @@ type Options struct {
 	CommitHash string // default "unknown"
 	EthNetwork string // default "mainnet"
 
-	// Now is the clock for ephemeral-key expiry (tests); default time.Now.
+	// Now is the clock for handshake-stage deadlines and ephemeral-key
+	// expiry (tests step it with the wheel); default time.Now. The idle
+	// check of joined peers uses real time: it compares with the
+	// transport's LastRead.
 	Now func() time.Time
+}
+
+// MinMessageBytes is the smallest MaxMessageBytes that still admits an
+// auth chain (about 600 bytes for the kernel's three links).
+const MinMessageBytes = 1024
+
+// Validate reports every option out of range, in one error naming each.
+// Zero values stand for the defaults and are valid; negative ones are not
+// (NewServer would otherwise quietly use the default). Mount returns this
+// error too, so a server that mounts the routes cannot start with one.
+func (o Options) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf("dcl: "+format, args...)) }
+	if o.Hub == nil {
+		bad("a hub is required")
+	}
+	if o.Wheel == nil {
+		bad("a timing wheel is required")
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+		def  string
+	}{
+		{"handshake_timeout", o.HandshakeTimeout, "1s"},
+		{"idle_timeout", o.IdleTimeout, "90s"},
+		{"verify_timeout", o.VerifyTimeout, "30s"},
+	} {
+		if d.v < 0 {
+			bad("%s %v: must not be negative (0 means the default, %s)", d.name, d.v, d.def)
+		}
+	}
+	if o.Wheel != nil {
+		tick := o.Wheel.Tick()
+		if o.HandshakeTimeout > 0 && o.HandshakeTimeout < tick {
+			bad("handshake_timeout %v: shorter than the timer resolution (%v)", o.HandshakeTimeout, tick)
+		}
+		if o.IdleTimeout > 0 && o.IdleTimeout < 3*tick {
+			bad("idle_timeout %v: must be at least 3 timer ticks (%v): peers are pinged every third of it", o.IdleTimeout, 3*tick)
+		}
+	}
+	if o.MaxMessageBytes < 0 || (o.MaxMessageBytes > 0 && o.MaxMessageBytes < MinMessageBytes) {
+		bad("max_message_bytes %d: at least %d (an auth chain is about 600 bytes; 0 means the default, 16384)", o.MaxMessageBytes, MinMessageBytes)
+	}
+	if o.RoomCapacity < 0 {
+		bad("room_capacity %d: must not be negative (0 means the default, 150)", o.RoomCapacity)
+	}
+	if o.MaxConnections < 0 {
+		bad("max_connections %d: must not be negative (0 means unlimited)", o.MaxConnections)
+	}
+	if o.Transport.SendQueueBytes < 0 {
+		bad("send_queue_bytes %d: must not be negative", o.Transport.SendQueueBytes)
+	}
+	return errors.Join(errs...)
+}
+
+// ValidatePrefixes checks the path prefixes Mount serves rooms under:
+// at least one; each starts with /, is not / and does not end with /;
+// no wildcard, query, fragment or space; not a route of the server's own
+// (/status, /health, /metrics, /healthz, /readyz); no duplicates.
+func ValidatePrefixes(prefixes []string) error {
+	if len(prefixes) == 0 {
+		return errors.New("dcl: path_prefixes is empty: rooms would be unreachable")
+	}
+	var errs []error
+	seen := map[string]bool{}
+	for _, p := range prefixes {
+		switch {
+		case !strings.HasPrefix(p, "/") || p == "/" || strings.HasSuffix(p, "/"):
+			errs = append(errs, fmt.Errorf("dcl: path prefix %q: must start with / and not end with / (e.g. /rooms)", p))
+		case strings.ContainsAny(p, "{}?# \t\n"):
+			errs = append(errs, fmt.Errorf("dcl: path prefix %q: wildcards ({}), ?, # and spaces are not allowed", p))
+		case p == "/status" || p == "/health" || p == "/metrics" || p == "/healthz" || p == "/readyz":
+			errs = append(errs, fmt.Errorf("dcl: path prefix %q: reserved by the server", p))
+		case seen[p]:
+			errs = append(errs, fmt.Errorf("dcl: path prefix %q listed twice", p))
+		}
+		seen[p] = true
+	}
+	return errors.Join(errs...)
 }
 
 func (o *Options) applyDefaults() {
@@ -135,6 +218,7 @@ func (o *Options) applyDefaults() {
 // Server is the ws-room front-end.
 type Server struct {
 	opts    Options
+	optErr  error // Options.Validate before the defaults; Mount returns it
 	log     *slog.Logger
 	up      *transport.Upgrader
 	m       *roomMetrics
@@ -162,12 +246,14 @@ type room struct {
 
 // NewServer returns a Server; mount it with Mount.
 func NewServer(opts Options) *Server {
+	optErr := opts.Validate()
 	opts.applyDefaults()
 	if opts.Metrics == nil {
 		opts.Metrics = metrics.New()
 	}
 	s := &Server{
 		opts:     opts,
+		optErr:   optErr,
 		log:      opts.Logger.With("protocol", "dcl"),
 		m:        newRoomMetrics(opts.Metrics.Registry, opts.CommitHash, opts.EthNetwork),
 		pm:       opts.Metrics.ForConn("dcl", ""),
@@ -208,9 +294,14 @@ func (s *Server) Drain(ctx context.Context) {
 func (s *Server) Connections() int { return s.conns.Len() }
 
 // Mount registers the routes: for each prefix P, GET P/{roomId} (the
-// WebSocket) and GET P/status; then GET /status and /health/live. A
-// registration that clashes with another route is returned as an error.
+// WebSocket) and GET P/status; then GET /status and /health/live. Invalid
+// options (Options.Validate) or prefixes (ValidatePrefixes) are returned
+// as an error before anything is registered, and so is a registration
+// that clashes with another route.
 func (s *Server) Mount(mux *http.ServeMux, prefixes []string) (err error) {
+	if err := errors.Join(s.optErr, ValidatePrefixes(prefixes)); err != nil {
+		return err
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("dcl: routes: %v", r)

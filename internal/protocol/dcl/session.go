@@ -85,7 +85,7 @@ func (s *Server) newSession(c transport.Conn, roomID, peerID string) *session {
 // armLocked starts the current handshake stage's timer.
 func (ss *session) armLocked() {
 	d := ss.srv.opts.HandshakeTimeout
-	ss.deadline = time.Now().Add(d)
+	ss.deadline = ss.srv.opts.Now().Add(d)
 	ss.timer.Reset(d)
 }
 
@@ -152,7 +152,6 @@ func (ss *session) kick(reason, metric string) {
 // onTimer runs on the wheel: a handshake stage's deadline, or a joined
 // peer's idle check.
 func (ss *session) onTimer() {
-	now := time.Now()
 	ss.mu.Lock()
 	if ss.closing {
 		ss.mu.Unlock()
@@ -167,7 +166,7 @@ func (ss *session) onTimer() {
 			ss.mu.Unlock()
 			return
 		}
-		if left := ss.deadline.Sub(now); left > 0 {
+		if left := ss.deadline.Sub(ss.srv.opts.Now()); left > 0 {
 			ss.timer.Reset(left)
 			ss.mu.Unlock()
 			return
@@ -177,7 +176,8 @@ func (ss *session) onTimer() {
 	case stageJoined:
 		idleTimeout := ss.srv.opts.IdleTimeout
 		every := idleTimeout / 3
-		idle := now.Sub(ss.conn.LastRead())
+		// Real time, not opts.Now: LastRead is the transport's stamp.
+		idle := time.Since(ss.conn.LastRead())
 		switch {
 		case idle >= idleTimeout:
 			ss.mu.Unlock()
