@@ -21,6 +21,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/switchboard-rt/switchboard/internal/config"
 	"github.com/switchboard-rt/switchboard/internal/engine"
 	"github.com/switchboard-rt/switchboard/internal/metrics"
 	"github.com/switchboard-rt/switchboard/internal/protocol/pusher"
@@ -65,7 +66,7 @@ type API struct {
 }
 
 // DefaultMaxBodyBytes is the request body cap when Options leaves it 0.
-const DefaultMaxBodyBytes = 1 << 20
+const DefaultMaxBodyBytes = config.DefaultMaxHTTPBodyBytes
 
 // New returns an API over b.
 func New(b Backend, opts Options) *API {
