@@ -57,6 +57,14 @@ type Limits struct {
 	WriteTimeout     Duration `yaml:"write_timeout"`
 	HandshakeTimeout Duration `yaml:"handshake_timeout"`
 	MaxHTTPBodyBytes int64    `yaml:"max_http_body_bytes"`
+	// Rate limits, per node; see ratelimits.go and docs/configuration.md.
+	ConnectionRate ConnectionRate `yaml:"connection_rate"`
+	APIRate        APIRate        `yaml:"api_rate"`
+	// TrustedProxies (CIDRs or addresses) are reverse proxies whose
+	// ClientIPHeader (e.g. X-Forwarded-For) names the client; from any
+	// other peer the header is ignored.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	ClientIPHeader string   `yaml:"client_ip_header"`
 }
 
 // WebSocket tunes the WebSocket transport.
@@ -328,6 +336,7 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	errs = append(errs, c.Limits.validateRates()...)
 	errs = append(errs, c.Damon.validate()...)
 	errs = append(errs, c.DCL.validate()...)
 	if len(errs) > 0 {

@@ -113,6 +113,7 @@ func (c *Config) applyDefaults() {
 	if l.MaxHTTPBodyBytes == 0 {
 		l.MaxHTTPBodyBytes = DefaultMaxHTTPBodyBytes
 	}
+	l.applyRateDefaults()
 	if c.Shutdown.Timeout == 0 {
 		c.Shutdown.Timeout = Duration(DefaultShutdownTimeout)
 	}

@@ -190,3 +190,11 @@ func (s *shard[K]) unlink(e *entry[K]) {
 func RetryAfterSeconds(d time.Duration) int {
 	return max(1, int(math.Ceil(d.Seconds())))
 }
+
+// Rate is the table's rate (the zero Rate for a nil table).
+func (k *Keyed[K]) Rate() Rate {
+	if k == nil {
+		return Rate{}
+	}
+	return k.rate
+}
