@@ -15,7 +15,7 @@ import (
 type Connections struct {
 	table   *Keyed[netip.Addr]
 	source  Source
-	refused func(listener string)
+	refused func(listener string, client netip.Addr)
 }
 
 // ConnectionOptions configure NewConnections.
@@ -26,8 +26,9 @@ type ConnectionOptions struct {
 	// Source says which address an HTTP request counts against.
 	Source Source
 	// Refused, when set, hears of every refusal with the listener's name
-	// ("websocket" for upgrades, or what Listener was given).
-	Refused func(listener string)
+	// ("websocket" for upgrades, or what Listener was given) and the
+	// client address. It must be cheap: a flood calls it for every attempt.
+	Refused func(listener string, client netip.Addr)
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 }
@@ -39,7 +40,7 @@ func NewConnections(o ConnectionOptions) *Connections {
 		return nil
 	}
 	if o.Refused == nil {
-		o.Refused = func(string) {}
+		o.Refused = func(string, netip.Addr) {}
 	}
 	return &Connections{table: t, source: o.Source, refused: o.Refused}
 }
@@ -66,12 +67,13 @@ func (c *Connections) Middleware(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		ok, wait := c.Allow(c.source.Addr(r))
+		client := c.source.Addr(r)
+		ok, wait := c.Allow(client)
 		if ok {
 			next.ServeHTTP(w, r)
 			return
 		}
-		c.refused("websocket")
+		c.refused("websocket", client)
 		secs := RetryAfterSeconds(wait)
 		h := w.Header()
 		h.Set("Retry-After", strconv.Itoa(secs))
@@ -115,10 +117,11 @@ func (l *listener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		if ok, _ := l.c.Allow(addrOf(conn.RemoteAddr())); ok {
+		client := addrOf(conn.RemoteAddr())
+		if ok, _ := l.c.Allow(client); ok {
 			return conn, nil
 		}
-		l.c.refused(l.name)
+		l.c.refused(l.name, client)
 		if tc, ok := conn.(*net.TCPConn); ok {
 			// A reset leaves no TIME_WAIT behind on our side, which a
 			// flood would otherwise pile up.

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -44,7 +45,12 @@ type counter struct {
 	n  map[string]int
 }
 
-func (c *counter) inc(l string) { c.mu.Lock(); c.n[l]++; c.mu.Unlock() }
+func (c *counter) inc(l string, client netip.Addr) {
+	c.mu.Lock()
+	c.n[l]++
+	c.n[l+" "+client.String()]++
+	c.mu.Unlock()
+}
 func (c *counter) get(l string) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -97,6 +103,9 @@ func TestMiddlewareRefusesUpgradesOverTheLimit(t *testing.T) {
 	mu.Lock()
 	n := reached
 	mu.Unlock()
+	if refused.get("websocket 127.0.0.1") != 1 {
+		t.Fatal("the refusal must name the client address")
+	}
 	if n != 3+5 || refused.get("websocket") != 1 {
 		t.Fatalf("handler reached %d times, refusals %d", n, refused.get("websocket"))
 	}
@@ -181,7 +190,7 @@ func TestListenerClosesRefusedConnections(t *testing.T) {
 	if got, err := read("127.0.0.2"); got != "hello\n" || err != nil {
 		t.Fatalf("other address: %q %v", got, err)
 	}
-	if n := refused.get("damon_tcp"); n != 1 {
+	if n := refused.get("damon_tcp 127.0.0.1"); n != 1 {
 		t.Fatalf("refusals %d", n)
 	}
 }

@@ -78,7 +78,7 @@ func New(cfg *config.Config, log *slog.Logger) (_ *Server, err error) {
 		}
 	}()
 
-	s.connLimit, s.apiLimit = newRateLimits(cfg, s.metrics)
+	s.connLimit, s.apiLimit = newRateLimits(cfg, s.metrics, log)
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", s.metrics.Handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })

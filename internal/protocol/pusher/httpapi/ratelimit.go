@@ -20,6 +20,8 @@ func (a *API) overRate(w http.ResponseWriter, app *pusher.App) *apiError {
 	if a.metrics != nil {
 		a.metrics.APIRateLimited(app.ID)
 	}
+	// Debug only: a flood calls this for every request.
+	a.log.Debug("http api request refused: app over limits.api_rate", "app", app.ID)
 	secs := ratelimit.RetryAfterSeconds(wait)
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
 	r := a.rate.Rate()
