@@ -120,8 +120,12 @@ func (k *Keyed[K]) Allow(key K) (ok bool, retryAfter time.Duration) {
 	}
 	e.tokens = tokens
 	s.mu.Unlock()
-	return false, time.Duration(math.Ceil((1 - tokens) / k.perNS))
+	// Clamped: a tiny rate would overflow a Duration.
+	return false, time.Duration(min(math.Ceil((1-tokens)/k.perNS), float64(maxWait)))
 }
+
+// maxWait caps the wait Allow reports.
+const maxWait = 24 * time.Hour
 
 // Len is the number of keys remembered.
 func (k *Keyed[K]) Len() int {

@@ -143,3 +143,11 @@ func TestConcurrentUseCountsEveryToken(t *testing.T) {
 		t.Fatalf("%d passed, want exactly the burst of 500", passed)
 	}
 }
+
+func TestTinyRateWaitIsClamped(t *testing.T) {
+	k := NewKeyed[int](Rate{PerSecond: 1e-15, Burst: 1}, Options{Now: newClock().Now})
+	k.Allow(1)
+	if ok, wait := k.Allow(1); ok || wait != 24*time.Hour {
+		t.Fatalf("%v %v", ok, wait)
+	}
+}
