@@ -10,11 +10,14 @@
 // behind one mutex. When a shard is full the least recently seen key is
 // forgotten, which only ever hands that key a fresh (full) bucket, so a
 // flood of distinct (e.g. spoofed) keys costs bounded memory and cannot
-// tighten anyone's limit. Per call: one hash, one short critical section,
-// no allocation. Measured (bench_test.go; shared, noisy 2-core machine,
-// go1.26 amd64): about 110 ns for a warm key, 150-290 ns when every call
-// evicts (a spoofing flood), 450 ns for an upgrade request including the
-// X-Forwarded-For walk; a WebSocket upgrade itself costs tens of µs.
+// tighten anyone's limit. The buckets are not lock-free: the LRU order
+// needs the shard's lock anyway, and 16 shards keep contention low.
+//
+// Per call: one hash, one short critical section, no allocation. Measured
+// (bench_test.go; shared, noisy 2-core machine, go1.26 amd64): about
+// 110 ns for a warm key, 150-290 ns when every call evicts (a spoofing
+// flood), 450 ns for an upgrade request including the X-Forwarded-For
+// walk; a WebSocket upgrade itself costs tens of µs.
 //
 //	go test -run XXX -bench . -benchtime 200000x ./internal/ratelimit
 package ratelimit

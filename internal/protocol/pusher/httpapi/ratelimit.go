@@ -11,7 +11,8 @@ import (
 // overRate takes one request from the app's bucket, or answers 429 with
 // Retry-After. It runs after the signature check, so that nobody without
 // the app's secret can spend the app's budget, and before the endpoint
-// does any work. Batches count as one request, as on Pusher.
+// does any work. Batches count as one request, as on Pusher. Cost: about
+// 110 ns per request (BenchmarkAllowWarmKey in internal/ratelimit).
 func (a *API) overRate(w http.ResponseWriter, app *pusher.App) *apiError {
 	ok, wait := a.rate.Allow(app.ID)
 	if ok {
