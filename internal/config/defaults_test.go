@@ -2,6 +2,8 @@ package config
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -153,6 +155,14 @@ func TestEmptyAppListExplainsHowToDisable(t *testing.T) {
 	_, err := Parse([]byte("pusher: {apps: []}\n"))
 	if err == nil || !strings.Contains(err.Error(), "pusher.apps is an empty list") || !strings.Contains(err.Error(), "pusher.enabled: false") {
 		t.Fatalf("error %v", err)
+	}
+	// As the server and check-config read it.
+	p := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(p, []byte("log: {level: debug}\npusher:\n  apps: []\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(p, func(string) string { return "" }); err == nil || !strings.Contains(err.Error(), "pusher.enabled: false") {
+		t.Fatalf("Load: %v", err)
 	}
 	c := mustParse(t, []byte("pusher: {enabled: false, apps: []}\n"))
 	if c.UsesDefaultSecret() {
