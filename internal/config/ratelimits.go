@@ -94,6 +94,9 @@ func (l *Limits) validateRates() []string {
 		if strings.ContainsAny(h, " \t\r\n:()<>@,;\\\"/[]?={}") {
 			errs = append(errs, fmt.Sprintf("limits.client_ip_header %q: not an HTTP header name", h))
 		}
+		if strings.EqualFold(h, "Forwarded") {
+			errs = append(errs, "limits.client_ip_header: the RFC 7239 Forwarded header (for=...) is not read; use a header holding plain addresses, such as X-Forwarded-For or X-Real-IP")
+		}
 		if len(l.TrustedProxies) == 0 {
 			errs = append(errs, fmt.Sprintf("limits.client_ip_header %q is only read on connections from limits.trusted_proxies, and that list is empty: list your proxies' addresses", h))
 		}
