@@ -82,8 +82,11 @@ start_server() {
 	case "$SERVER" in
 	switchboard)
 		# Listen on loopback only; the default app is app-id/app-key/app-secret.
+		# The generator opens thousands of connections from 8 loopback
+		# addresses: the per-address connection rate limit is off.
+		printf 'limits: {connection_rate: {per_second: 0}}\n' >"$BIN/switchboard.yaml"
 		SWITCHBOARD_LISTEN="127.0.0.1:$PORT" SWITCHBOARD_LOG_LEVEL=warn \
-			"${SRV_PIN[@]}" "$BIN/switchboard" >"$logf" 2>&1 &
+			"${SRV_PIN[@]}" "$BIN/switchboard" serve -config "$BIN/switchboard.yaml" >"$logf" 2>&1 &
 		;;
 	soketi)
 		# soketi.json keeps the WebSocket/HTTP server, the metrics server and

@@ -57,6 +57,14 @@ type Limits struct {
 	WriteTimeout     Duration `yaml:"write_timeout"`
 	HandshakeTimeout Duration `yaml:"handshake_timeout"`
 	MaxHTTPBodyBytes int64    `yaml:"max_http_body_bytes"`
+	// Rate limits, per node; see ratelimits.go and docs/configuration.md.
+	ConnectionRate ConnectionRate `yaml:"connection_rate"`
+	APIRate        APIRate        `yaml:"api_rate"`
+	// TrustedProxies (CIDRs or addresses) are reverse proxies whose
+	// ClientIPHeader (e.g. X-Forwarded-For) names the client; from any
+	// other peer the header is ignored.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	ClientIPHeader string   `yaml:"client_ip_header"`
 }
 
 // WebSocket tunes the WebSocket transport.
@@ -164,9 +172,6 @@ func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(),
 // D returns the value as a time.Duration.
 func (d Duration) D() time.Duration { return time.Duration(d) }
 
-// DefaultSecret is the embedded default app's secret; using it is logged.
-const DefaultSecret = "app-secret"
-
 //go:embed default.yaml
 var defaultYAML []byte
 
@@ -260,6 +265,10 @@ func applyEnv(c *Config, env func(string) string) error {
 	}
 	id, key, secret := env("SWITCHBOARD_APP_ID"), env("SWITCHBOARD_APP_KEY"), env("SWITCHBOARD_APP_SECRET")
 	if id != "" || key != "" || secret != "" {
+		// Without pusher.apps in the file they override the default app.
+		if c.Pusher.Apps == nil {
+			c.Pusher.Apps = defaultApps()
+		}
 		if len(c.Pusher.Apps) == 0 {
 			c.Pusher.Apps = []App{{}}
 		}
@@ -275,99 +284,6 @@ func applyEnv(c *Config, env func(string) string) error {
 		}
 	}
 	return nil
-}
-
-func boolPtr(b bool) *bool { return &b }
-
-// On reports a *bool option, nil meaning def.
-func On(p *bool, def bool) bool {
-	if p == nil {
-		return def
-	}
-	return *p
-}
-
-func (c *Config) applyDefaults() {
-	if c.Listen == "" {
-		c.Listen = ":6001"
-	}
-	if c.Log.Level == "" {
-		c.Log.Level = "info"
-	}
-	if c.Log.Format == "" {
-		c.Log.Format = "text"
-	}
-	l := &c.Limits
-	if l.MaxMessageBytes == 0 {
-		l.MaxMessageBytes = 64 << 10
-	}
-	if l.SendQueueBytes == 0 {
-		l.SendQueueBytes = 1 << 20
-	}
-	if l.WriteTimeout == 0 {
-		l.WriteTimeout = Duration(10 * time.Second)
-	}
-	if l.HandshakeTimeout == 0 {
-		l.HandshakeTimeout = Duration(10 * time.Second)
-	}
-	if l.MaxHTTPBodyBytes == 0 {
-		l.MaxHTTPBodyBytes = 1 << 20
-	}
-	if c.Shutdown.Timeout == 0 {
-		c.Shutdown.Timeout = Duration(10 * time.Second)
-	}
-	c.Damon.applyDefaults()
-	c.DCL.applyDefaults()
-	p := &c.Pusher
-	if p.Enabled == nil {
-		p.Enabled = boolPtr(true)
-	}
-	if p.ActivityTimeout == 0 {
-		p.ActivityTimeout = Duration(120 * time.Second)
-	}
-	if p.PongTimeout == 0 {
-		p.PongTimeout = Duration(30 * time.Second)
-	}
-	for i := range p.Apps {
-		a := &p.Apps[i]
-		if a.Enabled == nil {
-			a.Enabled = boolPtr(true)
-		}
-		if a.ClientEvents == nil {
-			a.ClientEvents = boolPtr(true)
-		}
-		if a.Watchlist == nil {
-			a.Watchlist = boolPtr(true)
-		}
-		if a.SubscriptionErrorEvents == nil {
-			a.SubscriptionErrorEvents = boolPtr(true)
-		}
-		if a.AuthTimeout == 0 {
-			a.AuthTimeout = Duration(30 * time.Second)
-		}
-		if a.CacheTTL == 0 {
-			a.CacheTTL = Duration(30 * time.Minute)
-		}
-		al := &a.Limits
-		def := func(v *int, d int) {
-			if *v == 0 {
-				*v = d
-			}
-		}
-		def(&al.ClientEventsPerSecond, 10)
-		def(&al.MaxPresenceMembers, 100)
-		def(&al.MaxPresenceMemberBytes, 1024)
-		if p.StrictChannelNames {
-			def(&al.MaxChannelNameLength, 164)
-		}
-		def(&al.MaxChannelNameLength, 200)
-		def(&al.MaxEventNameLength, 200)
-		def(&al.MaxEventBytes, 10240)
-		def(&al.MaxChannelsPerEvent, 100)
-		def(&al.MaxBatchSize, 10)
-		def(&al.MaxWatchlistSize, 100)
-		def(&al.MaxSubscriptionsPerConn, 1000)
-	}
 }
 
 // Validate reports the first configuration error.
@@ -389,6 +305,10 @@ func (c *Config) Validate() error {
 	if c.Pusher.PathPrefix != "" && (!strings.HasPrefix(c.Pusher.PathPrefix, "/") || strings.HasSuffix(c.Pusher.PathPrefix, "/")) {
 		errs = append(errs, fmt.Sprintf("pusher.path_prefix %q: must start with / and not end with /", c.Pusher.PathPrefix))
 	}
+	if len(c.Pusher.Apps) == 0 && On(c.Pusher.Enabled, true) {
+		errs = append(errs, "pusher.apps is an empty list: list at least one app, leave the key out for the default app, "+
+			"or turn the Pusher protocol off with pusher.enabled: false")
+	}
 	ids, keys := map[string]bool{}, map[string]bool{}
 	for i, a := range c.Pusher.Apps {
 		where := fmt.Sprintf("pusher.apps[%d]", i)
@@ -402,6 +322,9 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Sprintf("%s: duplicate key %q", where, a.Key))
 		}
 		ids[a.ID], keys[a.Key] = true, true
+		if negativeLimit(a.Limits) {
+			errs = append(errs, where+".limits: values must not be negative (0 means the default)")
+		}
 		for j, w := range a.Webhooks {
 			if !strings.HasPrefix(w.URL, "http://") && !strings.HasPrefix(w.URL, "https://") {
 				errs = append(errs, fmt.Sprintf("%s.webhooks[%d].url %q: must be http:// or https://", where, j, w.URL))
@@ -413,6 +336,7 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	errs = append(errs, c.Limits.validateRates()...)
 	errs = append(errs, c.Damon.validate()...)
 	errs = append(errs, c.DCL.validate()...)
 	if len(errs) > 0 {
@@ -426,10 +350,25 @@ var webhookEvents = map[string]bool{
 	"client_event": true, "cache_miss": true, "subscription_count": true,
 }
 
-// UsesDefaultSecret reports whether any app still has the published default secret.
+// UsesDefaultSecret reports whether Pusher is on and an app still has the
+// published default secret.
 func (c *Config) UsesDefaultSecret() bool {
+	if !On(c.Pusher.Enabled, true) {
+		return false
+	}
 	for _, a := range c.Pusher.Apps {
 		if a.Secret == DefaultSecret {
+			return true
+		}
+	}
+	return false
+}
+
+func negativeLimit(l AppLimits) bool {
+	for _, v := range []int{l.MaxConnections, l.ClientEventsPerSecond, l.MaxPresenceMembers, l.MaxPresenceMemberBytes,
+		l.MaxChannelNameLength, l.MaxEventNameLength, l.MaxEventBytes, l.MaxChannelsPerEvent, l.MaxBatchSize,
+		l.MaxWatchlistSize, l.MaxSubscriptionsPerConn} {
+		if v < 0 {
 			return true
 		}
 	}

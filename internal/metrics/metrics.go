@@ -30,6 +30,8 @@ type Metrics struct {
 	httpRequests     *prometheus.CounterVec
 	webhookSends     *prometheus.CounterVec
 	webhookQueue     *prometheus.GaugeVec
+	connRateLimited  *prometheus.CounterVec
+	apiRateLimited   *prometheus.CounterVec
 
 	mu   sync.Mutex
 	conn map[[2]string]*Conn
@@ -78,10 +80,19 @@ func New() *Metrics {
 		webhookQueue: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "switchboard_webhook_queue_events", Help: "Webhook events waiting to be sent.",
 		}, []string{"app"}),
+		connRateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_connections_rate_limited_total",
+			Help: "New connections refused because their client address opened connections too fast (limits.connection_rate), by listener (websocket, damon_tcp).",
+		}, []string{"listener"}),
+		apiRateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_http_api_rate_limited_total",
+			Help: "HTTP API requests answered 429 because their app was over limits.api_rate.",
+		}, []string{"app"}),
 		conn: map[[2]string]*Conn{},
 	}
 	r.MustRegister(m.connections, m.connectionsTotal, m.messagesIn, m.bytesIn, m.bytesOut, m.slowConsumers,
-		m.deliveries, m.subscriptions, m.protocolErrors, m.httpRequests, m.webhookSends, m.webhookQueue)
+		m.deliveries, m.subscriptions, m.protocolErrors, m.httpRequests, m.webhookSends, m.webhookQueue,
+		m.connRateLimited, m.apiRateLimited)
 	return m
 }
 
@@ -150,6 +161,17 @@ func (m *Metrics) Delivered(app string, n int) { m.deliveries.WithLabelValues(ap
 // HTTPRequest counts one HTTP API response.
 func (m *Metrics) HTTPRequest(app, route string, code int) {
 	m.httpRequests.WithLabelValues(app, route, strconv.Itoa(code)).Inc()
+}
+
+// ConnectionRateLimited counts one connection refused by the per-address
+// connection rate limit on listener ("websocket" or "damon_tcp").
+func (m *Metrics) ConnectionRateLimited(listener string) {
+	m.connRateLimited.WithLabelValues(listener).Inc()
+}
+
+// APIRateLimited counts one HTTP API request refused by its app's rate limit.
+func (m *Metrics) APIRateLimited(app string) {
+	m.apiRateLimited.WithLabelValues(app).Inc()
 }
 
 // WebhookResult counts one webhook delivery attempt's outcome.

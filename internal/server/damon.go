@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"net"
 	"net/http"
 
 	"github.com/switchboard-rt/switchboard/internal/config"
@@ -27,6 +28,7 @@ func (s *Server) mountDamon(mux *http.ServeMux, limits transport.Options) (err e
 		Transport:        limits,
 		Compression:      s.cfg.WebSocket.Compression,
 		Listen:           listen,
+		WrapListener:     func(ln net.Listener) net.Listener { return s.connLimit.Listener(ln, "damon_tcp") },
 		Token:            c.Token,
 		PingInterval:     c.PingInterval.D(),
 		MaxDocumentBytes: c.MaxDocumentBytes,

@@ -21,6 +21,7 @@ import (
 	"github.com/switchboard-rt/switchboard/internal/metrics"
 	"github.com/switchboard-rt/switchboard/internal/protocol/pusher"
 	"github.com/switchboard-rt/switchboard/internal/protocol/pusher/httpapi"
+	"github.com/switchboard-rt/switchboard/internal/ratelimit"
 	"github.com/switchboard-rt/switchboard/internal/timewheel"
 	"github.com/switchboard-rt/switchboard/internal/transport"
 	"github.com/switchboard-rt/switchboard/internal/webhook"
@@ -45,6 +46,10 @@ type Server struct {
 	// services are protocol front-ends with their own lifecycle (their own
 	// listeners, background loops): started by Run, stopped by shutdown.
 	services []service
+	// Per-address connection and per-app HTTP API rate limits (nil: off);
+	// built by newRateLimits in ratelimit.go.
+	connLimit *ratelimit.Connections
+	apiLimit  *ratelimit.Keyed[string]
 }
 
 // service is a protocol front-end that needs more than HTTP routes.
@@ -73,6 +78,7 @@ func New(cfg *config.Config, log *slog.Logger) (_ *Server, err error) {
 		}
 	}()
 
+	s.connLimit, s.apiLimit = newRateLimits(cfg, s.metrics, log)
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", s.metrics.Handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
@@ -106,7 +112,7 @@ func New(cfg *config.Config, log *slog.Logger) (_ *Server, err error) {
 		http.Error(w, "not found: "+r.URL.Path+"\n", http.StatusNotFound)
 	})
 	s.http = &http.Server{
-		Handler:           mux,
+		Handler:           s.connLimit.Middleware(mux), // 429 before any WebSocket upgrade
 		ReadHeaderTimeout: cfg.Limits.HandshakeTimeout.D(),
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    16 << 10,
@@ -136,7 +142,8 @@ func (s *Server) mountPusher(mux *http.ServeMux, limits transport.Options) {
 	mux.HandleFunc("GET "+prefix+"/app/{key}", func(w http.ResponseWriter, r *http.Request) {
 		s.pusher.ServeWS(w, r, r.PathValue("key"))
 	})
-	api := httpapi.New(s.pusher, httpapi.Options{PathPrefix: prefix, MaxBodyBytes: cfg.Limits.MaxHTTPBodyBytes, Metrics: s.metrics, Logger: s.log})
+	api := httpapi.New(s.pusher, httpapi.Options{PathPrefix: prefix, MaxBodyBytes: cfg.Limits.MaxHTTPBodyBytes, Metrics: s.metrics, Logger: s.log,
+		RateLimit: s.apiLimit})
 	mux.Handle(prefix+"/apps/", api)
 }
 

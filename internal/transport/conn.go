@@ -71,6 +71,13 @@ var (
 	ErrProtocol = errors.New("transport: websocket protocol violation")
 )
 
+// The defaults of Options; internal/config shows and uses the same values.
+const (
+	DefaultMaxMessageBytes = 64 << 10
+	DefaultSendQueueBytes  = 1 << 20
+	DefaultWriteTimeout    = 10 * time.Second
+)
+
 // Options bound one connection. The zero value of a field means its default.
 type Options struct {
 	// MaxMessageBytes bounds one inbound message, after reassembly of
@@ -99,13 +106,13 @@ type Observer interface {
 
 func (o Options) withDefaults() Options {
 	if o.MaxMessageBytes <= 0 {
-		o.MaxMessageBytes = 64 << 10
+		o.MaxMessageBytes = DefaultMaxMessageBytes
 	}
 	if o.SendQueueBytes <= 0 {
-		o.SendQueueBytes = 1 << 20
+		o.SendQueueBytes = DefaultSendQueueBytes
 	}
 	if o.WriteTimeout <= 0 {
-		o.WriteTimeout = 10 * time.Second
+		o.WriteTimeout = DefaultWriteTimeout
 	}
 	if o.SlowConsumerCode == 0 {
 		o.SlowConsumerCode = 1008

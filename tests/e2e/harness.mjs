@@ -209,7 +209,9 @@ async function startServerOnce(cfg) {
   const config = {
     listen: `127.0.0.1:${port}`,
     log: { level: process.env.E2E_SERVER_LOG_LEVEL || 'debug', format: 'text' },
-    ...(cfg.limits ? { limits: cfg.limits } : {}),
+    // Test files open many connections from 127.0.0.1: no per-address
+    // connection rate limit unless a test sets one.
+    limits: { connection_rate: { per_second: 0 }, ...(cfg.limits || {}) },
     shutdown: { timeout: '5s', ...(cfg.shutdown || {}) },
     pusher: { ...(cfg.pusher || {}), apps },
     // Several servers run at once: keep the Damon TCP port (42069) free.

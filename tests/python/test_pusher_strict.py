@@ -52,7 +52,8 @@ def start_server(tmp, binary, name, compression):
     config = {
         "listen": "127.0.0.1:%d" % port,
         "log": {"level": "debug", "format": "text"},
-        "limits": {"max_message_bytes": 8192},
+        # connection_rate off: the suite opens many connections from 127.0.0.1.
+        "limits": {"max_message_bytes": 8192, "connection_rate": {"per_second": 0}},
         "damon": {"enabled": False},
         "websocket": {"compression": compression},
         "pusher": {

@@ -68,6 +68,9 @@ type Options struct {
 
 	// Listen is the raw TCP address; "" serves no TCP listener.
 	Listen string
+	// WrapListener, when set, wraps the TCP listener (the server's
+	// per-address connection rate limit closes refused connections there).
+	WrapListener func(net.Listener) net.Listener
 	// Token is the shared IDENTIFY secret; "" lets nobody identify.
 	Token string
 	// PingInterval is the global heartbeat tick (default 30 s).
@@ -189,6 +192,9 @@ func (s *Server) Start(ctx context.Context) error {
 		ln, err := net.Listen("tcp", s.opts.Listen)
 		if err != nil {
 			return fmt.Errorf("damon: listen %s: %w", s.opts.Listen, err)
+		}
+		if s.opts.WrapListener != nil {
+			ln = s.opts.WrapListener(ln)
 		}
 		s.mu.Lock()
 		s.ln = ln

@@ -21,9 +21,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/switchboard-rt/switchboard/internal/config"
 	"github.com/switchboard-rt/switchboard/internal/engine"
 	"github.com/switchboard-rt/switchboard/internal/metrics"
 	"github.com/switchboard-rt/switchboard/internal/protocol/pusher"
+	"github.com/switchboard-rt/switchboard/internal/ratelimit"
 )
 
 // Backend is the part of *pusher.Server the API drives. It is an interface
@@ -51,6 +53,9 @@ type Options struct {
 	Metrics *metrics.Metrics
 	// Logger gets server-side failures; default slog.Default().
 	Logger *slog.Logger
+	// RateLimit holds one token bucket per app id (limits.api_rate); nil
+	// lets every request through. See ratelimit.go.
+	RateLimit *ratelimit.Keyed[string]
 }
 
 // API is the HTTP handler. It is safe for concurrent use and holds no
@@ -62,10 +67,11 @@ type API struct {
 	now     func() time.Time
 	metrics *metrics.Metrics
 	log     *slog.Logger
+	rate    *ratelimit.Keyed[string]
 }
 
 // DefaultMaxBodyBytes is the request body cap when Options leaves it 0.
-const DefaultMaxBodyBytes = 1 << 20
+const DefaultMaxBodyBytes = config.DefaultMaxHTTPBodyBytes
 
 // New returns an API over b.
 func New(b Backend, opts Options) *API {
@@ -76,6 +82,7 @@ func New(b Backend, opts Options) *API {
 		now:     opts.Now,
 		metrics: opts.Metrics,
 		log:     opts.Logger,
+		rate:    opts.RateLimit,
 	}
 	if a.prefix != "" && !strings.HasPrefix(a.prefix, "/") {
 		a.prefix = "/" + a.prefix
@@ -244,6 +251,9 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request, rt route, ok bool, a
 	// that it exists but is switched off.
 	if !app.Enabled {
 		return errorBody(errorf(http.StatusForbidden, "app %s is disabled", app.ID))
+	}
+	if aerr := a.overRate(w, app); aerr != nil {
+		return errorBody(aerr)
 	}
 	req := &request{ctx: r.Context(), app: app, params: params, body: body, arg: rt.arg}
 	var resp any

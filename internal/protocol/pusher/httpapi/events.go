@@ -30,21 +30,11 @@ type rawEvent struct {
 	Info     json.RawMessage `json:"info"`
 }
 
-// limits returns the app's limits with Pusher's defaults for any left 0,
-// so an App built without going through config still gets sane bounds.
+// limits returns the app's limits with the configured defaults for any
+// left 0, so an App built without going through config still gets sane
+// bounds.
 func limits(app *pusher.App) config.AppLimits {
-	l := app.Limits
-	def := func(v *int, d int) {
-		if *v <= 0 {
-			*v = d
-		}
-	}
-	def(&l.MaxEventBytes, 10240)
-	def(&l.MaxChannelsPerEvent, 100)
-	def(&l.MaxBatchSize, 10)
-	def(&l.MaxEventNameLength, 200)
-	def(&l.MaxChannelNameLength, 200)
-	return l
+	return app.Limits.WithDefaults(false)
 }
 
 // events handles POST /apps/{id}/events.
