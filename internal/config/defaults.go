@@ -119,6 +119,7 @@ func (c *Config) applyDefaults() {
 	}
 	c.Damon.applyDefaults()
 	c.DCL.applyDefaults()
+	c.Cluster.applyDefaults()
 	p := &c.Pusher
 	if p.Enabled == nil {
 		p.Enabled = boolPtr(true)
