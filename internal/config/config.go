@@ -57,6 +57,12 @@ type Limits struct {
 	WriteTimeout     Duration `yaml:"write_timeout"`
 	HandshakeTimeout Duration `yaml:"handshake_timeout"`
 	MaxHTTPBodyBytes int64    `yaml:"max_http_body_bytes"`
+	// HTTPBodyTimeout bounds reading a request body, from its headers on.
+	HTTPBodyTimeout Duration `yaml:"http_body_timeout"`
+	// MaxHTTPConnections bounds connections still plain HTTP (WebSockets
+	// are not counted); one more closes the oldest. 0: a quarter of the
+	// process's open-file limit.
+	MaxHTTPConnections int `yaml:"max_http_connections"`
 }
 
 // WebSocket tunes the WebSocket transport.
@@ -312,6 +318,9 @@ func (c *Config) applyDefaults() {
 	}
 	if l.MaxHTTPBodyBytes == 0 {
 		l.MaxHTTPBodyBytes = 1 << 20
+	}
+	if l.HTTPBodyTimeout == 0 {
+		l.HTTPBodyTimeout = Duration(5 * time.Second)
 	}
 	if c.Shutdown.Timeout == 0 {
 		c.Shutdown.Timeout = Duration(10 * time.Second)

@@ -27,7 +27,7 @@ func fuzzServer(f *testing.F, requireIdentify bool) *Server {
 	if err := h.Start(ctx); err != nil {
 		f.Fatal(err)
 	}
-	s, err := New(Options{Hub: h, Metrics: m, Logger: quietLogger(), Token: testToken,
+	s, err := NewServer(Options{Hub: h, Metrics: m, Logger: quietLogger(), Token: testToken,
 		MaxDocumentBytes: 256, RequireIdentify: requireIdentify})
 	if err != nil {
 		f.Fatal(err)

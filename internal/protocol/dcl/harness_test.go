@@ -54,7 +54,8 @@ func newEnv(t testing.TB, mutate func(*Options)) *testEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = poller.Close() }) // after the HTTP server's cleanup
-	opts := Options{Hub: h, Wheel: wheel, Metrics: m, HandshakeTimeout: 400 * time.Millisecond, Logger: testLogger(), Poller: poller}
+	opts := Options{Hub: h, Wheel: wheel, Metrics: m, HandshakeTimeout: 400 * time.Millisecond, Logger: testLogger(), Poller: poller,
+		PathPrefixes: []string{"/rooms", "/mini-comms"}}
 	if mutate != nil {
 		mutate(&opts)
 	}
@@ -63,7 +64,7 @@ func newEnv(t testing.TB, mutate func(*Options)) *testEnv {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
-	if err := s.Mount(mux, []string{"/rooms", "/mini-comms"}); err != nil {
+	if err := s.Mount(mux); err != nil {
 		t.Fatal(err)
 	}
 	hs := httptest.NewServer(mux)
