@@ -2,6 +2,7 @@ package server
 
 import (
 	"container/list"
+	"crypto/tls"
 	"net"
 	"net/http"
 	"sync"
@@ -70,9 +71,17 @@ func (g *connGuard) ConnState(c net.Conn, st http.ConnState) {
 		g.mu.Unlock()
 		if victim != nil {
 			g.shed.Inc()
-			// Not inline: ConnState(StateNew) runs on the accept loop, and
-			// closing a TLS connection may write an alert.
-			go victim.Close()
+			// Inline, on the accept loop (where StateNew is reported): Close
+			// returns once the descriptor is really gone, after the victim's
+			// blocked read has let go of it, so accepting waits for the
+			// descriptor it replaces. That is the backpressure: with a
+			// goroutine per close, a fast enough client reached EMFILE.
+			// A TLS connection is closed under its TLS layer, which would
+			// otherwise try to write an alert to a peer that may not read.
+			if tc, ok := victim.(*tls.Conn); ok {
+				victim = tc.NetConn()
+			}
+			_ = victim.Close()
 		}
 	case http.StateHijacked, http.StateClosed:
 		g.mu.Lock()
