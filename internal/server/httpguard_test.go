@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
 
 	"github.com/switchboard-rt/switchboard/internal/config"
 	"github.com/switchboard-rt/switchboard/internal/server"
@@ -230,5 +231,72 @@ func TestSlowBodiesCannotExhaustDescriptors(t *testing.T) {
 		if errors.As(err, &ne) && ne.Timeout() {
 			t.Fatal("the oldest slow-body connection is still open")
 		}
+	}
+}
+
+// cpuTicks is a process's user+system CPU time in clock ticks.
+func cpuTicks(t *testing.T, pid int) int {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		t.Skip(err)
+	}
+	// Fields after the parenthesised command name; utime and stime are
+	// the 14th and 15th fields of the whole line.
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	u, _ := strconv.Atoi(f[11])
+	s, _ := strconv.Atoi(f[12])
+	return u + s
+}
+
+// When WebSockets (which the HTTP cap does not count) fill the descriptor
+// limit, accept fails with EMFILE: the server backs off instead of
+// spinning, established connections keep working, and once some leave,
+// new requests are served again.
+func TestDescriptorLimitReachedByWebSockets(t *testing.T) {
+	if _, err := os.Stat("/proc/self/fd"); err != nil {
+		t.Skip("needs /proc")
+	}
+	const limit = 128
+	addr, pid := startFDLimitedServer(t, limit, "")
+	d := ws.Dialer{Timeout: time.Second}
+	var conns []net.Conn
+	for len(conns) < 2*limit {
+		c, _, _, err := d.Dial(t.Context(), "ws://"+addr+"/app/app-key?protocol=7")
+		if err != nil {
+			break // accepted by the kernel, never by the server: at the limit
+		}
+		conns = append(conns, c)
+	}
+	if len(conns) >= 2*limit {
+		t.Fatalf("%d WebSockets open under a descriptor limit of %d", len(conns), limit)
+	}
+	t.Logf("%d WebSockets open; server descriptors %d of %d", len(conns), openFDs(t, pid), limit)
+	before := cpuTicks(t, pid)
+	time.Sleep(time.Second) // a measurement window, not a wait for an event
+	t.Logf("server CPU at EMFILE: %d ticks in 1 s (100 ticks = one core)", cpuTicks(t, pid)-before)
+
+	// Established connections still work. Each one got its greeting
+	// before; drain it and ping.
+	c := conns[0]
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	p, err := wsutil.ReadServerText(c)
+	mustEstablished(t, p, err)
+	pingPong(t, c)
+
+	for _, c := range conns[1:17] {
+		c.Close()
+	}
+	hc := &http.Client{Timeout: 10 * time.Second}
+	resp, err := hc.Get("http://" + addr + "/healthz")
+	if err != nil {
+		t.Fatalf("/healthz after 16 connections left: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("/healthz: %d", resp.StatusCode)
+	}
+	for _, c := range conns {
+		c.Close()
 	}
 }
