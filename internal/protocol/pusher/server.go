@@ -20,9 +20,9 @@ import (
 	"github.com/switchboard-rt/switchboard/internal/engine"
 	"github.com/switchboard-rt/switchboard/internal/frontend"
 	"github.com/switchboard-rt/switchboard/internal/hub"
+	"github.com/switchboard-rt/switchboard/internal/protocol/pusher/webhook"
 	"github.com/switchboard-rt/switchboard/internal/timewheel"
 	"github.com/switchboard-rt/switchboard/internal/transport"
-	"github.com/switchboard-rt/switchboard/internal/webhook"
 )
 
 // Options configure a Server.
