@@ -3,7 +3,6 @@ package config
 import (
 	"fmt"
 	"net"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -91,62 +90,18 @@ func (d *Damon) applyDefaults() {
 	}
 }
 
-// applyReference merges the reference's own files into the unset keys.
-// Errors are kept for validate, which is where config errors are reported.
+// applyReference fills the unset keys from the reference's own files
+// (read and merged by package refconfig, which owns their format). Problems
+// are kept for validate, which is where config errors are reported.
 func (d *Damon) applyReference() {
-	conflict := func(key, yamlVal, refVal, file string) {
-		d.refErrs = append(d.refErrs, fmt.Sprintf("damon.%s is %s but %s says %s: set it in one place", key, yamlVal, file, refVal))
-	}
-	if p := d.ReferenceConfig; p != "" {
-		b, err := os.ReadFile(p)
-		var rc refconfig.Config
-		if err == nil {
-			rc, err = refconfig.ParseConfig(b)
-		}
-		if err != nil {
-			d.refErrs = append(d.refErrs, fmt.Sprintf("damon.reference_config: %v", err))
-		} else {
-			// An empty host is every interface, as for Node's listen().
-			listen := net.JoinHostPort(rc.Host, strconv.Itoa(rc.Port))
-			switch {
-			case d.Listen == "":
-				d.Listen = listen
-			case d.Listen != listen:
-				conflict("listen", strconv.Quote(d.Listen), strconv.Quote(listen), p)
-			}
-			ping := Duration(time.Duration(rc.PingMS) * time.Millisecond)
-			switch {
-			case d.PingInterval == 0:
-				d.PingInterval = ping
-			case d.PingInterval != ping:
-				conflict("ping_interval", d.PingInterval.D().String(), ping.D().String(), p)
-			}
-			switch {
-			case d.MaxDocumentBytes == 0:
-				d.MaxDocumentBytes = rc.MaxBytesMessage
-			case d.MaxDocumentBytes != rc.MaxBytesMessage:
-				conflict("max_document_bytes", strconv.Itoa(d.MaxDocumentBytes), strconv.Itoa(rc.MaxBytesMessage), p)
-			}
-		}
-	}
-	if p := d.ReferenceAuth; p != "" {
-		b, err := os.ReadFile(p)
-		var ra refconfig.Auth
-		if err == nil {
-			ra, err = refconfig.ParseAuth(b)
-		}
-		if err != nil {
-			d.refErrs = append(d.refErrs, fmt.Sprintf("damon.reference_auth: %v", err))
-		} else {
-			switch {
-			case d.Token == "":
-				d.Token = ra.Token
-			case ra.Token != "" && d.Token != ra.Token:
-				// Never print secrets.
-				d.refErrs = append(d.refErrs, fmt.Sprintf("damon.token differs from the token in %s: set it in one place", p))
-			}
-		}
-	}
+	got, problems := refconfig.Merge(refconfig.Settings{
+		Listen:           d.Listen,
+		PingInterval:     d.PingInterval.D(),
+		MaxDocumentBytes: d.MaxDocumentBytes,
+		Token:            d.Token,
+	}, d.ReferenceConfig, d.ReferenceAuth)
+	d.Listen, d.PingInterval, d.MaxDocumentBytes, d.Token = got.Listen, Duration(got.PingInterval), got.MaxDocumentBytes, got.Token
+	d.refErrs = problems
 }
 
 func (d *Damon) validate() []string {
