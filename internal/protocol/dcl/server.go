@@ -16,9 +16,10 @@
 // its weaknesses fixed: stricter auth chains, a CSPRNG challenge, bounded
 // send queues, and every rejected input counted by reason.
 //
-// Lock order: Server.mu -> session.mu -> hub locks -> transport locks. The
-// relay of a peer update holds only the sender's session.mu, so updates in
-// one room never wait for each other or for joins elsewhere.
+// Locks follow the server's one order, docs/locking.md (Server.mu, then
+// session.mu, then the hub's). The relay of a peer update holds only the
+// sender's session.mu, so updates in one room never wait for each other or
+// for joins elsewhere.
 package dcl
 
 import (
