@@ -127,7 +127,9 @@ func TestSIGTERMFlushesWebhooks(t *testing.T) {
 		if r.Header.Get("X-Pusher-Key") != "app-key" || !pushersign.Equal(r.Header.Get("X-Pusher-Signature"), pushersign.HMACHex("app-secret", string(body))) {
 			t.Errorf("badly signed webhook %s", body)
 		}
-		var hook struct{ Events []struct{ Name, Channel string } }
+		var hook struct {
+			Events []struct{ Name, Channel string }
+		}
 		if err := json.Unmarshal(body, &hook); err != nil {
 			t.Errorf("webhook body %s: %v", body, err)
 		}
