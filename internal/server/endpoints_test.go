@@ -2,10 +2,14 @@ package server_test
 
 import (
 	"bytes"
+	"io"
 	"log/slog"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/switchboard-rt/switchboard/internal/config"
+	"github.com/switchboard-rt/switchboard/internal/server"
 )
 
 // syncBuffer is a log destination that tests read while the server writes.
@@ -82,5 +86,30 @@ func TestStartupLogSkipsDisabledProtocols(t *testing.T) {
 	}
 	if n := strings.Count(buf.String(), `msg="protocol enabled"`); n != 1 || !strings.Contains(buf.String(), "protocol=pusher ") {
 		t.Fatalf("%d protocol lines:\n%s", n, buf.String())
+	}
+}
+
+// Two front-ends claiming the same route stop the server at New, with an
+// error naming the setting, instead of a panic.
+func TestRouteClashIsAStartupError(t *testing.T) {
+	for yaml, setting := range map[string]string{
+		"damon: {tcp: false, websocket_path: /rooms/status}\n": "dcl.path_prefixes",
+		"damon: {tcp: false, websocket_path: /app/{key}x}\n":   "",                  // refused by config validation
+		"damon: {tcp: false}\ndcl: {path_prefixes: [/apps]}\n": "dcl.path_prefixes", // Pusher's HTTP API
+	} {
+		cfg, err := config.Parse([]byte("listen: \"127.0.0.1:0\"\n" + yaml))
+		if setting == "" {
+			if err == nil {
+				t.Errorf("config accepted %q", yaml)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%q: %v", yaml, err)
+		}
+		_, err = server.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		if err == nil || !strings.HasPrefix(err.Error(), setting+":") {
+			t.Errorf("%q: New: %v", yaml, err)
+		}
 	}
 }
