@@ -66,6 +66,12 @@ type Limits struct {
 	// other peer the header is ignored.
 	TrustedProxies []string `yaml:"trusted_proxies"`
 	ClientIPHeader string   `yaml:"client_ip_header"`
+	// HTTPBodyTimeout bounds reading a request body, from its headers on.
+	HTTPBodyTimeout Duration `yaml:"http_body_timeout"`
+	// MaxHTTPConnections bounds connections still plain HTTP (WebSockets
+	// are not counted); one more closes the oldest. 0: a quarter of the
+	// process's open-file limit.
+	MaxHTTPConnections int `yaml:"max_http_connections"`
 }
 
 // WebSocket tunes the WebSocket transport.

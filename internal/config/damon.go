@@ -3,7 +3,6 @@ package config
 import (
 	"fmt"
 	"net"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -40,6 +39,13 @@ type Damon struct {
 	// identified and delivers nothing to them (default false, as the
 	// reference).
 	RequireIdentify bool `yaml:"require_identify"`
+	// IdentifyFailBurst failed IDENTIFYs are allowed per source address at
+	// once (default 10), then one more every IdentifyFailInterval (default
+	// 1s); past that an IDENTIFY is closed unchecked. -1: no throttling.
+	// IdentifyTrackedAddresses bounds the addresses remembered (65536).
+	IdentifyFailBurst        int      `yaml:"identify_fail_burst"`
+	IdentifyFailInterval     Duration `yaml:"identify_fail_interval"`
+	IdentifyTrackedAddresses int      `yaml:"identify_tracked_addresses"`
 	// ReferenceConfig and ReferenceAuth are paths to the reference server's
 	// data/config.json (ping, socket.host/port, max_bytes_message) and
 	// data/auth.json (token). Their values fill the keys above that are not
@@ -89,68 +95,36 @@ func (d *Damon) applyDefaults() {
 	if d.MaxDocumentBytes == 0 {
 		d.MaxDocumentBytes = refconfig.DefaultMaxBytesMessage
 	}
+	if d.IdentifyFailBurst == 0 {
+		d.IdentifyFailBurst = 10
+	}
+	if d.IdentifyFailInterval == 0 {
+		d.IdentifyFailInterval = Duration(time.Second)
+	}
+	if d.IdentifyTrackedAddresses == 0 {
+		d.IdentifyTrackedAddresses = 65536
+	}
 }
 
-// applyReference merges the reference's own files into the unset keys.
-// Errors are kept for validate, which is where config errors are reported.
+// applyReference fills the unset keys from the reference's own files
+// (read and merged by package refconfig, which owns their format). Problems
+// are kept for validate, which is where config errors are reported.
 func (d *Damon) applyReference() {
-	conflict := func(key, yamlVal, refVal, file string) {
-		d.refErrs = append(d.refErrs, fmt.Sprintf("damon.%s is %s but %s says %s: set it in one place", key, yamlVal, file, refVal))
-	}
-	if p := d.ReferenceConfig; p != "" {
-		b, err := os.ReadFile(p)
-		var rc refconfig.Config
-		if err == nil {
-			rc, err = refconfig.ParseConfig(b)
-		}
-		if err != nil {
-			d.refErrs = append(d.refErrs, fmt.Sprintf("damon.reference_config: %v", err))
-		} else {
-			// An empty host is every interface, as for Node's listen().
-			listen := net.JoinHostPort(rc.Host, strconv.Itoa(rc.Port))
-			switch {
-			case d.Listen == "":
-				d.Listen = listen
-			case d.Listen != listen:
-				conflict("listen", strconv.Quote(d.Listen), strconv.Quote(listen), p)
-			}
-			ping := Duration(time.Duration(rc.PingMS) * time.Millisecond)
-			switch {
-			case d.PingInterval == 0:
-				d.PingInterval = ping
-			case d.PingInterval != ping:
-				conflict("ping_interval", d.PingInterval.D().String(), ping.D().String(), p)
-			}
-			switch {
-			case d.MaxDocumentBytes == 0:
-				d.MaxDocumentBytes = rc.MaxBytesMessage
-			case d.MaxDocumentBytes != rc.MaxBytesMessage:
-				conflict("max_document_bytes", strconv.Itoa(d.MaxDocumentBytes), strconv.Itoa(rc.MaxBytesMessage), p)
-			}
-		}
-	}
-	if p := d.ReferenceAuth; p != "" {
-		b, err := os.ReadFile(p)
-		var ra refconfig.Auth
-		if err == nil {
-			ra, err = refconfig.ParseAuth(b)
-		}
-		if err != nil {
-			d.refErrs = append(d.refErrs, fmt.Sprintf("damon.reference_auth: %v", err))
-		} else {
-			switch {
-			case d.Token == "":
-				d.Token = ra.Token
-			case ra.Token != "" && d.Token != ra.Token:
-				// Never print secrets.
-				d.refErrs = append(d.refErrs, fmt.Sprintf("damon.token differs from the token in %s: set it in one place", p))
-			}
-		}
-	}
+	got, problems := refconfig.Merge(refconfig.Settings{
+		Listen:           d.Listen,
+		PingInterval:     d.PingInterval.D(),
+		MaxDocumentBytes: d.MaxDocumentBytes,
+		Token:            d.Token,
+	}, d.ReferenceConfig, d.ReferenceAuth)
+	d.Listen, d.PingInterval, d.MaxDocumentBytes, d.Token = got.Listen, Duration(got.PingInterval), got.MaxDocumentBytes, got.Token
+	d.refErrs = problems
 }
 
 func (d *Damon) validate() []string {
 	errs := append([]string(nil), d.refErrs...)
+	if d.IdentifyFailBurst < -1 || d.IdentifyFailInterval < 0 || d.IdentifyTrackedAddresses < 0 {
+		errs = append(errs, "damon: identify_fail_burst must be -1 (off) or positive, identify_fail_interval and identify_tracked_addresses not negative")
+	}
 	if p := d.PingInterval.D(); p < damonMinPing || p >= damonMaxPing {
 		errs = append(errs, fmt.Sprintf("damon.ping_interval %s: must be at least %s and under %s "+
 			"(SocketClient's own 60 s timer disconnects it when the server pings less often)", p, damonMinPing, damonMaxPing))

@@ -14,6 +14,8 @@ const (
 	DefaultListen           = ":6001"
 	DefaultMaxHTTPBodyBytes = 1 << 20
 	DefaultHandshakeTimeout = 10 * time.Second
+	// DefaultHTTPBodyTimeout bounds reading a request body, from its headers on.
+	DefaultHTTPBodyTimeout = 5 * time.Second
 	DefaultShutdownTimeout  = 10 * time.Second
 	DefaultActivityTimeout  = 120 * time.Second
 	DefaultPongTimeout      = 30 * time.Second
@@ -112,6 +114,9 @@ func (c *Config) applyDefaults() {
 	}
 	if l.MaxHTTPBodyBytes == 0 {
 		l.MaxHTTPBodyBytes = DefaultMaxHTTPBodyBytes
+	}
+	if l.HTTPBodyTimeout == 0 {
+		l.HTTPBodyTimeout = Duration(DefaultHTTPBodyTimeout)
 	}
 	l.applyRateDefaults()
 	if c.Shutdown.Timeout == 0 {

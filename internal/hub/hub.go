@@ -4,12 +4,9 @@
 // that must be true across a cluster (delivery to other nodes, presence,
 // occupancy, cached events, user sessions) goes through the engine.
 //
-// Lock order (never take an earlier lock while holding a later one):
-//
-//	Hub.mu -> space.mu -> channel.mu -> transport outbound.mu
-//
-// Subscriber.Deliver is called with channel.mu read-held, so it must not
-// block or call back into the hub.
+// Locks follow the server's one order, docs/locking.md (Hub.mu, then
+// space.mu, then channel.mu). Subscriber.Deliver is called with channel.mu
+// read-held, so it must not block or call back into the hub.
 package hub
 
 import (

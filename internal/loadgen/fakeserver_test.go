@@ -17,7 +17,7 @@ import (
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
 
-	"github.com/switchboard-rt/switchboard/internal/pushersign"
+	"github.com/switchboard-rt/switchboard/internal/protocol/pusher/pushersign"
 )
 
 // fakePusher is a minimal in-process Pusher-protocol server, just enough to

@@ -10,7 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/switchboard-rt/switchboard/internal/pushersign"
+	"github.com/switchboard-rt/switchboard/internal/protocol/pusher/pushersign"
 )
 
 // PresenceConfig: Conns watcher connections stay subscribed to Channels

@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/switchboard-rt/switchboard/internal/pushersign"
+	"github.com/switchboard-rt/switchboard/internal/protocol/pusher/pushersign"
 )
 
 // Publisher triggers events through the server's signed REST API

@@ -1,25 +1,20 @@
 package server
 
 import (
-	"fmt"
 	"net"
-	"net/http"
 
 	"github.com/switchboard-rt/switchboard/internal/config"
+	"github.com/switchboard-rt/switchboard/internal/frontend"
 	"github.com/switchboard-rt/switchboard/internal/protocol/damon"
 	"github.com/switchboard-rt/switchboard/internal/transport"
 )
 
-// mountDamon wires the Damon master-socket front-end: the raw TCP listener
-// (a service, bound when the server runs) and the WebSocket route on the
+// newDamon builds the Damon master-socket front-end from cfg.Damon: its
+// own raw TCP listener (bound by Start) and the WebSocket route on the
 // main listener. See docs/damon.md.
-func (s *Server) mountDamon(mux *http.ServeMux, limits transport.Options) (err error) {
+func (s *Server) newDamon(limits transport.Options) (frontend.FrontEnd, error) {
 	c := s.cfg.Damon
-	listen := ""
-	if config.On(c.TCP, true) {
-		listen = c.Listen
-	}
-	d, err := damon.New(damon.Options{
+	opts := damon.Options{
 		Hub:              s.hub,
 		Metrics:          s.metrics,
 		Logger:           s.log,
@@ -27,29 +22,24 @@ func (s *Server) mountDamon(mux *http.ServeMux, limits transport.Options) (err e
 		Poller:           s.poller,
 		Transport:        limits,
 		Compression:      s.cfg.WebSocket.Compression,
-		Listen:           listen,
 		WrapListener:     func(ln net.Listener) net.Listener { return s.connLimit.Listener(ln, "damon_tcp") },
 		Token:            c.Token,
 		PingInterval:     c.PingInterval.D(),
 		MaxDocumentBytes: c.MaxDocumentBytes,
 		RequireIdentify:  c.RequireIdentify,
-	})
-	if err != nil {
-		return err
+
+		IdentifyFailBurst:    c.IdentifyFailBurst,
+		IdentifyFailInterval: c.IdentifyFailInterval.D(),
+		IdentifyAddresses:    c.IdentifyTrackedAddresses,
+	}
+	if config.On(c.TCP, true) {
+		opts.Listen = c.Listen
 	}
 	if config.On(c.WebSocket, true) {
-		// ServeMux panics on a pattern that conflicts with another route;
-		// turn that into a startup error naming the setting.
-		defer func() {
-			if r := recover(); r != nil {
-				err = fmt.Errorf("damon.websocket_path %q: %v", c.WebSocketPath, r)
-			}
-		}()
-		mux.HandleFunc("GET "+c.WebSocketPath, d.ServeWS)
+		opts.WebSocketPath = c.WebSocketPath
 	}
 	for _, w := range c.Warnings() {
 		s.log.Warn(w)
 	}
-	s.services = append(s.services, d)
-	return nil
+	return damon.NewServer(opts)
 }

@@ -2,19 +2,18 @@ package server
 
 import (
 	"fmt"
-	"net/http"
 
 	"github.com/switchboard-rt/switchboard/internal/config"
+	"github.com/switchboard-rt/switchboard/internal/frontend"
 	"github.com/switchboard-rt/switchboard/internal/protocol/dcl"
 	"github.com/switchboard-rt/switchboard/internal/protocol/dcl/authchain"
 	"github.com/switchboard-rt/switchboard/internal/transport"
 )
 
-// mountDCL wires the Decentraland ws-room front-end: for each configured
-// prefix P, P/{roomId} (WebSocket) and P/status; plus /status and
-// /health/live. Its lifecycle (cancel pending verifications, close rooms on
-// shutdown) joins s.services.
-func (s *Server) mountDCL(mux *http.ServeMux, limits transport.Options) error {
+// newDCL builds the Decentraland ws-room front-end from cfg.DCL: for each
+// configured prefix P, P/{roomId} (WebSocket) and P/status; plus /status
+// and /health/live. See docs/decentraland.md.
+func (s *Server) newDCL(limits transport.Options) (frontend.FrontEnd, error) {
 	c := s.cfg.DCL
 	if c.SendQueueBytes > 0 {
 		limits.SendQueueBytes = c.SendQueueBytes
@@ -22,6 +21,7 @@ func (s *Server) mountDCL(mux *http.ServeMux, limits transport.Options) error {
 	opts := dcl.Options{
 		Hub:                s.hub,
 		Wheel:              s.wheel,
+		PathPrefixes:       c.PathPrefixes,
 		Metrics:            s.metrics,
 		Logger:             s.log,
 		IDs:                &s.ids,
@@ -41,14 +41,9 @@ func (s *Server) mountDCL(mux *http.ServeMux, limits transport.Options) error {
 	if c.EthRPCURL != "" {
 		v, err := authchain.NewJSONRPCVerifier(authchain.JSONRPCConfig{URL: c.EthRPCURL, Timeout: c.EthRPCTimeout.D()})
 		if err != nil {
-			return fmt.Errorf("dcl: %w", err)
+			return nil, fmt.Errorf("dcl: %w", err)
 		}
 		opts.Contracts = v
 	}
-	srv := dcl.NewServer(opts)
-	if err := srv.Mount(mux, c.PathPrefixes); err != nil {
-		return err
-	}
-	s.services = append(s.services, srv)
-	return nil
+	return dcl.NewServer(opts), nil
 }

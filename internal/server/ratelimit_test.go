@@ -30,7 +30,7 @@ import (
 	"github.com/gobwas/ws/wsutil"
 
 	"github.com/switchboard-rt/switchboard/internal/config"
-	"github.com/switchboard-rt/switchboard/internal/pushersign"
+	"github.com/switchboard-rt/switchboard/internal/protocol/pusher/pushersign"
 	"github.com/switchboard-rt/switchboard/internal/server"
 )
 

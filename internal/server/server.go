@@ -15,16 +15,17 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/switchboard-rt/switchboard/internal/config"
 	"github.com/switchboard-rt/switchboard/internal/engine/memory"
+	"github.com/switchboard-rt/switchboard/internal/frontend"
 	"github.com/switchboard-rt/switchboard/internal/hub"
 	"github.com/switchboard-rt/switchboard/internal/metrics"
-	"github.com/switchboard-rt/switchboard/internal/protocol/pusher"
-	"github.com/switchboard-rt/switchboard/internal/protocol/pusher/httpapi"
 	"github.com/switchboard-rt/switchboard/internal/ratelimit"
+	"github.com/switchboard-rt/switchboard/internal/protocol/pusher/webhook"
 	"github.com/switchboard-rt/switchboard/internal/timewheel"
 	"github.com/switchboard-rt/switchboard/internal/transport"
-	"github.com/switchboard-rt/switchboard/internal/webhook"
 )
 
 // Server is one Switchboard node.
@@ -34,31 +35,39 @@ type Server struct {
 	metrics  *metrics.Metrics
 	hub      *hub.Hub
 	wheel    *timewheel.Wheel
-	pusher   *pusher.Server
 	webhooks *webhook.Dispatcher
 	http     *http.Server
+	conns    *connGuard
 	ln       net.Listener
 	ready    atomic.Bool
 	ids      transport.IDSource
 	// poller holds idle WebSocket connections without a goroutine each;
 	// nil where epoll is missing.
 	poller *transport.Poller
-	// services are protocol front-ends with their own lifecycle (their own
-	// listeners, background loops): started by Run, stopped by shutdown.
-	services []service
+	// frontEnds are the enabled protocols, in the order of protocols():
+	// mounted by New, started by Run, drained by shutdown.
+	frontEnds []frontend.FrontEnd
 	// Per-address connection and per-app HTTP API rate limits (nil: off);
 	// built by newRateLimits in ratelimit.go.
 	connLimit *ratelimit.Connections
 	apiLimit  *ratelimit.Keyed[string]
 }
 
-// service is a protocol front-end that needs more than HTTP routes.
-type service interface {
-	// Start begins serving; work stops when ctx ends.
-	Start(ctx context.Context) error
-	// Drain stops accepting, tells clients to go, and waits (bounded by
-	// ctx) for them to leave.
-	Drain(ctx context.Context)
+// protocol is one front-end the server can run: its on/off switch and the
+// function (one file per protocol in this package) that builds it from the
+// configuration.
+type protocol struct {
+	enabled *bool
+	build   func(limits transport.Options) (frontend.FrontEnd, error)
+}
+
+// protocols lists every protocol, each on by default.
+func (s *Server) protocols() []protocol {
+	return []protocol{
+		{s.cfg.Pusher.Enabled, s.newPusher},
+		{s.cfg.Damon.Enabled, s.newDamon},
+		{s.cfg.DCL.Enabled, s.newDCL},
+	}
 }
 
 // New builds a server; Run starts it.
@@ -95,56 +104,61 @@ func New(cfg *config.Config, log *slog.Logger) (_ *Server, err error) {
 		SendQueueBytes:  cfg.Limits.SendQueueBytes,
 		WriteTimeout:    cfg.Limits.WriteTimeout.D(),
 	}
-	if config.On(cfg.Pusher.Enabled, true) {
-		s.mountPusher(mux, limits)
-	}
-	if config.On(cfg.Damon.Enabled, true) {
-		if err := s.mountDamon(mux, limits); err != nil {
+	for _, p := range s.protocols() {
+		if !config.On(p.enabled, true) {
+			continue
+		}
+		fe, err := p.build(limits)
+		if err != nil {
 			return nil, err
 		}
-	}
-	if config.On(cfg.DCL.Enabled, true) {
-		if err := s.mountDCL(mux, limits); err != nil {
+		if err := fe.Mount(mux); err != nil {
 			return nil, err
 		}
+		s.frontEnds = append(s.frontEnds, fe)
 	}
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		http.Error(w, "not found: "+r.URL.Path+"\n", http.StatusNotFound)
+	mux.HandleFunc("/", notFound)
+
+	shed := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "switchboard_http_connections_shed_total",
+		Help: "Plain-HTTP connections closed because limits.max_http_connections were open.",
 	})
+	s.metrics.Registry.MustRegister(shed)
+	s.conns = newConnGuard(maxHTTPConnections(cfg.Limits.MaxHTTPConnections), shed)
 	s.http = &http.Server{
-		Handler:           s.connLimit.Middleware(mux), // 429 before any WebSocket upgrade
+		Handler:           s.connLimit.Middleware(bodyDeadline(cfg.Limits.HTTPBodyTimeout.D(), mux)), // 429 before any upgrade work
 		ReadHeaderTimeout: cfg.Limits.HandshakeTimeout.D(),
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    16 << 10,
+		ConnState:         s.conns.ConnState,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 	return s, nil
 }
 
-func (s *Server) mountPusher(mux *http.ServeMux, limits transport.Options) {
-	cfg := s.cfg
-	apps := make([]*pusher.App, 0, len(cfg.Pusher.Apps))
-	for _, a := range cfg.Pusher.Apps {
-		apps = append(apps, pusher.NewApp(a, s.metrics))
+// maxHTTPConnections resolves limits.max_http_connections: 0 is a quarter
+// of the open-file limit, so that plain HTTP can never take the
+// descriptors WebSockets and the Damon listener need.
+func maxHTTPConnections(configured int) int {
+	if configured > 0 {
+		return configured
 	}
-	limits.SlowConsumerCode = 4100 // pusher-js backs off and reconnects
-	s.pusher = pusher.NewServer(pusher.Options{
-		Apps:            pusher.NewApps(apps),
-		Hub:             s.hub,
-		Wheel:           s.wheel,
-		Upgrader:        &transport.Upgrader{IDs: &s.ids, Poller: s.poller, Options: limits, Compression: cfg.WebSocket.Compression},
-		Webhooks:        s.webhooks,
-		Logger:          s.log,
-		ActivityTimeout: cfg.Pusher.ActivityTimeout.D(),
-		PongTimeout:     cfg.Pusher.PongTimeout.D(),
-	})
-	prefix := cfg.Pusher.PathPrefix
-	mux.HandleFunc("GET "+prefix+"/app/{key}", func(w http.ResponseWriter, r *http.Request) {
-		s.pusher.ServeWS(w, r, r.PathValue("key"))
-	})
-	api := httpapi.New(s.pusher, httpapi.Options{PathPrefix: prefix, MaxBodyBytes: cfg.Limits.MaxHTTPBodyBytes, Metrics: s.metrics, Logger: s.log,
-		RateLimit: s.apiLimit})
-	mux.Handle(prefix+"/apps/", api)
+	n := openFileLimit() / 4
+	switch {
+	case n <= 0:
+		return 4096
+	case n < 16:
+		return 16
+	}
+	return n
+}
+
+// notFound answers every path no route claims, in the JSON the HTTP API
+// and the ws-room endpoints use for their errors.
+func notFound(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusNotFound)
+	_, _ = w.Write([]byte(`{"error":"Not Found"}`))
 }
 
 // Listen binds the configured address (so a caller can learn the port
@@ -186,8 +200,8 @@ func (s *Server) Run(ctx context.Context) error {
 		return err
 	}
 
-	for _, svc := range s.services {
-		if err := svc.Start(runCtx); err != nil {
+	for _, fe := range s.frontEnds {
+		if err := fe.Start(runCtx); err != nil {
 			return err
 		}
 	}
@@ -195,6 +209,7 @@ func (s *Server) Run(ctx context.Context) error {
 	go func() { errc <- s.http.Serve(s.ln) }()
 	s.ready.Store(true)
 	s.log.Info("switchboard listening", "addr", s.ln.Addr().String(), "tls", s.cfg.TLS.Cert != "")
+	s.logEndpoints()
 	if s.cfg.UsesDefaultSecret() {
 		s.log.Warn("an app uses the published default secret \"app-secret\"; set a real secret before exposing this server")
 	}
@@ -220,11 +235,8 @@ func (s *Server) shutdown() error {
 	// in-flight HTTP API calls; hijacked WebSockets are ours to end.
 	httpDone := make(chan error, 1)
 	go func() { httpDone <- s.http.Shutdown(ctx) }()
-	if s.pusher != nil {
-		s.pusher.Drain(ctx)
-	}
-	for _, svc := range s.services {
-		svc.Drain(ctx)
+	for _, fe := range s.frontEnds {
+		fe.Drain(ctx)
 	}
 	// After the drain no connection is parked; any straggler is handed
 	// back to a reader goroutine rather than stranded.
@@ -234,10 +246,42 @@ func (s *Server) shutdown() error {
 	if err := s.webhooks.Flush(ctx); err != nil {
 		s.log.Warn("webhooks not all sent before the shutdown deadline", "err", err)
 	}
-	err := <-httpDone
-	if err != nil && !strings.Contains(err.Error(), "context") {
+	// Past the deadline, Shutdown gives up on in-flight HTTP calls: that
+	// is the bound working, not a failure.
+	if err := <-httpDone; err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
 	s.log.Info("stopped")
 	return nil
+}
+
+// logEndpoints writes one line per enabled protocol with the URLs its
+// clients use.
+func (s *Server) logEndpoints() {
+	base := clientHost(s.ln.Addr())
+	tls := s.cfg.TLS.Cert != ""
+	for _, fe := range s.frontEnds {
+		var urls []string
+		for _, e := range fe.Endpoints() {
+			u := e.URL(base, tls)
+			if e.Note != "" {
+				u += " (" + e.Note + ")"
+			}
+			urls = append(urls, u)
+		}
+		s.log.Info("protocol enabled", "protocol", fe.Name(), "endpoints", strings.Join(urls, ", "))
+	}
+}
+
+// clientHost is the listener's address as a client on this machine would
+// dial it: an unspecified IP (":6001") becomes localhost.
+func clientHost(a net.Addr) string {
+	host, port, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, port)
 }

@@ -25,11 +25,17 @@ import (
 // how Run ended (or that shutdown hung); it also runs at cleanup.
 func startServer(t *testing.T, yaml string) (addr string, stop func() error) {
 	t.Helper()
+	return startServerLog(t, yaml, slog.New(slog.NewTextHandler(io.Discard, nil)))
+}
+
+// startServerLog is startServer writing its log to log.
+func startServerLog(t *testing.T, yaml string, log *slog.Logger) (addr string, stop func() error) {
+	t.Helper()
 	cfg, err := config.Parse([]byte("listen: \"127.0.0.1:0\"\nshutdown: {timeout: 3s}\n" + yaml))
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	srv, err := server.New(cfg, log)
 	if err != nil {
 		t.Fatal(err)
 	}

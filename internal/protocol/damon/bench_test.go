@@ -31,7 +31,7 @@ func benchServer(b *testing.B, listen string) *Server {
 	if err := h.Start(ctx); err != nil {
 		b.Fatal(err)
 	}
-	s, err := New(Options{Hub: h, Metrics: m, Logger: quietLogger(), Token: testToken, Listen: listen,
+	s, err := NewServer(Options{Hub: h, Metrics: m, Logger: quietLogger(), Token: testToken, Listen: listen,
 		Transport: transport.Options{SendQueueBytes: 8 << 20}})
 	if err != nil {
 		b.Fatal(err)

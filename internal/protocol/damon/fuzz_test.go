@@ -27,7 +27,7 @@ func fuzzServer(f *testing.F, requireIdentify bool) *Server {
 	if err := h.Start(ctx); err != nil {
 		f.Fatal(err)
 	}
-	s, err := New(Options{Hub: h, Metrics: m, Logger: quietLogger(), Token: testToken,
+	s, err := NewServer(Options{Hub: h, Metrics: m, Logger: quietLogger(), Token: testToken,
 		MaxDocumentBytes: 256, RequireIdentify: requireIdentify,
 		// Every fake connection comes from one address: throttling would
 		// make an input's outcome depend on the inputs before it.

@@ -60,7 +60,7 @@ func newEnv(t *testing.T, mutate func(*Options)) *testEnv {
 	if mutate != nil {
 		mutate(&opts)
 	}
-	s, err := New(opts)
+	s, err := NewServer(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -133,7 +133,8 @@ func startEnv(t testing.TB, stepped bool, mutate func(*Options)) *testEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = poller.Close() }) // after the HTTP server's cleanup
-	opts := Options{Hub: h, Wheel: wheel, Metrics: m, HandshakeTimeout: 400 * time.Millisecond, Logger: testLogger(), Poller: poller}
+	opts := Options{Hub: h, Wheel: wheel, Metrics: m, HandshakeTimeout: 400 * time.Millisecond, Logger: testLogger(), Poller: poller,
+		PathPrefixes: []string{"/rooms", "/mini-comms"}}
 	if clock != nil {
 		opts.Now = clock.Now
 	}
@@ -145,7 +146,7 @@ func startEnv(t testing.TB, stepped bool, mutate func(*Options)) *testEnv {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
-	if err := s.Mount(mux, []string{"/rooms", "/mini-comms"}); err != nil {
+	if err := s.Mount(mux); err != nil {
 		t.Fatal(err)
 	}
 	hs := httptest.NewServer(mux)

@@ -52,7 +52,8 @@ func TestOptionsValidation(t *testing.T) {
 				return // NewServer needs both to build the server at all
 			}
 			mux := http.NewServeMux()
-			if err := NewServer(o).Mount(mux, []string{"/rooms"}); err == nil || !strings.Contains(err.Error(), c.want) {
+			o.PathPrefixes = []string{"/rooms"}
+			if err := NewServer(o).Mount(mux); err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("Mount: %v, want an error with %q", err, c.want)
 			}
 			if _, pattern := mux.Handler(&http.Request{Method: "GET", Host: "x", URL: mustURL(t, "/status")}); pattern != "" {
@@ -102,7 +103,9 @@ func TestPrefixValidation(t *testing.T) {
 			t.Errorf("%q: %v, want an error with %q", c.prefixes, err, c.want)
 			continue
 		}
-		if err := NewServer(validOptions()).Mount(http.NewServeMux(), c.prefixes); err == nil {
+		o := validOptions()
+		o.PathPrefixes = c.prefixes
+		if err := NewServer(o).Mount(http.NewServeMux()); err == nil {
 			t.Errorf("%q: Mount accepted it", c.prefixes)
 		}
 	}
@@ -112,7 +115,9 @@ func TestPrefixValidation(t *testing.T) {
 	// A clash with a route registered by someone else is an error, not a panic.
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /rooms/{x}", func(http.ResponseWriter, *http.Request) {})
-	if err := NewServer(validOptions()).Mount(mux, []string{"/rooms"}); err == nil {
+	o := validOptions()
+	o.PathPrefixes = []string{"/rooms"}
+	if err := NewServer(o).Mount(mux); err == nil {
 		t.Fatal("a clashing route was accepted")
 	}
 }

@@ -16,9 +16,10 @@
 // its weaknesses fixed: stricter auth chains, a CSPRNG challenge, bounded
 // send queues, and every rejected input counted by reason.
 //
-// Lock order: Server.mu -> session.mu -> hub locks -> transport locks. The
-// relay of a peer update holds only the sender's session.mu, so updates in
-// one room never wait for each other or for joins elsewhere.
+// Locks follow the server's one order, docs/locking.md (Server.mu, then
+// session.mu, then the hub's). The relay of a peer update holds only the
+// sender's session.mu, so updates in one room never wait for each other or
+// for joins elsewhere.
 package dcl
 
 import (
@@ -37,6 +38,7 @@ import (
 
 	"github.com/switchboard-rt/switchboard/internal/connset"
 	"github.com/switchboard-rt/switchboard/internal/engine"
+	"github.com/switchboard-rt/switchboard/internal/frontend"
 	"github.com/switchboard-rt/switchboard/internal/hub"
 	"github.com/switchboard-rt/switchboard/internal/metrics"
 	"github.com/switchboard-rt/switchboard/internal/protocol/dcl/authchain"
@@ -56,6 +58,9 @@ const ReasonRoomFull = "This world is full. Try again later."
 type Options struct {
 	Hub   *hub.Hub         // required
 	Wheel *timewheel.Wheel // required, and running
+	// PathPrefixes are where Mount serves rooms: P/{roomId} and P/status
+	// for each P (e.g. "/rooms").
+	PathPrefixes []string
 	// Metrics gets the dcl_ws_rooms_* metrics and the per-protocol
 	// counters; nil keeps them private.
 	Metrics *metrics.Metrics
@@ -244,6 +249,8 @@ type room struct {
 	size    atomic.Int32
 }
 
+var _ frontend.FrontEnd = (*Server)(nil)
+
 // NewServer returns a Server; mount it with Mount.
 func NewServer(opts Options) *Server {
 	optErr := opts.Validate()
@@ -277,8 +284,20 @@ func NewServer(opts Options) *Server {
 	return s
 }
 
-// Start implements the server's service lifecycle: verifications started
-// from now on are canceled when ctx ends.
+// Name implements frontend.FrontEnd.
+func (s *Server) Name() string { return "dcl" }
+
+// Endpoints lists each prefix's room URL (a client appends the room id).
+func (s *Server) Endpoints() []frontend.Endpoint {
+	eps := make([]frontend.Endpoint, 0, len(s.opts.PathPrefixes))
+	for _, p := range s.opts.PathPrefixes {
+		eps = append(eps, frontend.Endpoint{Kind: frontend.KindWebSocket, Path: p + "/{roomId}", Note: "ws-room"})
+	}
+	return eps
+}
+
+// Start implements frontend.FrontEnd: verifications started from now on
+// are canceled when ctx ends.
 func (s *Server) Start(ctx context.Context) error {
 	s.baseCtx.Store(&ctx)
 	return nil
@@ -294,20 +313,18 @@ func (s *Server) Drain(ctx context.Context) {
 func (s *Server) Connections() int { return s.conns.Len() }
 
 // Mount registers the routes: for each prefix P, GET P/{roomId} (the
-// WebSocket) and GET P/status; then GET /status and /health/live. Invalid
-// options (Options.Validate) or prefixes (ValidatePrefixes) are returned
-// as an error before anything is registered, and so is a registration
-// that clashes with another route.
-func (s *Server) Mount(mux *http.ServeMux, prefixes []string) (err error) {
-	if err := errors.Join(s.optErr, ValidatePrefixes(prefixes)); err != nil {
+// WebSocket) and GET P/status; then GET /status and /health/live. A
+// registration that clashes with another route is returned as an error.
+func (s *Server) Mount(mux *http.ServeMux) (err error) {
+	if err := errors.Join(s.optErr, ValidatePrefixes(s.opts.PathPrefixes)); err != nil {
 		return err
 	}
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("dcl: routes: %v", r)
+			err = fmt.Errorf("dcl.path_prefixes: routes: %v", r)
 		}
 	}()
-	for _, p := range prefixes {
+	for _, p := range s.opts.PathPrefixes {
 		prefix := p
 		mux.HandleFunc("GET "+prefix+"/{roomId}", func(w http.ResponseWriter, r *http.Request) {
 			s.ServeRoom(w, r, rawSegment(r, prefix))

@@ -5,7 +5,7 @@ import (
 
 	"github.com/switchboard-rt/switchboard/internal/config"
 	"github.com/switchboard-rt/switchboard/internal/metrics"
-	"github.com/switchboard-rt/switchboard/internal/webhook"
+	"github.com/switchboard-rt/switchboard/internal/protocol/pusher/webhook"
 )
 
 // App is one Pusher application at run time. Its id is its hub namespace,

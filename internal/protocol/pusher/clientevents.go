@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/switchboard-rt/switchboard/internal/webhook"
+	"github.com/switchboard-rt/switchboard/internal/protocol/pusher/webhook"
 )
 
 // clientEvent relays a client- event to the channel's other subscribers.

@@ -4,7 +4,7 @@ import (
 	"context"
 
 	"github.com/switchboard-rt/switchboard/internal/engine"
-	"github.com/switchboard-rt/switchboard/internal/webhook"
+	"github.com/switchboard-rt/switchboard/internal/protocol/pusher/webhook"
 )
 
 // What the cluster decides on this node's behalf: transitions a departed

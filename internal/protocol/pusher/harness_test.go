@@ -20,7 +20,7 @@ import (
 	"github.com/switchboard-rt/switchboard/internal/engine/memory"
 	"github.com/switchboard-rt/switchboard/internal/hub"
 	"github.com/switchboard-rt/switchboard/internal/metrics"
-	"github.com/switchboard-rt/switchboard/internal/pushersign"
+	"github.com/switchboard-rt/switchboard/internal/protocol/pusher/pushersign"
 	"github.com/switchboard-rt/switchboard/internal/timewheel"
 	"github.com/switchboard-rt/switchboard/internal/transport"
 )

@@ -11,16 +11,18 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/switchboard-rt/switchboard/internal/connset"
 	"github.com/switchboard-rt/switchboard/internal/engine"
+	"github.com/switchboard-rt/switchboard/internal/frontend"
 	"github.com/switchboard-rt/switchboard/internal/hub"
+	"github.com/switchboard-rt/switchboard/internal/protocol/pusher/webhook"
 	"github.com/switchboard-rt/switchboard/internal/timewheel"
 	"github.com/switchboard-rt/switchboard/internal/transport"
-	"github.com/switchboard-rt/switchboard/internal/webhook"
 )
 
 // Options configure a Server.
@@ -33,6 +35,11 @@ type Options struct {
 	Logger          *slog.Logger
 	ActivityTimeout time.Duration // sent to clients; server pings after this much silence
 	PongTimeout     time.Duration // then 4201 without an answer
+	// PathPrefix goes before /app/{key} and /apps/ (e.g. "/ws").
+	PathPrefix string
+	// API builds the signed HTTP API (package httpapi, which imports this
+	// one) on the Server; Mount serves it at PathPrefix/apps/. nil: none.
+	API func(*Server) http.Handler
 }
 
 // Server is the Pusher protocol front-end.
@@ -45,7 +52,9 @@ type Server struct {
 	countThrottle throttle
 }
 
-// NewServer returns a Server; mount Handler on the router.
+var _ frontend.FrontEnd = (*Server)(nil)
+
+// NewServer returns a Server; Mount puts it on the main listener.
 func NewServer(opts Options) *Server {
 	var b [4]byte
 	_, _ = rand.Read(b[:])
@@ -60,6 +69,40 @@ func NewServer(opts Options) *Server {
 	}
 	s.ownApps()
 	return s
+}
+
+// Name implements frontend.FrontEnd.
+func (s *Server) Name() string { return "pusher" }
+
+// Mount serves GET {prefix}/app/{key} (the WebSocket) and, with an API,
+// {prefix}/apps/ (the HTTP API).
+func (s *Server) Mount(mux *http.ServeMux) error {
+	prefix := s.opts.PathPrefix
+	ws := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.ServeWS(w, r, r.PathValue("key")) })
+	if err := frontend.Handle(mux, "pusher.path_prefix", "GET "+prefix+"/app/{key}", ws); err != nil {
+		return err
+	}
+	if s.opts.API != nil {
+		return frontend.Handle(mux, "pusher.path_prefix", prefix+"/apps/", s.opts.API(s))
+	}
+	return nil
+}
+
+// Start implements frontend.FrontEnd; Pusher has no work outside its routes.
+func (s *Server) Start(context.Context) error { return nil }
+
+// Endpoints lists each app's WebSocket URL and HTTP API, sorted by app id.
+func (s *Server) Endpoints() []frontend.Endpoint {
+	apps := s.opts.Apps.All()
+	slices.SortFunc(apps, func(a, b *App) int { return strings.Compare(a.ID, b.ID) })
+	var eps []frontend.Endpoint
+	for _, a := range apps {
+		eps = append(eps, frontend.Endpoint{Kind: frontend.KindWebSocket, Path: s.opts.PathPrefix + "/app/" + a.Key, Note: "app " + a.ID})
+		if s.opts.API != nil {
+			eps = append(eps, frontend.Endpoint{Kind: frontend.KindHTTP, Path: s.opts.PathPrefix + "/apps/" + a.ID, Note: "HTTP API"})
+		}
+	}
+	return eps
 }
 
 // Apps returns the app registry.

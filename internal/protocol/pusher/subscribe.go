@@ -11,8 +11,8 @@ import (
 
 	"github.com/switchboard-rt/switchboard/internal/engine"
 	"github.com/switchboard-rt/switchboard/internal/hub"
-	"github.com/switchboard-rt/switchboard/internal/pushersign"
-	"github.com/switchboard-rt/switchboard/internal/webhook"
+	"github.com/switchboard-rt/switchboard/internal/protocol/pusher/pushersign"
+	"github.com/switchboard-rt/switchboard/internal/protocol/pusher/webhook"
 )
 
 type subscribeData struct {

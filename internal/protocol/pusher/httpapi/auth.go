@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/switchboard-rt/switchboard/internal/protocol/pusher"
-	"github.com/switchboard-rt/switchboard/internal/pushersign"
+	"github.com/switchboard-rt/switchboard/internal/protocol/pusher/pushersign"
 )
 
 // TimestampWindow is how far auth_timestamp may be from the server clock,

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/switchboard-rt/switchboard/internal/protocol/pusher"
-	"github.com/switchboard-rt/switchboard/internal/pushersign"
+	"github.com/switchboard-rt/switchboard/internal/protocol/pusher/pushersign"
 )
 
 // FuzzVerifyRequest drives the whole handler (query parsing, signature

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/switchboard-rt/switchboard/internal/config"
-	"github.com/switchboard-rt/switchboard/internal/pushersign"
+	"github.com/switchboard-rt/switchboard/internal/protocol/pusher/pushersign"
 )
 
 func TestWireFormatSignatureAndHeaders(t *testing.T) {

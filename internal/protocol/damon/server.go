@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/switchboard-rt/switchboard/internal/connset"
+	"github.com/switchboard-rt/switchboard/internal/frontend"
 	"github.com/switchboard-rt/switchboard/internal/hub"
 	"github.com/switchboard-rt/switchboard/internal/metrics"
 	"github.com/switchboard-rt/switchboard/internal/protocol/damon/wire"
@@ -71,6 +72,9 @@ type Options struct {
 	// WrapListener, when set, wraps the TCP listener (the server's
 	// per-address connection rate limit closes refused connections there).
 	WrapListener func(net.Listener) net.Listener
+	// WebSocketPath is where Mount serves the protocol over WebSocket on
+	// the main listener; "" mounts nothing.
+	WebSocketPath string
 	// Token is the shared IDENTIFY secret; "" lets nobody identify.
 	Token string
 	// PingInterval is the global heartbeat tick (default 30 s).
@@ -98,7 +102,7 @@ type Options struct {
 }
 
 // Server is the Damon front-end: a TCP listener, a WebSocket handler and
-// the heartbeat. It implements the server's service interface.
+// the heartbeat. It is a frontend.FrontEnd.
 type Server struct {
 	opts     Options
 	log      *slog.Logger
@@ -117,8 +121,11 @@ type Server struct {
 	tickBuf  []*session // reused by the heartbeat; heartbeat goroutine only
 }
 
-// New returns a Server; Start runs it.
-func New(opts Options) (*Server, error) {
+var _ frontend.FrontEnd = (*Server)(nil)
+
+// NewServer returns a Server; Mount puts its WebSocket route on the main
+// listener and Start runs the rest.
+func NewServer(opts Options) (*Server, error) {
 	if opts.Hub == nil {
 		return nil, errors.New("damon: a hub is required")
 	}
@@ -178,6 +185,30 @@ func New(opts Options) (*Server, error) {
 	return s, nil
 }
 
+// Name implements frontend.FrontEnd.
+func (s *Server) Name() string { return "damon" }
+
+// Mount serves GET WebSocketPath, when set.
+func (s *Server) Mount(mux *http.ServeMux) error {
+	if s.opts.WebSocketPath == "" {
+		return nil
+	}
+	return frontend.Handle(mux, "damon.websocket_path", "GET "+s.opts.WebSocketPath, http.HandlerFunc(s.ServeWS))
+}
+
+// Endpoints lists the raw TCP address (once Start has bound it) and the
+// WebSocket path.
+func (s *Server) Endpoints() []frontend.Endpoint {
+	var eps []frontend.Endpoint
+	if a := s.Addr(); a != nil {
+		eps = append(eps, frontend.Endpoint{Kind: frontend.KindTCP, Addr: a.String(), Note: "raw TCP"})
+	}
+	if s.opts.WebSocketPath != "" {
+		eps = append(eps, frontend.Endpoint{Kind: frontend.KindWebSocket, Path: s.opts.WebSocketPath})
+	}
+	return eps
+}
+
 // Start binds the TCP listener (when configured) and starts the heartbeat.
 // Work stops when ctx ends.
 func (s *Server) Start(ctx context.Context) error {
@@ -199,7 +230,6 @@ func (s *Server) Start(ctx context.Context) error {
 		s.mu.Lock()
 		s.ln = ln
 		s.mu.Unlock()
-		s.log.Info("damon listening", "addr", ln.Addr().String())
 		go s.serveTCP(ln)
 	}
 	go s.heartbeat(ctx)

@@ -13,7 +13,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/switchboard-rt/switchboard/internal/pushersign"
+	"github.com/switchboard-rt/switchboard/internal/protocol/pusher/pushersign"
 )
 
 // Run sends queued webhooks until ctx ends. Requests cut short by ctx go back
