@@ -40,8 +40,8 @@ func (k keys) claim(ns, key string) string { return k.prefix + "cl:" + tag(ns, k
 // Cluster membership: zset node -> last heartbeat (Redis TIME, ms), and the
 // set of every id that may still own state (a record may be gone while
 // its state is not, if a reaper stopped halfway).
-func (k keys) nodes() string            { return k.prefix + "nodes" }
-func (k keys) known() string            { return k.prefix + "known" }
+func (k keys) nodes() string             { return k.prefix + "nodes" }
+func (k keys) known() string             { return k.prefix + "known" }
 func (k keys) reapLock(id string) string { return k.prefix + "reap:" + id }
 
 // index kinds: what a node contributed, so a reaper can undo exactly that.

@@ -37,7 +37,7 @@ var (
 )
 
 type scripts struct {
-	occupancy, presenceAdd, presenceRemove, userOnline, userOffline *rueidis.Lua
+	occupancy, presenceAdd, presenceRemove, userOnline, userOffline   *rueidis.Lua
 	claim, release, register, heartbeat, reapScan, reapBegin, reapEnd *rueidis.Lua
 }
 
