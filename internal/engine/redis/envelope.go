@@ -39,6 +39,9 @@ func readString(s string, off int) (string, int, error) {
 		c := s[i]
 		l |= uint64(c&0x7f) << shift
 		if c < 0x80 {
+			if c == 0 && i > off {
+				return "", 0, errEnvelope // not minimal: one message, one encoding
+			}
 			off = i + 1
 			break
 		}

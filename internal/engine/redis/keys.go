@@ -86,8 +86,12 @@ func splitMember(s string, n int) ([]string, error) {
 		if colon < 1 {
 			return nil, errBadMember
 		}
-		l, err := strconv.Atoi(s[:colon])
-		if err != nil || l < 0 || l > len(s)-colon-1 {
+		digits := s[:colon]
+		if (len(digits) > 1 && digits[0] == '0') || strings.Trim(digits, "0123456789") != "" {
+			return nil, errBadMember // only the form indexMember writes
+		}
+		l, err := strconv.Atoi(digits)
+		if err != nil || l > len(s)-colon-1 {
 			return nil, errBadMember
 		}
 		out = append(out, s[colon+1:colon+1+l])
