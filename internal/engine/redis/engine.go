@@ -34,9 +34,10 @@ type Engine struct {
 	id     atomic.Pointer[string]
 	ownIDs atomic.Pointer[map[string]struct{}] // every id this process used: echoes to drop
 
-	hbOK    atomic.Bool // the last heartbeat (or registration) succeeded
-	subUp   atomic.Bool // the pub/sub connection is subscribed
-	checkHB chan struct{}
+	hbOK         atomic.Bool  // the last heartbeat (or registration) succeeded
+	healthySince atomic.Int64 // unix ns since heartbeats succeed without a break; 0 while failing
+	subUp        atomic.Bool  // the pub/sub connection is subscribed
+	checkHB      chan struct{}
 
 	presence *refTable
 	users    *refTable
@@ -129,9 +130,10 @@ func (e *Engine) Start(ctx context.Context, local engine.Local) error {
 	runCtx, cancel := context.WithCancel(ctx)
 	e.cancel = cancel
 	e.sub = newSubscriber(e)
-	e.wg.Add(2)
+	e.wg.Add(3)
 	go func() { defer e.wg.Done(); e.sub.run(runCtx) }()
 	go func() { defer e.wg.Done(); e.heartbeatLoop(runCtx) }()
+	go func() { defer e.wg.Done(); e.reapLoop(runCtx) }()
 	select {
 	case <-e.sub.firstUp:
 		return nil

@@ -26,15 +26,13 @@ func (e *Engine) register(ctx context.Context) error {
 	return nil
 }
 
-// heartbeatLoop refreshes the record, fences when it is gone, and reaps
-// silent nodes, but only while this node's own heartbeats have succeeded
-// for a whole NodeTimeout: after a store outage every record is stale, and
-// a node that just got through must not reap the others before they had a
-// chance to get through too.
+// heartbeatLoop refreshes the record and fences when it is gone. It also
+// keeps healthySince: when this node's heartbeats started succeeding
+// without a break (0 while they fail).
 func (e *Engine) heartbeatLoop(ctx context.Context) {
 	t := time.NewTicker(e.o.Heartbeat)
 	defer t.Stop()
-	healthySince := time.Now() // registration succeeded just before
+	e.healthySince.Store(time.Now().UnixNano()) // registration succeeded just before
 	for {
 		select {
 		case <-ctx.Done():
@@ -43,7 +41,7 @@ func (e *Engine) heartbeatLoop(ctx context.Context) {
 		case <-e.checkHB:
 		}
 		if e.pauseHB.Load() {
-			healthySince = time.Time{}
+			e.healthySince.Store(0)
 			continue
 		}
 		hctx, cancel := context.WithTimeout(ctx, e.o.probeTimeout())
@@ -56,21 +54,37 @@ func (e *Engine) heartbeatLoop(ctx context.Context) {
 			if e.hbOK.Swap(false) {
 				e.log.Warn("redis engine: heartbeat failed; not ready", "node", e.NodeID(), "err", err)
 			}
-			healthySince = time.Time{}
+			e.healthySince.Store(0)
 			continue
 		case n < 0:
+			e.healthySince.Store(0)
 			e.fence(ctx)
-			healthySince = time.Time{}
 			continue
 		}
 		if !e.hbOK.Swap(true) {
 			e.log.Info("redis engine: heartbeat succeeded; ready", "node", e.NodeID())
 		}
 		e.metrics.Nodes(int(n))
-		if healthySince.IsZero() {
-			healthySince = time.Now()
+		e.healthySince.CompareAndSwap(0, time.Now().UnixNano())
+	}
+}
+
+// reapLoop looks for dead nodes every heartbeat, but only while this node's
+// own heartbeats have succeeded for a whole NodeTimeout: after a store
+// outage every record is stale, and a node that just got through must not
+// reap the others before they had the same chance. It runs apart from the
+// heartbeats so that a long reap never makes this node look dead.
+func (e *Engine) reapLoop(ctx context.Context) {
+	t := time.NewTicker(e.o.Heartbeat)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
 		}
-		if time.Since(healthySince) >= e.o.NodeTimeout {
+		since := e.healthySince.Load()
+		if since != 0 && time.Since(time.Unix(0, since)) >= e.o.NodeTimeout {
 			e.reapDead(ctx)
 		}
 	}
@@ -89,12 +103,14 @@ func (e *Engine) fence(ctx context.Context) {
 	e.setID(newNodeID(e.o.NodeName))
 	e.log.Warn("redis engine: node was dropped from the cluster; fencing and rejoining", "old", old, "new", e.NodeID())
 	e.metrics.Fenced()
-	e.local.Fenced()
+	// Rejoin before telling the hub, so that the connections it accepts
+	// once it closed the old ones can write under the new id.
 	if err := e.register(ctx); err != nil {
 		e.log.Warn("redis engine: rejoin failed; retrying", "node", e.NodeID(), "err", err)
 		// The next heartbeat finds no record and fences again under
 		// another new id: harmless, since this id owns nothing yet.
 	}
+	e.local.Fenced()
 }
 
 // reapDead reaps every node whose record went silent past NodeTimeout.
