@@ -38,19 +38,24 @@ func (w tWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p
 
 // startNodes starts n engines on url sharing one fresh prefix, and stops
 // them (gracefully, unless crashed) when t ends.
-func startNodes(t *testing.T, url string, locals []*enginetest.Recorder) []*Engine {
+// Each opt may adjust node i's options.
+func startNodes(t *testing.T, url string, locals []*enginetest.Recorder, opts ...func(i int, o *Options)) []*Engine {
 	t.Helper()
 	prefix := testPrefix()
 	out := make([]*Engine, len(locals))
 	for i, l := range locals {
-		e := New(Options{
+		o := Options{
 			URL:         url,
 			NodeName:    fmt.Sprintf("n%d", i),
 			Heartbeat:   testHeartbeat,
 			NodeTimeout: testNodeTimeout,
 			Prefix:      prefix,
 			Logger:      testLogger(t),
-		})
+		}
+		for _, f := range opts {
+			f(i, &o)
+		}
+		e := New(o)
 		ctx, cancel := context.WithCancel(context.Background())
 		if err := e.Start(ctx, l); err != nil {
 			cancel()

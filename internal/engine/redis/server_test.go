@@ -2,7 +2,6 @@ package redisengine
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"net"
 	"os"
@@ -65,7 +64,8 @@ func startRedis(t *testing.T) *redisServer {
 	return nil
 }
 
-func (s *redisServer) url() string { return "redis://127.0.0.1:" + strconv.Itoa(s.port) }
+func (s *redisServer) addr() string { return "127.0.0.1:" + strconv.Itoa(s.port) }
+func (s *redisServer) url() string  { return "redis://" + s.addr() }
 
 func (s *redisServer) start(bin string) error {
 	cmd := exec.Command(bin, "--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
@@ -190,5 +190,3 @@ func TestMain(m *testing.M) {
 	}
 	os.Exit(code)
 }
-
-var _ = context.Background
