@@ -24,7 +24,7 @@ type redisServer struct {
 
 // needRedisServer returns the redis-server binary, or ends the test: a
 // failure under CI (the tool must be there), a skip elsewhere.
-func needRedisServer(t *testing.T) string {
+func needRedisServer(t testing.TB) string {
 	t.Helper()
 	path, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -157,6 +157,14 @@ var shared struct {
 }
 
 func sharedRedis(t *testing.T) *redisServer {
+	t.Helper()
+	return sharedRedisTB(t)
+}
+
+// benchRedis is sharedRedis for benchmarks.
+func benchRedis(b *testing.B) *redisServer { return sharedRedisTB(b) }
+
+func sharedRedisTB(t testing.TB) *redisServer {
 	t.Helper()
 	bin := needRedisServer(t)
 	shared.once.Do(func() {
