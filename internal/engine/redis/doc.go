@@ -55,7 +55,9 @@
 // terminations on other nodes (one pub/sub hop), and query results
 // (Channels reads the occupied set, then the counts).
 //
-// Not handled: a write that fails (Redis unreachable) when a connection
-// leaves is not retried; the store keeps that contribution until the node
-// leaves or is reaped.
+// Failed writes: a presence or signed-in removal that fails (or an add
+// whose reply was lost) is retried every Heartbeat while Redis answers;
+// the transition it decides goes to Local.Orphaned. An occupancy -1 that
+// fails is not retried (a count is not idempotent: the first try may have
+// run); that count stays until the node leaves or is reaped.
 package redisengine

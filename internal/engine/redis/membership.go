@@ -83,6 +83,9 @@ func (e *Engine) reapLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
+		if e.hbOK.Load() {
+			e.retryHeld(ctx)
+		}
 		since := e.healthySince.Load()
 		if since != 0 && time.Since(time.Unix(0, since)) >= e.o.NodeTimeout {
 			e.reapDead(ctx)

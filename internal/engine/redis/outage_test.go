@@ -188,3 +188,47 @@ func TestWedgedPubSubIsReplaced(t *testing.T) {
 		time.Sleep(50 * time.Millisecond) // retrying a lossy send, not waiting for an event
 	}
 }
+
+// TestFailedRemovalIsRetried: a presence removal and an offline that fail
+// while Redis is unreachable are retried once it answers again, and the
+// transitions they decide reach the hub as orphans, so no ghost member or
+// user stays behind.
+func TestFailedRemovalIsRetried(t *testing.T) {
+	srv := sharedRedis(t)
+	proxy := newFreezer(t, srv.addr())
+	locals := recorders(2)
+	nodes := startNodes(t, srv.url(), locals, func(i int, o *Options) {
+		o.NodeTimeout = 10 * time.Second // this test is about retries, not reaping
+		if i == 1 {
+			o.URL = proxy.url()
+		}
+	})
+	ctx := tctx(t)
+	cut := nodes[1]
+	must[bool](t)(cut.PresenceAdd(ctx, "app", "presence-p", "c1", engine.Member{UserID: "ann"}, 0))
+	must[bool](t)(cut.UserOnline(ctx, "app", "ann", "c1"))
+
+	proxy.outage()
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	_, errP := cut.PresenceRemove(short, "app", "presence-p", "c1", "ann")
+	_, errU := cut.UserOffline(short, "app", "ann", "c1")
+	cancel()
+	if errP == nil || errU == nil {
+		t.Fatalf("removals through a dead connection succeeded: %v %v", errP, errU)
+	}
+	proxy.restore()
+	locals[1].WaitFor(t, enginetest.Wait, "the retried removals' transitions", func() bool { return len(locals[1].Orphans()) >= 2 })
+	if got, want := orphansIn(locals[1:]), []string{"2/presence-p/ann", "3//ann"}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("orphans %v, want %v", got, want)
+	}
+	if ms := must[[]engine.Member](t)(nodes[0].PresenceMembers(ctx, "app", "presence-p")); len(ms) != 0 {
+		t.Fatalf("ghost members %v", ms)
+	}
+	if on := must[[]string](t)(nodes[0].OnlineUsers(ctx, "app", []string{"ann"})); len(on) != 0 {
+		t.Fatalf("ghost online users %v", on)
+	}
+	// The connection is gone: removing it again is a no-op.
+	if last := must[bool](t)(cut.PresenceRemove(ctx, "app", "presence-p", "c1", "ann")); last {
+		t.Fatal("a second removal reported member_removed")
+	}
+}

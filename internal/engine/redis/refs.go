@@ -11,8 +11,9 @@ import "sync"
 // reach Redis in the opposite order, while different keys proceed in
 // parallel.
 type refTable struct {
-	mu sync.Mutex
-	m  map[refKey]*refEntry
+	mu      sync.Mutex
+	m       map[refKey]*refEntry
+	pending map[refKey]struct{} // entries with held set, for the retry loop
 }
 
 type refKey struct{ ns, name, user string }
@@ -21,9 +22,15 @@ type refEntry struct {
 	mu      sync.Mutex
 	conns   map[string]struct{}
 	holders int // callers holding or waiting for mu (guarded by the table's mu)
+	// held: the store may still count this node for the key although no
+	// local connection is left (a remove failed, or an add's outcome is
+	// unknown); the retry loop removes it.
+	held bool
 }
 
-func newRefTable() *refTable { return &refTable{m: map[refKey]*refEntry{}} }
+func newRefTable() *refTable {
+	return &refTable{m: map[refKey]*refEntry{}, pending: map[refKey]struct{}{}}
+}
 
 // acquire returns k's entry, locked.
 func (t *refTable) acquire(k refKey) *refEntry {
@@ -41,11 +48,14 @@ func (t *refTable) acquire(k refKey) *refEntry {
 
 // release unlocks e and forgets it when nobody uses it.
 func (t *refTable) release(k refKey, e *refEntry) {
-	empty := len(e.conns) == 0
+	empty, held := len(e.conns) == 0, e.held
 	e.mu.Unlock()
 	t.mu.Lock()
 	e.holders--
-	if e.holders == 0 && empty && t.m[k] == e {
+	if held && t.m[k] == e {
+		t.pending[k] = struct{}{}
+	}
+	if e.holders == 0 && empty && !held && t.m[k] == e {
 		delete(t.m, k)
 	}
 	t.mu.Unlock()
@@ -57,5 +67,19 @@ func (t *refTable) release(k refKey, e *refEntry) {
 func (t *refTable) reset() {
 	t.mu.Lock()
 	t.m = map[refKey]*refEntry{}
+	t.pending = map[refKey]struct{}{}
 	t.mu.Unlock()
+}
+
+// takePending returns the keys to retry and forgets them (a retry that
+// fails marks its key again).
+func (t *refTable) takePending() []refKey {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]refKey, 0, len(t.pending))
+	for k := range t.pending {
+		out = append(out, k)
+	}
+	clear(t.pending)
+	return out
 }

@@ -2,6 +2,7 @@ package redisengine
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strconv"
 	"strings"
@@ -103,11 +104,13 @@ func (e *Engine) PresenceAdd(ctx context.Context, ns, ch, connKey string, m engi
 		[]string{e.k.presence(ns, ch), e.k.presenceNodes(ns, ch), e.k.presenceCount(ns, ch), e.k.nodes(), e.k.index(id, idxPresence)},
 		[]string{id, m.UserID, string(m.Info), strconv.Itoa(limit), indexMember(ns, ch, m.UserID)}).AsInt64()
 	if err != nil {
+		ent.held = ent.held || outcomeUnknown(err)
 		return false, err
 	}
 	if v < 0 {
 		return false, engine.ErrFull
 	}
+	ent.held = false
 	ent.conns[connKey] = struct{}{}
 	return v == 1, nil
 }
@@ -130,11 +133,10 @@ func (e *Engine) PresenceRemove(ctx context.Context, ns, ch, connKey, userID str
 		[]string{e.k.presence(ns, ch), e.k.presenceNodes(ns, ch), e.k.presenceCount(ns, ch), e.k.index(id, idxPresence)},
 		[]string{id, userID, indexMember(ns, ch, userID)}).AsInt64()
 	if err != nil {
-		// The store still counts the user here; keep the connection so
-		// a later remove (or this node's leave or reap) clears it.
-		ent.conns[connKey] = struct{}{}
+		ent.held = !errors.Is(err, errFenced) // the retry loop removes it later
 		return false, err
 	}
+	ent.held = false
 	return v == 1, nil
 }
 
@@ -177,8 +179,10 @@ func (e *Engine) UserOnline(ctx context.Context, ns, userID, connKey string) (bo
 		[]string{e.k.user(ns, userID), e.k.nodes(), e.k.index(id, idxUsers)},
 		[]string{id, indexMember(ns, userID)}).AsInt64()
 	if err != nil {
+		ent.held = ent.held || outcomeUnknown(err)
 		return false, err
 	}
+	ent.held = false
 	ent.conns[connKey] = struct{}{}
 	return v == 1, nil
 }
@@ -200,9 +204,10 @@ func (e *Engine) UserOffline(ctx context.Context, ns, userID, connKey string) (b
 		[]string{e.k.user(ns, userID), e.k.index(id, idxUsers)},
 		[]string{id, indexMember(ns, userID)}).AsInt64()
 	if err != nil {
-		ent.conns[connKey] = struct{}{}
+		ent.held = !errors.Is(err, errFenced)
 		return false, err
 	}
+	ent.held = false
 	return v == 1, nil
 }
 
