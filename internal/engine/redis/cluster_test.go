@@ -201,3 +201,15 @@ func TestRedisRestart(t *testing.T) {
 		}
 	}
 }
+
+// TestInterestAfterCloseReturns: a hub still unsubscribing its channels
+// after the engine closed must not hang.
+func TestInterestAfterCloseReturns(t *testing.T) {
+	nodes := startNodes(t, sharedRedis(t).url(), recorders(1))
+	if err := nodes[0].Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := nodes[0].Interest(context.Background(), "app", "news", false); err != nil {
+		t.Fatal(err)
+	}
+}

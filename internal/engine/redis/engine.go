@@ -129,7 +129,7 @@ func (e *Engine) Start(ctx context.Context, local engine.Local) error {
 	}
 	runCtx, cancel := context.WithCancel(ctx)
 	e.cancel = cancel
-	e.sub = newSubscriber(e)
+	e.sub = newSubscriber(e, runCtx.Done())
 	e.wg.Add(3)
 	go func() { defer e.wg.Done(); e.sub.run(runCtx) }()
 	go func() { defer e.wg.Done(); e.heartbeatLoop(runCtx) }()

@@ -64,7 +64,7 @@ func (e *Engine) onControl(s string) {
 	case ctlTerminate:
 		e.local.TerminateLocal(c.namespace, c.a)
 	case ctlKick:
-		if c.target == e.NodeID() {
+		if e.isOwnID(c.target) { // an older id too: fenced, its connection may not be closed yet
 			e.local.KickLocal(c.namespace, c.a, c.b)
 		}
 	}

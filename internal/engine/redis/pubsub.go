@@ -17,6 +17,7 @@ import (
 // a failover: centrifugo#1189), it dials again and resubscribes everything.
 type subscriber struct {
 	e       *Engine
+	stopped <-chan struct{} // the engine stopped: nobody serves reqs
 	reqs    chan subReq
 	firstUp chan struct{}
 	upOnce  sync.Once
@@ -35,8 +36,8 @@ type subReq struct {
 // channels does not build one huge command.
 const subBatch = 512
 
-func newSubscriber(e *Engine) *subscriber {
-	return &subscriber{e: e, reqs: make(chan subReq, 1024), firstUp: make(chan struct{}), want: map[string]struct{}{}}
+func newSubscriber(e *Engine, stopped <-chan struct{}) *subscriber {
+	return &subscriber{e: e, stopped: stopped, reqs: make(chan subReq, 1024), firstUp: make(chan struct{}), want: map[string]struct{}{}}
 }
 
 // has reports whether this node has interest in the channel.
@@ -55,10 +56,13 @@ func (s *subscriber) interest(ctx context.Context, channel string, on bool) {
 	case s.reqs <- r:
 	case <-ctx.Done():
 		return
+	case <-s.stopped:
+		return
 	}
 	select {
 	case <-r.done:
 	case <-ctx.Done():
+	case <-s.stopped:
 	}
 }
 

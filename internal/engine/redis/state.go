@@ -283,7 +283,7 @@ func (e *Engine) Claim(ctx context.Context, ns, key, connKey string) (string, er
 		return "", nil
 	case prev == connKey && prevNode == id:
 		return "", nil // a repeated claim
-	case prevNode == id:
+	case e.isOwnID(prevNode):
 		e.local.KickLocal(ns, prev, key)
 	default:
 		if err := e.sendControl(ctx, control{kind: ctlKick, target: prevNode, namespace: ns, a: prev, b: key}); err != nil {
