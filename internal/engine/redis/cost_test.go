@@ -114,3 +114,42 @@ func BenchmarkPublishAcrossNodes(b *testing.B) {
 		<-recv.got
 	}
 }
+
+// BenchmarkStoreOps is the round trip of the writes a subscription costs
+// against one local redis-server: occupancy +1/-1 (every subscribe and
+// unsubscribe) and presence add/remove (a node's first and last
+// connection of a member).
+//
+//	go test -run '^$' -bench StoreOps -benchtime 2000x ./internal/engine/redis/
+func BenchmarkStoreOps(b *testing.B) {
+	srv := benchRedis(b)
+	e := New(Options{URL: srv.url(), NodeName: "b", Prefix: testPrefix()})
+	if err := e.Start(context.Background(), enginetest.NewRecorder()); err != nil {
+		b.Fatal(err)
+	}
+	defer e.Close()
+	ctx := context.Background()
+	b.Run("occupancy", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := e.Occupancy(ctx, "app", "room", 1); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := e.Occupancy(ctx, "app", "room", -1); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("presence", func(b *testing.B) {
+		b.ReportAllocs()
+		m := engine.Member{UserID: "ann", Info: []byte(`{"name":"Ann"}`)}
+		for b.Loop() {
+			if _, err := e.PresenceAdd(ctx, "app", "presence-room", "c1", m, 100); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := e.PresenceRemove(ctx, "app", "presence-room", "c1", "ann"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

@@ -109,7 +109,9 @@ func (e *Engine) Start(ctx context.Context, local engine.Local) error {
 		return fmt.Errorf("redisengine: url: %w", err)
 	}
 	copt.DisableCache = true // no client-side caching: every read must see the latest write
-	copt.ClientName = "switchboard"
+	if copt.ClientName == "" {
+		copt.ClientName = "switchboard" // visible in CLIENT LIST
+	}
 	// A wedged connection must fail well before other nodes would reap
 	// this one; rueidis also PINGs idle connections at this interval.
 	copt.ConnWriteTimeout = e.o.probeTimeout()
@@ -117,6 +119,10 @@ func (e *Engine) Start(ctx context.Context, local engine.Local) error {
 	client, err := rueidis.NewClient(copt)
 	if err != nil {
 		return fmt.Errorf("redisengine: connect %s: %w", redactURL(e.o.URL), err)
+	}
+	if client.Mode() == rueidis.ClientModeCluster {
+		client.Close()
+		return fmt.Errorf("redisengine: %s is a Redis Cluster, which this engine does not support (use one Redis or Sentinel)", redactURL(e.o.URL))
 	}
 	e.client = client
 	e.local = local

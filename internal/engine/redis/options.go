@@ -8,11 +8,12 @@ import (
 
 // Options configure the engine. The zero value of every field has a default.
 type Options struct {
-	// URL of the Redis server: redis://[user:pass@]host:port[/db], or
-	// rediss:// for TLS (parsed by rueidis.ParseURL). Default
-	// redis://127.0.0.1:6379. A single Redis (or a Sentinel-managed
-	// primary); Redis Cluster is not supported, because the scripts touch
-	// a channel's keys and the node's index keys together.
+	// URL of the Redis server, as rueidis.ParseURL reads it:
+	// redis://[user:pass@]host:port[/db], rediss:// for TLS, or Sentinels
+	// with redis://sentinel:26379?addr=sentinel2:26379&master_set=name.
+	// Default redis://127.0.0.1:6379. Redis Cluster is refused at Start:
+	// the scripts touch a channel's keys and the node's index together,
+	// which spans slots.
 	URL string
 	// NodeName is the stable part of the node id (default: the host name);
 	// every start, and every rejoin after fencing, appends a random suffix.
