@@ -174,6 +174,13 @@ func (e *Engine) Close() error {
 		if _, err := e.reap(ctx, e.NodeID(), true); err != nil {
 			e.closeErr = fmt.Errorf("redisengine: leave: %w", err)
 		}
+		// Ids this process held before it was fenced: normally reaped by
+		// now, but if this was the last node nobody else would.
+		for id := range *e.ownIDs.Load() {
+			if id != e.NodeID() {
+				_, _ = e.reap(ctx, id, true)
+			}
+		}
 		e.client.Close()
 	})
 	return e.closeErr

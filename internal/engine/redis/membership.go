@@ -127,7 +127,7 @@ func (e *Engine) reapDead(ctx context.Context) {
 		return
 	}
 	for _, id := range ids {
-		if e.isOwnID(id) && id == e.NodeID() {
+		if id == e.NodeID() {
 			continue // our own record is stale only if heartbeats failed: they did not
 		}
 		if _, err := e.reap(ctx, id, false); err != nil && ctx.Err() == nil {
