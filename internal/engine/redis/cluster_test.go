@@ -213,3 +213,51 @@ func TestInterestAfterCloseReturns(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestAwkwardNames: namespaces and channels with colons, braces, NUL and
+// range characters keep apart and answer prefix queries exactly.
+func TestAwkwardNames(t *testing.T) {
+	locals := recorders(2)
+	nodes := startNodes(t, sharedRedis(t).url(), locals)
+	ctx := tctx(t)
+	type nc struct{ ns, ch string }
+	names := []nc{{"dcl:room", "x"}, {"dcl", "room:x"}, {"a{b}", "}c{"}, {"a{b}", "[lo"}, {"a{b}", "(lo"}, {"a{b}", "-"}, {"a{b}", "n\x00ul"}}
+	for i, n := range names {
+		if got := must[int](t)(nodes[i%2].Occupancy(ctx, n.ns, n.ch, 1)); got != 1 {
+			t.Fatalf("%q: occupancy %d, want 1 (each name is its own channel)", n, got)
+		}
+		must[bool](t)(nodes[i%2].PresenceAdd(ctx, n.ns, n.ch, "c", engine.Member{UserID: n.ch}, 0))
+	}
+	all := must[map[string]engine.ChannelStats](t)(nodes[0].Channels(ctx, "a{b}", ""))
+	if len(all) != 5 {
+		t.Fatalf("a{b} channels %v", all)
+	}
+	for _, prefix := range []string{"[", "(", "-", "n\x00", "}"} {
+		got := must[map[string]engine.ChannelStats](t)(nodes[1].Channels(ctx, "a{b}", prefix))
+		if len(got) != 1 {
+			t.Fatalf("prefix %q: %v", prefix, got)
+		}
+		for name, st := range got {
+			if name[:len(prefix)] != prefix || st != (engine.ChannelStats{Subscriptions: 1, Users: 1}) {
+				t.Fatalf("prefix %q: %q %v", prefix, name, st)
+			}
+		}
+	}
+	for _, n := range names {
+		ms := must[[]engine.Member](t)(nodes[1].PresenceMembers(ctx, n.ns, n.ch))
+		if len(ms) != 1 || ms[0].UserID != n.ch {
+			t.Fatalf("%q members %v", n, ms)
+		}
+	}
+	// Publications keep their names across nodes.
+	for _, n := range names {
+		must[struct{}](t)(struct{}{}, nodes[1].Interest(ctx, n.ns, n.ch, true))
+		must[struct{}](t)(struct{}{}, nodes[0].Publish(ctx, engine.Publication{Namespace: n.ns, Channel: n.ch, Payload: []byte(n.ns + "/" + n.ch)}))
+	}
+	locals[1].WaitFor(t, enginetest.Wait, "every publication", func() bool { return len(locals[1].Deliveries()) == len(names) })
+	for i, p := range locals[1].Deliveries() {
+		if p.Namespace != names[i].ns || p.Channel != names[i].ch || string(p.Payload) != names[i].ns+"/"+names[i].ch {
+			t.Fatalf("delivery %d: %+v", i, p)
+		}
+	}
+}
