@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -152,4 +153,58 @@ func BenchmarkStoreOps(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestConcurrentTabsTransitionOnce: many connections of one user join and
+// leave at once on every node (a reconnect storm); the per-node counts and
+// the scripts still give exactly one member_added/online and one
+// member_removed/offline.
+func TestConcurrentTabsTransitionOnce(t *testing.T) {
+	nodes := startNodes(t, sharedRedis(t).url(), recorders(3))
+	ctx := tctx(t)
+	const tabs = 20
+	var mu sync.Mutex
+	counts := map[string]int{}
+	note := func(what string, ok bool, err error) {
+		if err != nil {
+			t.Error(err)
+		}
+		if ok {
+			mu.Lock()
+			counts[what]++
+			mu.Unlock()
+		}
+	}
+	for round := range 3 {
+		var wg sync.WaitGroup
+		for i, n := range nodes {
+			for tab := range tabs {
+				conn := fmt.Sprintf("r%d-n%d-t%d", round, i, tab)
+				wg.Go(func() {
+					ok, err := n.PresenceAdd(ctx, "app", "presence-x", conn, engine.Member{UserID: "ann"}, 0)
+					note("added", ok, err)
+					ok, err = n.UserOnline(ctx, "app", "ann", conn)
+					note("online", ok, err)
+				})
+			}
+		}
+		wg.Wait()
+		for i, n := range nodes {
+			for tab := range tabs {
+				conn := fmt.Sprintf("r%d-n%d-t%d", round, i, tab)
+				wg.Go(func() {
+					ok, err := n.PresenceRemove(ctx, "app", "presence-x", conn, "ann")
+					note("removed", ok, err)
+					ok, err = n.UserOffline(ctx, "app", "ann", conn)
+					note("offline", ok, err)
+				})
+			}
+		}
+		wg.Wait()
+	}
+	for _, what := range []string{"added", "online", "removed", "offline"} {
+		if counts[what] != 3 {
+			t.Fatalf("3 rounds gave %v, want 3 of each", counts)
+		}
+	}
 }
