@@ -5,6 +5,7 @@
 package enginetest
 
 import (
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -128,6 +129,33 @@ func (r *Recorder) WaitFor(t testing.TB, d time.Duration, what string, cond func
 		select {
 		case <-ch:
 		case <-deadline.C:
+			if cond() {
+				return
+			}
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+	}
+}
+
+// WaitForAny is WaitFor over several recorders: it wakes on an event at any
+// of them, for conditions about the whole cluster (one waiting on a single
+// node would sleep through events that land elsewhere).
+func WaitForAny(t testing.TB, rs []*Recorder, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.NewTimer(d)
+	defer deadline.Stop()
+	cases := make([]reflect.SelectCase, len(rs)+1)
+	cases[len(rs)] = reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(deadline.C)}
+	for {
+		for i, r := range rs {
+			r.mu.Lock()
+			cases[i] = reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(r.changed)}
+			r.mu.Unlock()
+		}
+		if cond() {
+			return
+		}
+		if i, _, _ := reflect.Select(cases); i == len(rs) {
 			if cond() {
 				return
 			}
