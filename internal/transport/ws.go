@@ -160,7 +160,7 @@ func (c *wsConn) Send(m *Message) error {
 	return c.out.push(m)
 }
 
-func (c *wsConn) Ping() { c.out.pushControl(&Message{kind: kindPing}) }
+func (c *wsConn) Ping() { c.out.pushPing(&Message{kind: kindPing}) }
 
 func (c *wsConn) Close(code uint16, reason string) {
 	c.closeWith(code, reason, true, nil)
@@ -409,7 +409,7 @@ func (c *wsConn) checkHeader(h frameHeader, inMessage bool) error {
 func (c *wsConn) control(op byte, p []byte, errp *error) bool {
 	switch op {
 	case opPing:
-		c.out.pushControl(&Message{Payload: bytes.Clone(p), kind: kindPong})
+		c.out.pushPong(&Message{Payload: bytes.Clone(p), kind: kindPong})
 	case opPong:
 		// Liveness only; lastRead was updated.
 	case opClose:
