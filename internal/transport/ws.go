@@ -246,7 +246,12 @@ func (c *wsConn) readHeader() (h frameHeader, err error) {
 		}
 		u := binary.BigEndian.Uint64(b[:8])
 		if u>>63 != 0 {
-			return h, fmt.Errorf("%w: 64-bit length with the high bit set", ErrProtocol)
+			// RFC 6455 section 5.2 forbids it; answer with a close frame
+			// like any violation. Where this frame ends is unknowable, so
+			// everything after it is skipped while waiting for the peer
+			// to close.
+			c.unreadPayload = math.MaxInt64
+			return h, protocolViolation("64-bit frame length with the high bit set")
 		}
 		h.length = int64(u)
 	default:
@@ -267,6 +272,9 @@ type violation struct {
 }
 
 func (v *violation) Error() string { return fmt.Sprintf("websocket close %d: %s", v.code, v.reason) }
+
+// Is makes a 1002 violation match ErrProtocol.
+func (v *violation) Is(target error) bool { return target == ErrProtocol && v.code == CloseProtocolError }
 
 func protocolViolation(reason string) error {
 	return &violation{code: CloseProtocolError, reason: reason}

@@ -246,6 +246,38 @@ func TestViolationsCloseWithTheRFCCode(t *testing.T) {
 	})
 }
 
+// TestFrameLengthWithTheTopBitSetClosesWith1002: RFC 6455 section 5.2
+// requires the most significant bit of a 64-bit length to be 0; the server
+// must fail the connection with a 1002 close frame, not just drop it.
+func TestFrameLengthWithTheTopBitSetClosesWith1002(t *testing.T) {
+	forEachReader(t, func(t *testing.T, poller *Poller) {
+		s := newWSServer(t, &Upgrader{Poller: poller}, false)
+		c, _ := dialRaw(t, s.URL, "")
+		rec := <-s.conns
+		if _, err := c.nc.Write([]byte{0x82, 0x80 | 127, 0x80, 0, 0, 0, 0, 0, 0, 1, 1, 2, 3, 4, 'x'}); err != nil {
+			t.Fatal(err)
+		}
+		f := c.readFrame()
+		if f.Header.OpCode != ws.OpClose || len(f.Payload) < 2 || binary.BigEndian.Uint16(f.Payload) != 1002 {
+			t.Fatalf("got %v %q, want a 1002 close frame", f.Header.OpCode, f.Payload)
+		}
+		// The server cannot find a close frame behind a frame of unknown
+		// length; it waits for the peer to end the stream.
+		_ = c.nc.(*net.TCPConn).CloseWrite()
+		_ = c.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.br.ReadByte(); !errors.Is(err, io.EOF) {
+			t.Fatalf("after close: %v, want EOF", err)
+		}
+		info := <-rec.closed
+		if info.Code != 1002 || !info.ByServer || !errors.Is(info.Err, ErrProtocol) {
+			t.Fatalf("CloseInfo %+v", info)
+		}
+		if len(rec.msgs) != 0 {
+			t.Fatalf("handler got %q", rec.msgs)
+		}
+	})
+}
+
 func TestClientInitiatedCloseIsEchoed(t *testing.T) {
 	forEachReader(t, func(t *testing.T, poller *Poller) {
 		s := newWSServer(t, &Upgrader{Poller: poller}, false)
