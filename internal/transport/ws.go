@@ -274,7 +274,9 @@ type violation struct {
 func (v *violation) Error() string { return fmt.Sprintf("websocket close %d: %s", v.code, v.reason) }
 
 // Is makes a 1002 violation match ErrProtocol.
-func (v *violation) Is(target error) bool { return target == ErrProtocol && v.code == CloseProtocolError }
+func (v *violation) Is(target error) bool {
+	return target == ErrProtocol && v.code == CloseProtocolError
+}
 
 func protocolViolation(reason string) error {
 	return &violation{code: CloseProtocolError, reason: reason}
