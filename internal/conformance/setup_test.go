@@ -353,3 +353,7 @@ func fragmented(op byte, p []byte, n int) []Frame {
 	fs[0].Op = op
 	return fs
 }
+
+func isEOF(err error) bool { return errors.Is(err, io.EOF) || isReset(err) }
+
+func deadline() time.Time { return time.Now().Add(5 * time.Second) }
