@@ -41,6 +41,11 @@ const sentinel0, sentinel1 = 0xa5, 0x5a
 // next call. More than max bytes of output is a 1009 violation, which is
 // what bounds a decompression bomb; a truncated or corrupt body is 1007.
 func (f *inflater) inflate(p []byte, max int) ([]byte, error) {
+	if len(p) == 0 {
+		// Not a DEFLATE stream, but some senders mark an empty message
+		// compressed; it can only mean the empty message.
+		return nil, nil
+	}
 	f.src = inflateSource{p: p}
 	var r io.ReadCloser
 	if f.contextTakeover && len(f.window) > 0 {
