@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -101,6 +102,56 @@ flood:
 		_ = c.nc.SetWriteDeadline(time.Now().Add(10 * time.Second))
 		if _, err := c.nc.Write(ping); err != nil {
 			break // the server dropped the connection
+		}
+	}
+	if info == nil {
+		select {
+		case ci := <-rec.closed:
+			info = &ci
+		case <-time.After(10 * time.Second):
+			t.Fatalf("connection still open after %d unread pings", sent)
+		}
+	}
+	if !errors.Is(info.Err, ErrSlowConsumer) || info.Code != 4100 || !info.ByServer {
+		t.Fatalf("CloseInfo %+v, want a slow-consumer close 4100", *info)
+	}
+}
+
+// TestPingFloodWithoutReadingIsASlowConsumer is the flood of issue 10 with
+// nothing queued but pongs: 125-byte pings from a client that never reads.
+// net.Pipe has no buffer, so nothing the server writes leaves until read:
+// the state a TCP socket reaches once such a client's window is shut. (On
+// loopback TCP the client's own kernel soon stalls its sending too, which
+// is why the TCP test above fills the queue with data first.)
+func TestPingFloodWithoutReadingIsASlowConsumer(t *testing.T) {
+	const bound = 4096
+	up := &Upgrader{Options: Options{SendQueueBytes: bound, SlowConsumerCode: 4100, WriteTimeout: time.Minute}}
+	up.init()
+	server, client := net.Pipe()
+	defer client.Close()
+	c := &wsConn{id: 1, nc: server, up: up, obs: up.opts.Observer, br: bufio.NewReaderSize(server, 512)}
+	c.out.init(server, &up.opts, up.opts.Observer, c)
+	rec := &recorder{conn: c, closed: make(chan CloseInfo, 1)}
+	c.handler = rec
+	go c.readLoop()
+
+	ping := maskedFrame(0x89, bytes.Repeat([]byte{'p'}, 125))
+	var info *CloseInfo
+	sent := 0
+flood:
+	for ; sent < 100_000; sent++ {
+		select {
+		case ci := <-rec.closed:
+			info = &ci
+			break flood
+		default:
+		}
+		if q := c.QueuedBytes(); q > bound {
+			t.Fatalf("%d bytes queued after %d unread pings: past the %d-byte bound", q, sent, bound)
+		}
+		_ = client.SetWriteDeadline(time.Now().Add(10 * time.Second))
+		if _, err := client.Write(ping); err != nil {
+			break // the server closed the connection
 		}
 	}
 	if info == nil {
