@@ -50,7 +50,15 @@ func TestMain(m *testing.M) {
 	go func() { done <- srv.Run(ctx) }()
 	code := m.Run()
 	cancel()
-	<-done
+	select {
+	case err := <-done:
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "server:", err)
+		}
+	case <-time.After(10 * time.Second):
+		fmt.Fprintln(os.Stderr, "server shutdown hung")
+		code = 1
+	}
 	os.Exit(code)
 }
 
