@@ -37,14 +37,23 @@ type outbound struct {
 	// perMessage: one write call per message (see StreamServer.WritePerMessage).
 	perMessage bool
 
-	mu      sync.Mutex
-	items   []*Message
-	spare   []*Message // reused batch slice, so steady traffic does not allocate
-	bytes   int        // queued plus in flight
-	writing bool       // a writer goroutine is running
-	closing bool       // a close is queued: no more data accepted
-	dead    bool       // the socket failed or was closed
-	cause   error      // why closing started, for CloseInfo
+	mu    sync.Mutex
+	items []*Message
+	spare []*Message // reused batch slice, so steady traffic does not allocate
+	bytes int        // queued plus in flight (see cost)
+	// pongAt is the index in items of the pong not yet taken by the
+	// writer, or -1. RFC 6455 section 5.5.3 lets an endpoint answer only
+	// the most recent ping, so a newer pong replaces it: a peer that pings
+	// without reading holds at most one pong in the queue.
+	pongAt int
+	// stalledPongBytes counts the pongs replaced since the writer last
+	// finished a write. It counts against the byte bound: a peer that
+	// keeps pinging into a socket that accepts nothing is a slow consumer.
+	stalledPongBytes int
+	writing          bool  // a writer goroutine is running
+	closing          bool  // a close is queued: no more data accepted
+	dead             bool  // the socket failed or was closed
+	cause            error // why closing started, for CloseInfo
 
 	closeDone chan struct{} // closed after the close message is written
 }
@@ -52,6 +61,20 @@ type outbound struct {
 func (o *outbound) init(nc net.Conn, opts *Options, obs Observer, f framer) {
 	o.nc, o.opts, o.obs, o.framer = nc, opts, obs, f
 	o.closeDone = make(chan struct{})
+	o.pongAt = -1
+}
+
+// cost is what a message counts against the send queue bound: the payload
+// for data, the whole frame for a control frame (an empty ping is not
+// free), nothing for the close frame that ends the queue.
+func cost(m *Message) int {
+	switch m.kind {
+	case kindPing, kindPong:
+		return len(m.Payload) + 2
+	case kindClose:
+		return 0
+	}
+	return len(m.Payload)
 }
 
 // push queues a data message.
@@ -62,7 +85,7 @@ func (o *outbound) push(m *Message) error {
 		o.mu.Unlock()
 		return ErrClosed
 	}
-	if o.bytes+n > o.opts.SendQueueBytes {
+	if o.bytes+o.stalledPongBytes+n > o.opts.SendQueueBytes {
 		o.overflowLocked()
 		o.mu.Unlock()
 		o.obs.SlowConsumer()
@@ -75,13 +98,46 @@ func (o *outbound) push(m *Message) error {
 	return nil
 }
 
-// pushControl queues a control message (pong) past the byte bound: control
-// frames are tiny and answering them keeps the peer's liveness checks right.
-func (o *outbound) pushControl(m *Message) {
+// pushPing queues the server's own ping. It is not held to the byte bound:
+// the server sends one per keep-alive interval, so it cannot pile up.
+func (o *outbound) pushPing(m *Message) {
 	o.mu.Lock()
 	if !o.closing && !o.dead {
 		o.items = append(o.items, m)
-		o.bytes += len(m.Payload)
+		o.bytes += cost(m)
+		o.startLocked()
+	}
+	o.mu.Unlock()
+}
+
+// pushPong queues the answer to a peer's ping. Pongs are the peer's doing,
+// so they count against the byte bound like data (an overflow closes the
+// connection as a slow consumer), and an unsent pong is replaced by the
+// newer one instead of queueing both.
+func (o *outbound) pushPong(m *Message) {
+	n := cost(m)
+	o.mu.Lock()
+	if o.closing || o.dead {
+		o.mu.Unlock()
+		return
+	}
+	// A replaced pong moves from bytes to stalledPongBytes, so the sum
+	// grows by n either way.
+	if o.bytes+o.stalledPongBytes+n > o.opts.SendQueueBytes {
+		o.overflowLocked()
+		o.mu.Unlock()
+		o.obs.SlowConsumer()
+		return
+	}
+	if o.pongAt >= 0 {
+		old := cost(o.items[o.pongAt])
+		o.items[o.pongAt] = m
+		o.bytes += n - old
+		o.stalledPongBytes += old
+	} else {
+		o.pongAt = len(o.items)
+		o.items = append(o.items, m)
+		o.bytes += n
 		o.startLocked()
 	}
 	o.mu.Unlock()
@@ -110,9 +166,10 @@ func (o *outbound) overflowLocked() {
 	o.closing = true
 	o.cause = ErrSlowConsumer
 	for i := range o.items {
-		o.bytes -= len(o.items[i].Payload)
+		o.bytes -= cost(o.items[i])
 		o.items[i] = nil
 	}
+	o.pongAt = -1
 	o.items = append(o.items[:0], closeMessage(o.opts.SlowConsumerCode, "slow consumer: send queue full"))
 	_ = o.nc.SetWriteDeadline(time.Now().Add(time.Second))
 	o.startLocked()
@@ -145,6 +202,7 @@ func (o *outbound) writeLoop() {
 			return
 		}
 		o.items, o.spare = o.spare[:0], nil
+		o.pongAt = -1
 		o.mu.Unlock()
 
 		// Headers go into one scratch slice sized up front, so the slices
@@ -164,7 +222,7 @@ func (o *outbound) writeLoop() {
 			if len(body) > 0 {
 				bufs = append(bufs, body)
 			}
-			sent += len(m.Payload)
+			sent += cost(m)
 			if m.kind == kindClose {
 				wroteClose = true
 				break // nothing after a close frame may be written
@@ -195,6 +253,9 @@ func (o *outbound) writeLoop() {
 
 		o.mu.Lock()
 		o.bytes -= sent
+		if err == nil {
+			o.stalledPongBytes = 0 // the peer is reading
+		}
 		if o.spare == nil && cap(batch) <= 256 {
 			o.spare = batch[:0]
 		}
@@ -237,6 +298,7 @@ func (o *outbound) markDead() {
 		o.items[i] = nil
 	}
 	o.items = o.items[:0]
+	o.pongAt = -1
 	o.mu.Unlock()
 }
 

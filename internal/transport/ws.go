@@ -160,7 +160,7 @@ func (c *wsConn) Send(m *Message) error {
 	return c.out.push(m)
 }
 
-func (c *wsConn) Ping() { c.out.pushControl(&Message{kind: kindPing}) }
+func (c *wsConn) Ping() { c.out.pushPing(&Message{kind: kindPing}) }
 
 func (c *wsConn) Close(code uint16, reason string) {
 	c.closeWith(code, reason, true, nil)
@@ -246,7 +246,12 @@ func (c *wsConn) readHeader() (h frameHeader, err error) {
 		}
 		u := binary.BigEndian.Uint64(b[:8])
 		if u>>63 != 0 {
-			return h, fmt.Errorf("%w: 64-bit length with the high bit set", ErrProtocol)
+			// RFC 6455 section 5.2 forbids it; answer with a close frame
+			// like any violation. Where this frame ends is unknowable, so
+			// everything after it is skipped while waiting for the peer
+			// to close.
+			c.unreadPayload = math.MaxInt64
+			return h, protocolViolation("64-bit frame length with the high bit set")
 		}
 		h.length = int64(u)
 	default:
@@ -267,6 +272,11 @@ type violation struct {
 }
 
 func (v *violation) Error() string { return fmt.Sprintf("websocket close %d: %s", v.code, v.reason) }
+
+// Is makes a 1002 violation match ErrProtocol.
+func (v *violation) Is(target error) bool {
+	return target == ErrProtocol && v.code == CloseProtocolError
+}
 
 func protocolViolation(reason string) error {
 	return &violation{code: CloseProtocolError, reason: reason}
@@ -409,7 +419,7 @@ func (c *wsConn) checkHeader(h frameHeader, inMessage bool) error {
 func (c *wsConn) control(op byte, p []byte, errp *error) bool {
 	switch op {
 	case opPing:
-		c.out.pushControl(&Message{Payload: bytes.Clone(p), kind: kindPong})
+		c.out.pushPong(&Message{Payload: bytes.Clone(p), kind: kindPong})
 	case opPong:
 		// Liveness only; lastRead was updated.
 	case opClose:

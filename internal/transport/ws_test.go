@@ -6,6 +6,7 @@ import (
 	"compress/flate"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -246,6 +247,38 @@ func TestViolationsCloseWithTheRFCCode(t *testing.T) {
 	})
 }
 
+// TestFrameLengthWithTheTopBitSetClosesWith1002: RFC 6455 section 5.2
+// requires the most significant bit of a 64-bit length to be 0; the server
+// must fail the connection with a 1002 close frame, not just drop it.
+func TestFrameLengthWithTheTopBitSetClosesWith1002(t *testing.T) {
+	forEachReader(t, func(t *testing.T, poller *Poller) {
+		s := newWSServer(t, &Upgrader{Poller: poller}, false)
+		c, _ := dialRaw(t, s.URL, "")
+		rec := <-s.conns
+		if _, err := c.nc.Write([]byte{0x82, 0x80 | 127, 0x80, 0, 0, 0, 0, 0, 0, 1, 1, 2, 3, 4, 'x'}); err != nil {
+			t.Fatal(err)
+		}
+		f := c.readFrame()
+		if f.Header.OpCode != ws.OpClose || len(f.Payload) < 2 || binary.BigEndian.Uint16(f.Payload) != 1002 {
+			t.Fatalf("got %v %q, want a 1002 close frame", f.Header.OpCode, f.Payload)
+		}
+		// The server cannot find a close frame behind a frame of unknown
+		// length; it waits for the peer to end the stream.
+		_ = c.nc.(*net.TCPConn).CloseWrite()
+		_ = c.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.br.ReadByte(); !errors.Is(err, io.EOF) {
+			t.Fatalf("after close: %v, want EOF", err)
+		}
+		info := <-rec.closed
+		if info.Code != 1002 || !info.ByServer || !errors.Is(info.Err, ErrProtocol) {
+			t.Fatalf("CloseInfo %+v", info)
+		}
+		if len(rec.msgs) != 0 {
+			t.Fatalf("handler got %q", rec.msgs)
+		}
+	})
+}
+
 func TestClientInitiatedCloseIsEchoed(t *testing.T) {
 	forEachReader(t, func(t *testing.T, poller *Poller) {
 		s := newWSServer(t, &Upgrader{Poller: poller}, false)
@@ -379,6 +412,60 @@ func TestDeflateBombIsRefused(t *testing.T) {
 		c.writeFrame(f)
 		c.expectClose(1009)
 	})
+}
+
+// compressMessage returns the permessage-deflate body of p (RFC 7692
+// section 7.2.1: one flushed block, the trailing empty block removed).
+func compressMessage(t testing.TB, p []byte) []byte {
+	t.Helper()
+	var zbuf bytes.Buffer
+	zw, err := flate.NewWriter(&zbuf, flate.BestCompression)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = zw.Write(p)
+	_ = zw.Flush()
+	return bytes.TrimSuffix(zbuf.Bytes(), deflateTail)
+}
+
+// TestTruncatedDeflateMessageIsRefused: a compressed message cut short
+// inflates to a prefix and an unexpected EOF. The handler must not get
+// that prefix; the connection closes with 1007 (issue 14).
+func TestTruncatedDeflateMessageIsRefused(t *testing.T) {
+	var text []byte
+	for i := 0; len(text) < 2000; i++ {
+		text = fmt.Appendf(text, "message %d for channel presence-%d; ", i, i*i)
+	}
+	body := compressMessage(t, text)
+	for _, cut := range []int{1, len(body) / 2, len(body) - 1} {
+		t.Run(fmt.Sprint("cut at ", cut, " of ", len(body)), func(t *testing.T) {
+			s := newWSServer(t, &Upgrader{Compression: true}, false)
+			c, _ := dialRaw(t, s.URL, "Sec-WebSocket-Extensions: permessage-deflate\r\n")
+			rec := <-s.conns
+			f := ws.NewTextFrame(bytes.Clone(body[:cut]))
+			f.Header.Rsv = ws.Rsv(true, false, false)
+			c.writeFrame(f)
+			c.expectClose(1007)
+			if info := <-rec.closed; info.Code != 1007 || !info.ByServer {
+				t.Fatalf("CloseInfo %+v", info)
+			}
+			if len(rec.msgs) != 0 {
+				t.Fatalf("handler got %d bytes of a truncated message", len(rec.msgs[0]))
+			}
+		})
+	}
+	// The whole body still arrives whole.
+	s := newWSServer(t, &Upgrader{Compression: true}, false)
+	c, _ := dialRaw(t, s.URL, "Sec-WebSocket-Extensions: permessage-deflate\r\n")
+	rec := <-s.conns
+	f := ws.NewTextFrame(body)
+	f.Header.Rsv = ws.Rsv(true, false, false)
+	c.writeFrame(f)
+	c.writeFrame(ws.NewCloseFrame(ws.NewCloseFrameBody(1000, "")))
+	<-rec.closed
+	if len(rec.msgs) != 1 || !bytes.Equal(rec.msgs[0], text) {
+		t.Fatalf("handler got %d messages, want the %d-byte text", len(rec.msgs), len(text))
+	}
 }
 
 func TestServerPing(t *testing.T) {
