@@ -3,7 +3,7 @@
 #   make test   install what the tests need, then run the whole suite (Go with -race, real clients)
 GO ?= go
 
-.PHONY: bench-go run test test-go test-e2e test-python test-damon deps bench fuzz vet
+.PHONY: bench-go run test test-go test-pusher test-python test-damon deps bench fuzz vet
 
 run:
 	$(GO) run ./cmd/switchboard
@@ -14,8 +14,8 @@ test:
 test-go:
 	./scripts/test.sh go
 
-test-e2e:
-	./scripts/test.sh e2e
+test-pusher:
+	./scripts/test.sh pusher
 
 test-damon:
 	./scripts/test.sh damon

@@ -2,7 +2,7 @@
 # The whole test suite. Installs what it needs on a fresh Debian machine
 # (Go modules, npm packages, python3-websockets), then runs:
 #   go    go vet + go test -race ./...
-#   e2e   real clients in Node: pusher-js, pusher (server SDK), laravel-echo, ws
+#   pusher  real clients in Node: pusher-js, pusher (server SDK), laravel-echo, ws
 #   python  a strict independent WebSocket client (Debian's python3-websockets)
 #   damon   a Node client behaving as Damon's reference SocketClient
 #   dcl     real Decentraland libraries (@dcl/protocol, @dcl/crypto) in Node
@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 parts=("$@")
-[ ${#parts[@]} -gt 0 ] || parts=(go e2e python damon dcl)
+[ ${#parts[@]} -gt 0 ] || parts=(go pusher python damon dcl)
 
 apt_install() {
   local missing=()
@@ -40,8 +40,8 @@ for part in "${parts[@]}"; do
       echo "== go test -race"
       go test -race -count=1 -timeout 15m ./...
       ;;
-    e2e)
-      if [ -x tests/e2e/run.sh ]; then echo "== e2e (Node real clients)"; tests/e2e/run.sh; fi
+    pusher)
+      if [ -x tests/pusher/run.sh ]; then echo "== pusher (Node real clients)"; tests/pusher/run.sh; fi
       ;;
     python)
       if [ -x tests/python/run.sh ]; then
@@ -55,6 +55,6 @@ for part in "${parts[@]}"; do
     dcl)
       if [ -x tests/dcl/run.sh ]; then echo "== dcl (Decentraland libraries)"; tests/dcl/run.sh; fi
       ;;
-    *) echo "unknown part $part (go, e2e, python, damon, dcl)"; exit 2 ;;
+    *) echo "unknown part $part (go, pusher, python, damon, dcl)"; exit 2 ;;
   esac
 done
