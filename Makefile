@@ -3,7 +3,7 @@
 #   make test   install what the tests need, then run the whole suite (Go with -race, real clients)
 GO ?= go
 
-.PHONY: bench-go run test test-go test-pusher test-python test-damon deps bench fuzz vet
+.PHONY: bench-go run test test-go test-pusher test-python test-damon test-dcl bench fuzz fuzz-long vet
 
 run:
 	$(GO) run ./cmd/switchboard
@@ -22,6 +22,9 @@ test-damon:
 
 test-python:
 	./scripts/test.sh python
+
+test-dcl:
+	./scripts/test.sh dcl
 
 vet:
 	$(GO) vet ./...

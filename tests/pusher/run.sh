@@ -25,8 +25,7 @@ fi
 
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/switchboard-pusher-run.XXXXXX")"
 trap 'rm -rf "$tmp"' EXIT
-SWITCHBOARD_BIN="$(switchboard_bin "$tmp")"
-export SWITCHBOARD_BIN
+switchboard_bin "$tmp" || exit 1
 
 files=("$@")
 if [ ${#files[@]} -eq 0 ]; then
