@@ -33,6 +33,9 @@ type Options struct {
 	Logger          *slog.Logger
 	ActivityTimeout time.Duration // sent to clients; server pings after this much silence
 	PongTimeout     time.Duration // then 4201 without an answer
+	// Now is the clock of the client-event rate limiter; nil is time.Now.
+	// Tests inject one to refill the bucket without sleeping.
+	Now func() time.Time
 }
 
 // Server is the Pusher protocol front-end.
@@ -51,6 +54,9 @@ func NewServer(opts Options) *Server {
 	_, _ = rand.Read(b[:])
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
 	}
 	return &Server{
 		opts:          opts,
