@@ -392,11 +392,18 @@ export class RawClient {
     return this.frames.filter((f) => pred(f.msg, f.raw)).map((f) => f.msg);
   }
 
-  /** Wait ms, then return the frames that arrived meanwhile and match. */
-  async quiet(ms, pred = () => true) {
-    const start = this.frames.length;
-    await sleep(ms);
-    return this.frames.slice(start).filter((f) => pred(f.msg, f.raw)).map((f) => f.msg);
+  /**
+   * The frames matching pred that no take/expect consumed, once a
+   * pusher:ping round trip shows that everything queued for this socket
+   * before it has arrived: the check behind every "nothing arrives". The
+   * server handles a socket's messages in order and queues a publish on its
+   * subscribers' sockets before answering the HTTP call or the publisher's
+   * next message, so nothing already sent can still come after the pong
+   * (and a closed socket fails the ping instead of passing as silence).
+   */
+  async quiet(pred = () => true) {
+    await this.ping();
+    return this.frames.filter((f) => !f.used && pred(f.msg, f.raw)).map((f) => f.msg);
   }
 
   /** Wait for the close; resolves {code, reason}. */
