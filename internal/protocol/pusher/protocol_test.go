@@ -490,3 +490,22 @@ func TestAppsAreIsolated(t *testing.T) {
 	}
 	a.nothingBeforePong()
 }
+
+// A presence join that takes its member from the signed-in user (no
+// channel_data) obeys max_presence_member_bytes like channel_data does.
+func TestPresenceIdentityFromSigninObeysMemberLimit(t *testing.T) {
+	e := newEnv(t, func(c *config.Config) { c.Pusher.Apps[0].Limits.MaxPresenceMemberBytes = 20 })
+	c, other := e.connect(), e.connect()
+	other.join("presence-x", `{"user_id":"other"}`)
+	signin(c, `{"id":"me","user_info":{"name":"`+strings.Repeat("x", 30)+`"}}`)
+	c.expect("pusher:signin_success")
+	c.subscribe("presence-x", pushersign.ChannelAuth("app-key", "app-secret", c.socketID, "presence-x", ""), "")
+	if f := c.expect("pusher:error"); !strings.Contains(string(f.Data), "over the limit of 20") {
+		t.Fatalf("error %s", f.raw)
+	}
+	if se := c.expect("pusher:subscription_error"); se.Channel != "presence-x" || !strings.Contains(se.dataString(), `"status":4009`) {
+		t.Fatalf("subscription_error %s", se.raw)
+	}
+	c.nothingBeforePong()
+	other.nothingBeforePong() // no member_added for the refused user
+}
