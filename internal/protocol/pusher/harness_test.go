@@ -71,7 +71,7 @@ func newEnvClock(t testing.TB, mutate func(*config.Config), now func() time.Time
 	go wheel.Run(ctx)
 	s := NewServer(Options{
 		Apps: NewApps(apps), Hub: h, Wheel: wheel,
-		Upgrader:        &transport.Upgrader{Poller: testPoller(t), ParkAfter: time.Millisecond, Options: transport.Options{MaxMessageBytes: cfg.Limits.MaxMessageBytes, SlowConsumerCode: 4100}},
+		Upgrader:        &transport.Upgrader{Poller: testPoller(t), ParkAfter: time.Millisecond, Options: transport.Options{MaxMessageBytes: cfg.Limits.MaxMessageBytes, SendQueueBytes: cfg.Limits.SendQueueBytes, SlowConsumerCode: 4100}},
 		ActivityTimeout: cfg.Pusher.ActivityTimeout.D(),
 		PongTimeout:     cfg.Pusher.PongTimeout.D(),
 		Now:             now,

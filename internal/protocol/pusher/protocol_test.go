@@ -3,10 +3,14 @@ package pusher
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"net"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gobwas/ws"
 
 	"github.com/switchboard-rt/switchboard/internal/config"
 	"github.com/switchboard-rt/switchboard/internal/pushersign"
@@ -508,4 +512,80 @@ func TestPresenceIdentityFromSigninObeysMemberLimit(t *testing.T) {
 	}
 	c.nothingBeforePong()
 	other.nothingBeforePong() // no member_added for the refused user
+}
+
+// A subscriber that stops reading is closed with 4100 (pusher-js backs off
+// and reconnects) once its send queue, limits.send_queue_bytes, overflows.
+// Publishing never waits for it, and a subscriber that reads gets every
+// event in order meanwhile.
+func TestSlowConsumerClosedWith4100(t *testing.T) {
+	e := newEnv(t, func(c *config.Config) { c.Limits.SendQueueBytes = 256 << 10 })
+	stalled, healthy := e.connect(), e.connect()
+	stalled.join("news", "")
+	healthy.join("news", "")
+	if tcp, ok := underlyingTCP(stalled.nc); ok {
+		_ = tcp.SetReadBuffer(64 << 10) // kernel buffers hold less of what it never reads
+	}
+
+	// The healthy reader runs on its own goroutine; the publisher stays at
+	// most 8 events ahead of it, so only the stalled queue fills. (The
+	// queue counts a batch being written until all of it is written, so
+	// the healthy one holds up to twice that: 64 KiB, a quarter of it.)
+	const n, size, ahead = 4000, 4 << 10, 8
+	read := make(chan int, n)
+	readErr := make(chan error, 1)
+	go func() {
+		for i := range n {
+			_ = healthy.nc.SetReadDeadline(time.Now().Add(20 * time.Second))
+			h, err := ws.ReadHeader(healthy.nc)
+			if err != nil {
+				readErr <- err
+				return
+			}
+			p := make([]byte, h.Length)
+			if _, err := readFull(healthy.nc, p); err != nil {
+				readErr <- err
+				return
+			}
+			if want := fmt.Sprintf(`{"event":"e","channel":"news","data":"%05d`, i); !strings.HasPrefix(string(p), want) {
+				readErr <- fmt.Errorf("event %d: got %.60q", i, p)
+				return
+			}
+			read <- i
+		}
+	}()
+	pad := strings.Repeat("x", size)
+	ctx := context.Background()
+	for i := range n {
+		if i >= ahead {
+			select {
+			case <-read:
+			case err := <-readErr:
+				t.Fatalf("healthy reader: %v", err)
+			}
+		}
+		if err := e.srv.Trigger(ctx, e.app, TriggerEvent{Name: "e", Data: fmt.Sprintf("%05d", i) + pad, Channels: []string{"news"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range ahead {
+		select {
+		case <-read:
+		case err := <-readErr:
+			t.Fatalf("healthy reader: %v", err)
+		}
+	}
+	healthy.nothingBeforePong()
+	// What the kernel buffered arrives, then the close that replaced the
+	// rest of the queue.
+	stalled.expectClose(4100)
+}
+
+// underlyingTCP finds the *net.TCPConn under a dialed connection.
+func underlyingTCP(nc net.Conn) (*net.TCPConn, bool) {
+	if b, ok := nc.(*bufferedConn); ok {
+		nc = b.Conn
+	}
+	tcp, ok := nc.(*net.TCPConn)
+	return tcp, ok
 }
