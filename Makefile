@@ -38,6 +38,13 @@ bench:
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/hub/ ./internal/transport/ ./internal/protocol/damon/
 
-# A short run of every fuzz target (FUZZTIME=1m for longer).
+# Every fuzz target in turn, for FUZZTIME each. Never part of `make test`
+# or CI (the seed corpora already run there as ordinary tests).
+#   make fuzz        20s each (FUZZTIME=1m make fuzz for longer)
+#   make fuzz-long   10m each; results and crashes: docs/reliability.md
+FUZZTIME ?=
 fuzz:
-	./scripts/fuzz.sh
+	FUZZTIME=$(or $(FUZZTIME),20s) ./scripts/fuzz.sh
+
+fuzz-long:
+	FUZZTIME=$(or $(FUZZTIME),10m) ./scripts/fuzz.sh
