@@ -93,3 +93,38 @@ func TestRepoPathPattern(t *testing.T) {
 		}
 	}
 }
+
+// makeCommand finds `make TARGET` in backticks or on an indented command line.
+var makeCommand = regexp.MustCompile("(?:`|^    )make ([a-z][a-z0-9-]*)")
+
+// Every `make TARGET` the docs show is a target of the Makefile.
+func TestDocsNameExistingMakeTargets(t *testing.T) {
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	makefile, err := os.ReadFile(filepath.Join(root, "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	targets := map[string]bool{}
+	for _, m := range regexp.MustCompile(`(?m)^([a-z][a-z0-9-]*):`).FindAllStringSubmatch(string(makefile), -1) {
+		targets[m[1]] = true
+	}
+	docs, _ := filepath.Glob(filepath.Join(root, "docs", "*.md"))
+	docs = append(docs, filepath.Join(root, "README.md"))
+	for _, doc := range docs {
+		text, err := os.ReadFile(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rel, _ := filepath.Rel(root, doc)
+		for i, line := range strings.Split(string(text), "\n") {
+			for _, m := range makeCommand.FindAllStringSubmatch(line, -1) {
+				if !targets[m[1]] {
+					t.Errorf("%s:%d shows `make %s`, which is not a Makefile target", rel, i+1, m[1])
+				}
+			}
+		}
+	}
+}
