@@ -12,6 +12,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 parts=("$@")
 [ ${#parts[@]} -gt 0 ] || parts=(go pusher python damon dcl)
+for part in "${parts[@]}"; do
+  case "$part" in
+    go | pusher | python | damon | dcl) ;;
+    *) echo "unknown part $part (go, pusher, python, damon, dcl)" >&2; exit 2 ;;
+  esac
+done
 
 apt_install() {
   local missing=()
@@ -73,6 +79,5 @@ for part in "${parts[@]}"; do
     dcl)
       echo "== dcl (Decentraland libraries)"; run_suite dcl
       ;;
-    *) echo "unknown part $part (go, pusher, python, damon, dcl)"; exit 2 ;;
   esac
 done
