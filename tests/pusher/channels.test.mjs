@@ -366,7 +366,10 @@ test('subscription_count: not sent by apps without it, nor on presence channels'
   const s = sdk(srv, COUNT_APP);
   await c.subscribe(pch, s.authorizeChannel(c.socketId, pch, { user_id: 'c' }));
   await d.subscribe(pch, s.authorizeChannel(d.socketId, pch, { user_id: 'd' }));
-  await sleep(400);
+  // A first ping round: every join (and what it publishes) is done. A
+  // second: whatever it published has arrived.
+  for (const x of [a, b, c, d]) await x.ping();
+  for (const x of [a, b, c, d]) await x.ping();
   for (const x of [a, b, c, d]) assert.equal(x.all((m) => m?.event === 'pusher_internal:subscription_count').length, 0, x.dump());
 });
 
