@@ -3,7 +3,7 @@
 #   make test   install what the tests need, then run the whole suite (Go with -race, real clients)
 GO ?= go
 
-.PHONY: bench-go run test test-go test-e2e test-python test-damon deps bench fuzz vet
+.PHONY: bench-go run test test-go test-pusher test-python test-damon test-dcl bench fuzz fuzz-long vet
 
 run:
 	$(GO) run ./cmd/switchboard
@@ -14,14 +14,17 @@ test:
 test-go:
 	./scripts/test.sh go
 
-test-e2e:
-	./scripts/test.sh e2e
+test-pusher:
+	./scripts/test.sh pusher
 
 test-damon:
 	./scripts/test.sh damon
 
 test-python:
 	./scripts/test.sh python
+
+test-dcl:
+	./scripts/test.sh dcl
 
 vet:
 	$(GO) vet ./...
@@ -35,6 +38,13 @@ bench:
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/hub/ ./internal/transport/ ./internal/protocol/damon/
 
-# A short run of every fuzz target (FUZZTIME=1m for longer).
+# Every fuzz target in turn, for FUZZTIME each. Never part of `make test`
+# or CI (the seed corpora already run there as ordinary tests).
+#   make fuzz        20s each (FUZZTIME=1m make fuzz for longer)
+#   make fuzz-long   10m each; results and crashes: docs/reliability.md
+FUZZTIME ?=
 fuzz:
-	./scripts/fuzz.sh
+	FUZZTIME=$(or $(FUZZTIME),20s) ./scripts/fuzz.sh
+
+fuzz-long:
+	FUZZTIME=$(or $(FUZZTIME),10m) ./scripts/fuzz.sh

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite. Installs what it needs on a fresh Debian machine
 # (Go modules, npm packages, python3-websockets), then runs:
-#   go    go vet + go test -race ./...
-#   e2e   real clients in Node: pusher-js, pusher (server SDK), laravel-echo, ws
+#   go      go vet + go test -race ./..., and the same for the bench/wslib module
+#   pusher  real clients in Node: pusher-js, pusher (server SDK), laravel-echo, ws
 #   python  a strict independent WebSocket client (Debian's python3-websockets)
 #   damon   a Node client behaving as Damon's reference SocketClient
 #   dcl     real Decentraland libraries (@dcl/protocol, @dcl/crypto) in Node
@@ -11,7 +11,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 parts=("$@")
-[ ${#parts[@]} -gt 0 ] || parts=(go e2e python damon dcl)
+[ ${#parts[@]} -gt 0 ] || parts=(go pusher python damon dcl)
+for part in "${parts[@]}"; do
+  case "$part" in
+    go | pusher | python | damon | dcl) ;;
+    *) echo "unknown part $part (go, pusher, python, damon, dcl)" >&2; exit 2 ;;
+  esac
+done
 
 apt_install() {
   local missing=()
@@ -28,9 +34,24 @@ if [ -z "${SWITCHBOARD_BIN:-}" ] && [[ " ${parts[*]} " != " go " ]]; then
   bin_dir="$(mktemp -d "${TMPDIR:-/tmp}/switchboard-test.XXXXXX")"
   trap 'rm -rf "$bin_dir"' EXIT
   source tests/lib.sh
-  SWITCHBOARD_BIN="$(switchboard_bin "$bin_dir")"
-  export SWITCHBOARD_BIN
+  switchboard_bin "$bin_dir" || exit 1
 fi
+
+# run_suite NAME: runs tests/NAME/run.sh. A suite whose script is missing or
+# lost its executable bit fails the run: skipping it would report green for
+# tests that never ran.
+run_suite() {
+  local script="tests/$1/run.sh"
+  if [ ! -f "$script" ]; then
+    echo "FAIL: $script is missing" >&2
+    exit 1
+  fi
+  if [ ! -x "$script" ]; then
+    echo "FAIL: $script is not executable (git update-index --chmod=+x $script)" >&2
+    exit 1
+  fi
+  "$script"
+}
 
 for part in "${parts[@]}"; do
   case "$part" in
@@ -39,22 +60,24 @@ for part in "${parts[@]}"; do
       go vet ./...
       echo "== go test -race"
       go test -race -count=1 -timeout 15m ./...
+      # bench/wslib is its own module (the WebSocket libraries it compares
+      # stay out of the server's go.mod), so ./... above does not reach it;
+      # its tests check that every library mode delivers what it measures.
+      echo "== go test -race (bench/wslib module)"
+      (cd bench/wslib && go vet ./... && go test -race -count=1 -timeout 5m ./...)
       ;;
-    e2e)
-      if [ -x tests/e2e/run.sh ]; then echo "== e2e (Node real clients)"; tests/e2e/run.sh; fi
+    pusher)
+      echo "== pusher (Node real clients)"; run_suite pusher
       ;;
     python)
-      if [ -x tests/python/run.sh ]; then
-        apt_install python3-websockets
-        echo "== python strict client"; tests/python/run.sh
-      fi
+      apt_install python3-websockets
+      echo "== python strict client"; run_suite python
       ;;
     damon)
-      if [ -x tests/damon/run.sh ]; then echo "== damon (SocketClient-style Node client)"; tests/damon/run.sh; fi
+      echo "== damon (SocketClient-style Node client)"; run_suite damon
       ;;
     dcl)
-      if [ -x tests/dcl/run.sh ]; then echo "== dcl (Decentraland libraries)"; tests/dcl/run.sh; fi
+      echo "== dcl (Decentraland libraries)"; run_suite dcl
       ;;
-    *) echo "unknown part $part (go, e2e, python, damon, dcl)"; exit 2 ;;
   esac
 done

@@ -1,4 +1,4 @@
-# Shared by the suites' run.sh scripts; sourced, never run.
+# Shared by the suites' run.sh scripts and scripts/test.sh; sourced, never run.
 
 tests_repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
@@ -10,16 +10,28 @@ require_tools() {
   done
 }
 
-# switchboard_bin DIR prints the server binary to test: $SWITCHBOARD_BIN
-# when set (scripts/test.sh builds it once for every suite), else a fresh
-# build in DIR. Use as bin="$(switchboard_bin "$tmp")" so a failed build
-# stops the script under set -e.
+# switchboard_bin DIR sets and exports SWITCHBOARD_BIN, the server binary to
+# test: the one already named there (scripts/test.sh builds it once for every
+# suite), else a fresh build in DIR/switchboard. It returns 1, after saying
+# why, when the build fails or the binary is not an executable file.
+#
+# Call it as a plain command, never inside $(...): a command substitution
+# runs in a subshell where set -e does not apply, so a failed build used to
+# go unnoticed there. Callers still write `switchboard_bin "$tmp" || exit 1`,
+# because set -e is also off inside a function called in a || list.
 switchboard_bin() {
-  if [ -n "${SWITCHBOARD_BIN:-}" ]; then
-    echo "$SWITCHBOARD_BIN"
-    return
+  if [ -z "${SWITCHBOARD_BIN:-}" ]; then
+    echo "building switchboard..." >&2
+    rm -f "$1/switchboard"
+    if ! (cd "$tests_repo" && go build -o "$1/switchboard" ./cmd/switchboard) >&2; then
+      echo "tests/lib.sh: go build ./cmd/switchboard failed" >&2
+      return 1
+    fi
+    SWITCHBOARD_BIN="$1/switchboard"
   fi
-  echo "building switchboard..." >&2
-  (cd "$tests_repo" && go build -o "$1/switchboard" ./cmd/switchboard) >&2
-  echo "$1/switchboard"
+  if [ ! -f "$SWITCHBOARD_BIN" ] || [ ! -x "$SWITCHBOARD_BIN" ]; then
+    echo "tests/lib.sh: the server binary $SWITCHBOARD_BIN is not an executable file" >&2
+    return 1
+  fi
+  export SWITCHBOARD_BIN
 }

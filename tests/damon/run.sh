@@ -25,7 +25,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-bin="$(switchboard_bin "$tmp")"
+switchboard_bin "$tmp" || exit 1
+bin="$SWITCHBOARD_BIN"
 
 # Two free loopback ports from the OS (HTTP and Damon TCP).
 read -r http_port damon_port < <(node -e '

@@ -33,7 +33,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-bin="$(switchboard_bin "$tmp")"
+switchboard_bin "$tmp" || exit 1
+bin="$SWITCHBOARD_BIN"
 
 port="$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')"
 cat >"$tmp/config.yaml" <<EOF

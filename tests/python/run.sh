@@ -22,8 +22,7 @@ fi
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/switchboard-py-run.XXXXXX")"
 trap 'rm -rf "$tmp"' EXIT
 source "$repo/tests/lib.sh"
-SWITCHBOARD_BIN="$(switchboard_bin "$tmp")"
-export SWITCHBOARD_BIN
+switchboard_bin "$tmp" || exit 1
 
 cd "$here"
 export PYTHONDONTWRITEBYTECODE=1

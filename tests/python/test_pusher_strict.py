@@ -34,7 +34,7 @@ from websockets.exceptions import ConnectionClosed
 REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 APP_ID, APP_KEY, APP_SECRET = "app-id", "app-key", "app-secret"
 QUERY = "protocol=7&client=python&version=1.0"
-TIMEOUT = 5 * float(os.environ.get("E2E_TIMEOUT_SCALE", "2"))
+TIMEOUT = 5 * float(os.environ.get("PUSHER_TIMEOUT_SCALE", "2"))
 
 SERVER = {}
 
@@ -111,9 +111,9 @@ def tearDownModule():
             except subprocess.TimeoutExpired:
                 proc.kill()
         srv["log"].close()
-        if os.environ.get("E2E_KEEP_LOGS"):
+        if os.environ.get("PUSHER_KEEP_LOGS"):
             print("server log:", srv["log_path"])
-    if not os.environ.get("E2E_KEEP_LOGS"):
+    if not os.environ.get("PUSHER_KEEP_LOGS"):
         shutil.rmtree(SERVER.get("tmp", ""), ignore_errors=True)
 
 

@@ -1,5 +1,5 @@
 // Package damon serves the Damon "master socket" protocol
-// (Damon-Org/Socket, research in shared/specs/damon.md) on Switchboard's
+// (Damon-Org/Socket; see docs/damon.md) on Switchboard's
 // hub, over raw TCP and over WebSocket. Both front-ends share one session
 // type; they differ only in framing: TCP bytes go through wire.Decoder
 // (back-to-back documents, split documents, whitespace between them), a

@@ -12,7 +12,7 @@
 // update shared by every recipient).
 //
 // The behaviour copies the reference server, decentraland/ws-room-service
-// (see /work/shared/specs/decentraland.md and docs/decentraland.md), with
+// (see docs/decentraland.md), with
 // its weaknesses fixed: stricter auth chains, a CSPRNG challenge, bounded
 // send queues, and every rejected input counted by reason.
 //

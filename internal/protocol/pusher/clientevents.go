@@ -86,7 +86,7 @@ func (ss *session) takeToken() bool {
 	if rate <= 0 {
 		return true
 	}
-	now := time.Now()
+	now := ss.srv.opts.Now()
 	ss.tokens = min(rate, ss.tokens+now.Sub(ss.tokensAt).Seconds()*rate)
 	ss.tokensAt = now
 	if ss.tokens < 1 {

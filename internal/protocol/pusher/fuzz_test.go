@@ -1,12 +1,15 @@
 package pusher
 
 import (
+	"context"
 	"encoding/json"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/switchboard-rt/switchboard/internal/protocol/pusher/pushersign"
 	"github.com/switchboard-rt/switchboard/internal/transport"
 )
 
@@ -31,9 +34,25 @@ func (c *memConn) Ping()                       {}
 func (c *memConn) LastRead() time.Time         { return time.Now() }
 func (c *memConn) QueuedBytes() int            { return 0 }
 
-// FuzzHandleMessage drives a session with arbitrary client messages: it
-// must never panic, and everything it sends must be a JSON object with an
-// event (what every Pusher client parses).
+// FuzzHandleMessage drives a session with two arbitrary client messages.
+// With resign set, a pusher:subscribe or pusher:signin among them first
+// gets the correct HMAC auth for its fuzzer-chosen channel, channel_data
+// or user_data (as FuzzVerifyRequest re-signs its queries), so the fuzzer
+// explores what lies behind the signature check: presence channel_data,
+// sign-in user_data and watchlists, and a presence join that takes its
+// member from the signed-in user.
+//
+// Invariants: no panic; everything sent is a JSON object with an event
+// (what every Pusher client parses); the session still answers a ping
+// unless it closed; a signed-in user has a non-empty, bounded id and a
+// watchlist within max_watchlist_size; every presence member has a
+// non-empty id of at most 128 bytes and user_info within
+// max_presence_member_bytes.
+//
+// The re-signed seeds are known-bad inputs: user_info over the limit
+// through sign-in (a presence join without channel_data takes the member
+// from the signed-in user), a numeric id with a watchlist over the limit,
+// a 129-byte user_id, user_info over the limit in channel_data.
 func FuzzHandleMessage(f *testing.F) {
 	for _, s := range []string{
 		`{"event":"pusher:ping","data":{}}`,
@@ -49,15 +68,32 @@ func FuzzHandleMessage(f *testing.F) {
 		`{"event":1}`, `{"event":"x","data":`, `[]`, `null`, "\x00", `{"event":"pusher:subscribe","data":null}`,
 		`{"event":"pusher:subscribe","data":{"channel":"` + string(make([]byte, 300)) + `"}}`,
 	} {
-		f.Add([]byte(s))
+		f.Add([]byte(s), []byte(`{"event":"pusher:ping","data":{}}`), false)
 	}
+	signinThenPresence := func(userData, channelData string) {
+		ud, _ := json.Marshal(map[string]string{"user_data": userData})
+		cd, _ := json.Marshal(map[string]string{"channel": "presence-f", "channel_data": channelData})
+		f.Add([]byte(`{"event":"pusher:signin","data":`+string(ud)+`}`), []byte(`{"event":"pusher:subscribe","data":`+string(cd)+`}`), true)
+	}
+	signinThenPresence(`{"id":"u","user_info":{"name":"n"},"watchlist":["a","b"]}`, "")
+	signinThenPresence(`{"id":"u","user_info":"`+strings.Repeat("x", 2000)+`"}`, "")
+	signinThenPresence(`{"id":42,"watchlist":[`+strings.Repeat(`"w",`, 150)+`"w"]}`, `{"user_id":"m","user_info":null}`)
+	signinThenPresence(`{"id":"u"}`, `{"user_id":"`+strings.Repeat("i", 129)+`"}`)
+	signinThenPresence(`{"id":"u"}`, `{"user_id":7,"user_info":{"k":"`+strings.Repeat("v", 1100)+`"}}`)
+
 	e := newEnv(f, nil) // one server for every input; f's cleanups stop it
-	f.Fuzz(func(t *testing.T, data []byte) {
+	f.Fuzz(func(t *testing.T, first, second []byte, resign bool) {
 		c := &memConn{}
 		ss := e.srv.newSession(e.app, c)
-		ss.HandleMessage(data, false)
+		defer ss.HandleClose(transport.CloseInfo{})
+		for _, msg := range [][]byte{first, second} {
+			if resign {
+				msg = resigned(ss.id, msg)
+			}
+			ss.HandleMessage(msg, false)
+		}
+		checkSession(t, e, ss, first, second)
 		ss.HandleMessage([]byte(`{"event":"pusher:ping","data":{}}`), false)
-		ss.HandleClose(transport.CloseInfo{})
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		for _, m := range c.sent {
@@ -65,13 +101,94 @@ func FuzzHandleMessage(f *testing.F) {
 				Event string `json:"event"`
 			}
 			if err := json.Unmarshal(m, &v); err != nil || v.Event == "" {
-				t.Fatalf("sent %q for input %q", m, data)
+				t.Fatalf("sent %q for input %.200q, %.200q", m, first, second)
 			}
 		}
 		if last := c.sent[len(c.sent)-1]; string(last) != string(pongMessage) && c.closed == 0 {
-			t.Fatalf("the session stopped answering after %q: last sent %q", data, last)
+			t.Fatalf("the session stopped answering after %.200q, %.200q: last sent %q", first, second, last)
 		}
 	})
+}
+
+// resigned returns msg with the correct auth when it is a pusher:subscribe
+// to a private or presence channel or a pusher:signin, and msg unchanged
+// otherwise. The data is re-encoded as an object; channel, channel_data
+// and user_data stay exactly as the fuzzer chose them.
+func resigned(socketID string, msg []byte) []byte {
+	env, err := DecodeEnvelope(msg)
+	if err != nil {
+		return msg
+	}
+	var data any
+	switch env.Event {
+	case "pusher:subscribe":
+		var d subscribeData
+		if decodeData(env.Data, &d) != nil {
+			return msg
+		}
+		if kind := ClassifyChannel(d.Channel); kind.NeedsAuth() {
+			data := ""
+			if kind.Kind == Presence {
+				data = d.ChannelData
+			}
+			d.Auth = pushersign.ChannelAuth("app-key", "app-secret", socketID, d.Channel, data)
+		}
+		data = d
+	case "pusher:signin":
+		var d signinData
+		if decodeData(env.Data, &d) != nil {
+			return msg
+		}
+		d.Auth = pushersign.UserAuth("app-key", "app-secret", socketID, d.UserData)
+		data = d
+	default:
+		return msg
+	}
+	b, err := json.Marshal(map[string]any{"event": env.Event, "data": data})
+	if err != nil {
+		return msg
+	}
+	return b
+}
+
+// checkSession asserts the bounds that sign-in and presence joins promise,
+// whatever the client sent.
+func checkSession(t *testing.T, e *testEnv, ss *session, first, second []byte) {
+	t.Helper()
+	limits := e.app.Limits
+	ss.mu.Lock()
+	user := ss.user
+	var presence []string
+	for name, sub := range ss.subs {
+		if sub.member != "" {
+			presence = append(presence, name)
+		}
+	}
+	ss.mu.Unlock()
+	if user != nil {
+		// The id names the channel #server-to-user-<id>, at most 300 bytes.
+		if user.id == "" || len(user.id) > 300-len(ServerToUserPrefix) {
+			t.Fatalf("signed in with id %q after %.200q, %.200q", user.id, first, second)
+		}
+		if len(user.watchlist) > limits.MaxWatchlistSize {
+			t.Fatalf("watchlist of %d ids (limit %d) after %.200q, %.200q", len(user.watchlist), limits.MaxWatchlistSize, first, second)
+		}
+	}
+	for _, name := range presence {
+		members, err := e.srv.opts.Hub.PresenceMembers(context.Background(), e.app.ID, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range members {
+			if m.UserID == "" || len(m.UserID) > 128 {
+				t.Fatalf("presence member id %q on %s after %.200q, %.200q", m.UserID, name, first, second)
+			}
+			if len(m.Info) > limits.MaxPresenceMemberBytes {
+				t.Fatalf("presence member %q with %d bytes of user_info (limit %d) on %s after %.200q, %.200q",
+					m.UserID, len(m.Info), limits.MaxPresenceMemberBytes, name, first, second)
+			}
+		}
+	}
 }
 
 // FuzzDecodeEnvelope checks the envelope decoder alone.

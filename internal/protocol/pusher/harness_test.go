@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -36,6 +38,13 @@ type testEnv struct {
 // the default app's configuration before the server starts.
 func newEnv(t testing.TB, mutate func(*config.Config)) *testEnv {
 	t.Helper()
+	return newEnvClock(t, mutate, nil)
+}
+
+// newEnvClock is newEnv with the client-event rate limiter on the clock now
+// (nil: time.Now).
+func newEnvClock(t testing.TB, mutate func(*config.Config), now func() time.Time) *testEnv {
+	t.Helper()
 	cfg, err := config.Parse([]byte(`pusher: {activity_timeout: 120s, apps: [{id: app-id, key: app-key, secret: app-secret}, {id: off, key: off-key, secret: s, enabled: false}]}`))
 	if err != nil {
 		t.Fatal(err)
@@ -62,9 +71,10 @@ func newEnv(t testing.TB, mutate func(*config.Config)) *testEnv {
 	go wheel.Run(ctx)
 	s := NewServer(Options{
 		Apps: NewApps(apps), Hub: h, Wheel: wheel,
-		Upgrader:        &transport.Upgrader{Poller: testPoller(t), ParkAfter: time.Millisecond, Options: transport.Options{MaxMessageBytes: cfg.Limits.MaxMessageBytes, SlowConsumerCode: 4100}},
+		Upgrader:        &transport.Upgrader{Poller: testPoller(t), ParkAfter: time.Millisecond, Options: transport.Options{MaxMessageBytes: cfg.Limits.MaxMessageBytes, SendQueueBytes: cfg.Limits.SendQueueBytes, SlowConsumerCode: 4100}},
 		ActivityTimeout: cfg.Pusher.ActivityTimeout.D(),
 		PongTimeout:     cfg.Pusher.PongTimeout.D(),
+		Now:             now,
 	})
 	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		key, ok := strings.CutPrefix(r.URL.Path, "/app/")
@@ -230,7 +240,9 @@ func (c *client) expectClose(code int) {
 	}
 }
 
-// expectNothing asserts no frame arrives within d.
+// expectNothing asserts that no frame arrives within d and that the
+// connection is still there: a closed or reset socket is not silence.
+// Prefer nothingBeforePong where the server's ordering makes it exact.
 func (c *client) expectNothing(d time.Duration) {
 	c.t.Helper()
 	_ = c.nc.SetReadDeadline(time.Now().Add(d))
@@ -238,8 +250,49 @@ func (c *client) expectNothing(d time.Duration) {
 	if err == nil {
 		p := make([]byte, h.Length)
 		_, _ = readFull(c.nc, p)
+		if h.OpCode == ws.OpClose {
+			c.t.Fatalf("the server closed the connection (%q) where nothing should arrive", p)
+		}
 		c.t.Fatalf("unexpected frame %q", p)
 	}
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		c.t.Fatalf("the connection ended where nothing should arrive: %v", err)
+	}
+}
+
+// nothingBeforePong sends pusher:ping and asserts that the very next frame
+// is pusher:pong: the positive marker for "nothing arrives". The server
+// handles one connection's messages in order and a publish is queued on
+// every subscriber's connection before Trigger returns (memory engine), so
+// anything that would have reached this client before the ping was
+// handled arrives before the pong; and the pong proves the socket is alive.
+func (c *client) nothingBeforePong() {
+	c.t.Helper()
+	c.send(`{"event":"pusher:ping","data":{}}`)
+	if f := c.read(); f.raw != `{"event":"pusher:pong","data":"{}"}` {
+		c.t.Fatalf("got %s before the pong, want nothing", f.raw)
+	}
+}
+
+// fakeClock is a clock a test moves by hand (the client-event rate limiter's).
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newFakeClock() *fakeClock { return &fakeClock{now: time.Unix(1_700_000_000, 0)} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
 }
 
 func readFull(nc net.Conn, p []byte) (int, error) {

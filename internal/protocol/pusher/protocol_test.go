@@ -140,16 +140,17 @@ func TestPublishReachesSubscribersOnlyAndExcludesSocket(t *testing.T) {
 	if f := a.read(); f.raw != want {
 		t.Fatalf("a got %s", f.raw)
 	}
-	b.expectNothing(100 * time.Millisecond)
-	outsider.expectNothing(50 * time.Millisecond)
+	b.nothingBeforePong()        // excluded by socket_id
+	outsider.nothingBeforePong() // not subscribed
 	a.send(`{"event":"pusher:unsubscribe","data":{"channel":"news"}}`)
-	a.send(`{"event":"pusher:ping","data":{}}`)
-	a.expect("pusher:pong") // unsubscribe was processed
-	_ = e.srv.Trigger(ctx, e.app, TriggerEvent{Name: "update", Data: "2", Channels: []string{"news"}})
-	if f := b.read(); f.Event != "update" {
+	a.nothingBeforePong() // unsubscribe was processed, and has no reply
+	if err := e.srv.Trigger(ctx, e.app, TriggerEvent{Name: "update", Data: "2", Channels: []string{"news"}}); err != nil {
+		t.Fatal(err)
+	}
+	if f := b.read(); f.raw != `{"event":"update","channel":"news","data":"2"}` {
 		t.Fatalf("b got %s", f.raw)
 	}
-	a.expectNothing(100 * time.Millisecond)
+	a.nothingBeforePong()
 }
 
 func TestPresenceMembersPerUser(t *testing.T) {
@@ -169,12 +170,15 @@ func TestPresenceMembersPerUser(t *testing.T) {
 	if got := f.dataString(); got != `{"presence":{"ids":["42","alice"],"hash":{"42":null,"alice":{"name":"A"}},"count":2}}` {
 		t.Fatalf("second connection's presence data %s", got)
 	}
-	bob.expectNothing(100 * time.Millisecond) // alice's second connection is not a new member
-	alice1.nc.Close()
-	bob.expectNothing(150 * time.Millisecond) // alice still has a connection
-	alice2.send(`{"event":"pusher:unsubscribe","data":{"channel":"presence-room"}}`)
-	removed := bob.expect("pusher_internal:member_removed")
-	if removed.dataString() != `{"user_id":"alice"}` {
+	// member_added goes out before the joiner's subscription_succeeded, so
+	// the pong marker is exact here.
+	bob.nothingBeforePong() // alice's second connection is not a new member
+	alice1.send(`{"event":"pusher:unsubscribe","data":{"channel":"presence-room"}}`)
+	alice1.nothingBeforePong() // the leave, and any member_removed, is done
+	bob.nothingBeforePong()    // alice still has a connection
+	alice2.nc.Close()          // her last connection goes: by closing, not unsubscribing
+	removed := bob.read()
+	if removed.raw != `{"event":"pusher_internal:member_removed","channel":"presence-room","data":"{\"user_id\":\"alice\"}"}` {
 		t.Fatalf("member_removed %s", removed.raw)
 	}
 	users, _ := e.srv.PresenceUsers(context.Background(), e.app, "presence-room")
@@ -202,7 +206,8 @@ func TestPresenceLimits(t *testing.T) {
 }
 
 func TestClientEvents(t *testing.T) {
-	e := newEnv(t, func(c *config.Config) { c.Pusher.Apps[0].Limits.ClientEventsPerSecond = 3 })
+	clock := newFakeClock()
+	e := newEnvClock(t, func(c *config.Config) { c.Pusher.Apps[0].Limits.ClientEventsPerSecond = 3 }, clock.Now)
 	a, b := e.connect(), e.connect()
 	a.join("presence-chat", `{"user_id":"a"}`)
 	b.join("presence-chat", `{"user_id":"b"}`)
@@ -211,26 +216,33 @@ func TestClientEvents(t *testing.T) {
 	if f := b.read(); f.raw != `{"event":"client-typing","channel":"presence-chat","data":{"x":1},"user_id":"a"}` {
 		t.Fatalf("b got %s", f.raw)
 	}
-	a.expectNothing(100 * time.Millisecond) // never echoed
-	// Over the rate limit: 4301, and the socket stays open.
+	a.nothingBeforePong() // never echoed
+	// Over the rate limit (2 tokens left, 5 sent): 4301 for each of the
+	// last 3, and the socket stays open.
 	for i := 0; i < 5; i++ {
 		a.send(`{"event":"client-burst","channel":"presence-chat","data":{}}`)
 	}
-	f := a.expect("pusher:error")
-	if !strings.Contains(string(f.Data), `"code":4301`) {
-		t.Fatalf("rate limit %s", f.raw)
+	for i := 0; i < 3; i++ {
+		if f := a.read(); f.Event != "pusher:error" || !strings.Contains(string(f.Data), `"code":4301`) {
+			t.Fatalf("rate limit %s", f.raw)
+		}
 	}
-	a.send(`{"event":"pusher:ping","data":{}}`)
-	a.expect("pusher:pong")
+	a.nothingBeforePong()
+	for i := 0; i < 2; i++ {
+		if f := b.read(); f.Event != "client-burst" {
+			t.Fatalf("b got %s, want the 2 bursts within the limit", f.raw)
+		}
+	}
+	b.nothingBeforePong()
 	// Public channels and channels one is not subscribed to are refused.
 	a.join("public-one", "")
-	time.Sleep(1100 * time.Millisecond) // refill the bucket
+	clock.Advance(1100 * time.Millisecond) // refill the bucket
 	a.send(`{"event":"client-x","channel":"public-one","data":{}}`)
-	if f := a.expect("pusher:error"); !strings.Contains(string(f.Data), "only supported on private and presence channels") {
+	if f := a.read(); f.Event != "pusher:error" || !strings.Contains(string(f.Data), "only supported on private and presence channels") {
 		t.Fatalf("public %s", f.raw)
 	}
 	a.send(`{"event":"client-x","channel":"private-never","data":{}}`)
-	if f := a.expect("pusher:error"); !strings.Contains(string(f.Data), "not subscribed") {
+	if f := a.read(); f.Event != "pusher:error" || !strings.Contains(string(f.Data), "not subscribed") {
 		t.Fatalf("unsubscribed %s", f.raw)
 	}
 }
@@ -253,8 +265,12 @@ func TestCacheChannels(t *testing.T) {
 	if f := a.read(); f.raw != `{"event":"pusher:cache_miss","channel":"cache-prices"}` {
 		t.Fatalf("cache miss %s", f.raw)
 	}
-	_ = e.srv.Trigger(context.Background(), e.app, TriggerEvent{Name: "price", Data: "42", Channels: []string{"cache-prices"}})
-	a.expect("price")
+	if err := e.srv.Trigger(context.Background(), e.app, TriggerEvent{Name: "price", Data: "42", Channels: []string{"cache-prices"}}); err != nil {
+		t.Fatal(err)
+	}
+	if f := a.read(); f.raw != `{"event":"price","channel":"cache-prices","data":"42"}` {
+		t.Fatalf("live %s", f.raw)
+	}
 	b := e.connect()
 	b.join("cache-prices", "")
 	if f := b.read(); f.raw != `{"event":"price","channel":"cache-prices","data":"42"}` {
@@ -303,7 +319,9 @@ func TestSigninWatchlistSendToUserTerminate(t *testing.T) {
 	}
 	// sendToUser is a publish to #server-to-user-<id>; pusher-js also subscribes explicitly.
 	u1.subscribe("#server-to-user-u1", "", "")
-	_ = e.srv.Trigger(context.Background(), e.app, TriggerEvent{Name: "hello", Data: "hi", Channels: []string{"#server-to-user-u1"}})
+	if err := e.srv.Trigger(context.Background(), e.app, TriggerEvent{Name: "hello", Data: "hi", Channels: []string{"#server-to-user-u1"}}); err != nil {
+		t.Fatal(err)
+	}
 	if f := u1.expect("hello"); f.raw != `{"event":"hello","channel":"#server-to-user-u1","data":"hi"}` {
 		t.Fatalf("sendToUser %s", f.raw)
 	}
@@ -373,7 +391,8 @@ func TestUserAuthenticationTimeout(t *testing.T) {
 	good.join("private-ok", "")
 	lazy.expect("pusher:error")
 	lazy.expectClose(4009)
-	good.expectNothing(300 * time.Millisecond)
+	good.expectNothing(300 * time.Millisecond) // past auth_timeout: still open
+	good.nothingBeforePong()
 }
 
 func TestOversizeMessageCloses1009(t *testing.T) {
@@ -400,6 +419,17 @@ func TestAppsAreIsolated(t *testing.T) {
 	a := e.connect()
 	a.join("shared-name", "")
 	other := e.srv.Apps().ByID("two")
-	_ = e.srv.Trigger(context.Background(), other, TriggerEvent{Name: "x", Data: "y", Channels: []string{"shared-name"}})
-	a.expectNothing(100 * time.Millisecond)
+	ctx := context.Background()
+	if err := e.srv.Trigger(ctx, other, TriggerEvent{Name: "x", Data: "y", Channels: []string{"shared-name"}}); err != nil {
+		t.Fatal(err)
+	}
+	// The same channel name on a's own app reaches a, and is the first frame:
+	// the other app's event never came.
+	if err := e.srv.Trigger(ctx, e.app, TriggerEvent{Name: "x", Data: "mine", Channels: []string{"shared-name"}}); err != nil {
+		t.Fatal(err)
+	}
+	if f := a.read(); f.raw != `{"event":"x","channel":"shared-name","data":"mine"}` {
+		t.Fatalf("a got %s", f.raw)
+	}
+	a.nothingBeforePong()
 }

@@ -40,6 +40,9 @@ type Options struct {
 	// API builds the signed HTTP API (package httpapi, which imports this
 	// one) on the Server; Mount serves it at PathPrefix/apps/. nil: none.
 	API func(*Server) http.Handler
+	// Now is the clock of the client-event rate limiter; nil is time.Now.
+	// Tests inject one to refill the bucket without sleeping.
+	Now func() time.Time
 }
 
 // Server is the Pusher protocol front-end.
@@ -60,6 +63,9 @@ func NewServer(opts Options) *Server {
 	_, _ = rand.Read(b[:])
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
 	}
 	s := &Server{
 		opts:          opts,

@@ -56,7 +56,7 @@ func (s *Server) newSession(app *App, c transport.Conn) *session {
 	ss := &session{
 		srv: s, app: app, conn: c, id: s.socketID(c.ID()),
 		subs:   map[string]*subscription{},
-		tokens: float64(app.Limits.ClientEventsPerSecond), tokensAt: time.Now(),
+		tokens: float64(app.Limits.ClientEventsPerSecond), tokensAt: s.opts.Now(),
 		ctx: ctx, cancelWork: cancel,
 	}
 	draining := s.sessions.Add(ss)

@@ -133,6 +133,11 @@ func (ss *session) presenceMember(channel, raw string, user *signedInUser) (engi
 			return engine.Member{}, &subscriptionFailure{400, "BadRequest", "missing_channel_data",
 				"Presence channel " + channel + " needs channel_data with a user_id, or a signed-in user."}
 		}
+		// The signed-in user's info obeys the same limit as channel_data's.
+		if len(user.info) > ss.app.Limits.MaxPresenceMemberBytes {
+			return engine.Member{}, &subscriptionFailure{4009, "LimitReached", "member_too_big",
+				fmt.Sprintf("user_info is %d bytes, over the limit of %d.", len(user.info), ss.app.Limits.MaxPresenceMemberBytes)}
+		}
 		return engine.Member{UserID: user.id, Info: user.info}, nil
 	}
 	var cd channelData

@@ -1,6 +1,5 @@
 // Package wire is the transport-independent wire layer of the Damon
-// "master socket" protocol (Damon-Org/Socket; research in
-// shared/specs/damon.md): framing of the raw TCP stream, envelope
+// "master socket" protocol (Damon-Org/Socket; see docs/damon.md): framing of the raw TCP stream, envelope
 // classification, and byte-exact encoding of everything the server sends.
 // It knows nothing about connections, routing or the hub.
 //

@@ -7,8 +7,8 @@ import (
 	"time"
 )
 
-// Vectors from the Pusher docs as recomputed in shared/specs/pusher.md §1.8
-// and §2.1.
+// Vectors from the Pusher docs (the authentication examples), recomputed
+// independently.
 const (
 	vecKey    = "278d425bdf160c739803"
 	vecSecret = "7ad3773142a6692b25b8"

@@ -2,12 +2,12 @@
 # Run Switchboard's black-box end-to-end suite (pusher-js, pusher SDK,
 # laravel-echo, raw ws) against a freshly built server binary.
 #
-#   tests/e2e/run.sh                    # all *.test.mjs files
-#   tests/e2e/run.sh rest.test.mjs      # some files
+#   tests/pusher/run.sh                    # all *.test.mjs files
+#   tests/pusher/run.sh rest.test.mjs      # some files
 #
-# Env: E2E_CONCURRENCY (files run at once, default 4), E2E_TIMEOUT (whole
+# Env: PUSHER_CONCURRENCY (files run at once, default 4), PUSHER_TIMEOUT (whole
 # run, seconds, default 300), SWITCHBOARD_BIN (skip the build, use this
-# binary), E2E_SERVER_LOG_LEVEL (default debug; each server's log is
+# binary), PUSHER_SERVER_LOG_LEVEL (default debug; each server's log is
 # printed, last lines only, when the run fails).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -23,10 +23,9 @@ else
   npm install --no-audit --no-fund --loglevel=error
 fi
 
-tmp="$(mktemp -d "${TMPDIR:-/tmp}/switchboard-e2e-run.XXXXXX")"
+tmp="$(mktemp -d "${TMPDIR:-/tmp}/switchboard-pusher-run.XXXXXX")"
 trap 'rm -rf "$tmp"' EXIT
-SWITCHBOARD_BIN="$(switchboard_bin "$tmp")"
-export SWITCHBOARD_BIN
+switchboard_bin "$tmp" || exit 1
 
 files=("$@")
 if [ ${#files[@]} -eq 0 ]; then
@@ -37,19 +36,19 @@ fi
 # under TMPDIR: inside this run's temp dir, they go when the run ends.
 export TMPDIR="$tmp"
 set +e
-timeout --kill-after=10 "${E2E_TIMEOUT:-300}" \
-  node --test --test-reporter=spec --test-concurrency="${E2E_CONCURRENCY:-4}" --test-timeout=90000 "${files[@]}"
+timeout --kill-after=10 "${PUSHER_TIMEOUT:-300}" \
+  node --test --test-reporter=spec --test-concurrency="${PUSHER_CONCURRENCY:-4}" --test-timeout=90000 "${files[@]}"
 rc=$?
 set -e
 if [ $rc -ne 0 ]; then
   # CI keeps nothing but this output: show what each server said last.
-  for log in "$tmp"/switchboard-e2e-*/server.log; do
+  for log in "$tmp"/switchboard-pusher-*/server.log; do
     [ -f "$log" ] || continue
     echo "---- last lines of $log"
     tail -n 60 "$log"
   done
 fi
 if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
-  echo "run.sh: the suite exceeded ${E2E_TIMEOUT:-300} s" >&2
+  echo "run.sh: the suite exceeded ${PUSHER_TIMEOUT:-300} s" >&2
 fi
 exit $rc

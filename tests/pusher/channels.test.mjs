@@ -52,6 +52,10 @@ test('public channel: subscribers get REST events with the data as published; no
   const eo = record(other.channel);
   const r = await raw();
   await r.subscribe(ch);
+  // pusher-js drops events for channels it is not subscribed to by itself,
+  // so who gets nothing is checked on raw sockets.
+  const rawOutsider = await raw();
+  await rawOutsider.subscribe(uid('public-other-'));
 
   await s.trigger(ch, 'greeting', { hello: 'world', n: 1 });
   const text = JSON.stringify({ s: 'héllo <b>&amp;</b> \u2028 "quoted" \\ /', big: 'z'.repeat(9000) });
@@ -70,13 +74,22 @@ test('public channel: subscribers get REST events with the data as published; no
   assert.equal((await r.expect('exact', ch)).data, text, 'unicode, <>&, U+2028 and 9 KB arrive byte-exact');
   assert.equal((await r.expect('plain', ch)).data, 'not json at all');
   assert.equal(eo.length, 0, 'a client on another channel got nothing');
+  // Every publish is queued on its subscribers' sockets before the HTTP
+  // answer, and a socket's frames keep their order: what did not arrive
+  // before the pong of a ping sent now never comes.
+  await rawOutsider.ping();
+  assert.deepEqual(rawOutsider.all((m) => m?.channel === ch), [], `a raw client on another channel got nothing: ${rawOutsider.dump()}`);
 
-  b.unsubscribe(ch);
-  await sleep(200);
+  const gone = await raw();
+  await gone.subscribe(ch);
+  gone.unsubscribe(ch);
+  await gone.ping(); // the unsubscribe (which has no reply) was handled
   await s.trigger(ch, 'after', {});
-  await eventually(() => ea.length === 4, { label: 'a got the 4th event' });
-  await sleep(300);
-  assert.equal(eb.length, 3, 'b got nothing after unsubscribing');
+  assert.equal((await r.expect('after', ch)).data, '{}', 'a subscriber still gets events');
+  await eventually(() => ea.length === 4 && eb.length === 4, { label: 'the pusher-js subscribers got the 4th event' });
+  await gone.ping();
+  assert.deepEqual(gone.all((m) => m?.event === 'after'), [], `nothing after unsubscribing: ${gone.dump()}`);
+  assert.ok(gone.isOpen());
 });
 
 test('private channel: authorized through the SDK, events delivered; a bad signature fails with subscription_error 401', async () => {
@@ -130,7 +143,9 @@ test('presence: one user on two connections: member_added once, member_removed o
 
   const { data: m2 } = await subscribed(u1b, ch);
   assert.equal(m2.count, 3, 'members are per user: the second connection of u1 does not add one');
-  await sleep(400);
+  // A member_added goes out before the joiner's subscription_succeeded:
+  // rawObs's pong proves none came for u1's second connection.
+  await rawObs.ping();
   assert.equal(added.length, 1, 'no second member_added for the same user');
   const u1Added = rawObs.all((m) => m?.event === 'pusher_internal:member_added' && dataOf(m).user_id === 'u1');
   assert.equal(u1Added.length, 1, 'exactly one member_added frame for u1 on the wire');
@@ -351,7 +366,10 @@ test('subscription_count: not sent by apps without it, nor on presence channels'
   const s = sdk(srv, COUNT_APP);
   await c.subscribe(pch, s.authorizeChannel(c.socketId, pch, { user_id: 'c' }));
   await d.subscribe(pch, s.authorizeChannel(d.socketId, pch, { user_id: 'd' }));
-  await sleep(400);
+  // A first ping round: every join (and what it publishes) is done. A
+  // second: whatever it published has arrived.
+  for (const x of [a, b, c, d]) await x.ping();
+  for (const x of [a, b, c, d]) await x.ping();
   for (const x of [a, b, c, d]) assert.equal(x.all((m) => m?.event === 'pusher_internal:subscription_count').length, 0, x.dump());
 });
 
@@ -466,7 +484,7 @@ test('apps are isolated: same channel name, different apps', async () => {
   await b.subscribe(ch);
   await sdk(srv).trigger(ch, 'only-default-app', {});
   await a.expect('only-default-app', ch);
-  assert.deepEqual(await b.quiet(300, (m) => m?.event === 'only-default-app'), []);
+  assert.deepEqual(await b.quiet((m) => m?.event === 'only-default-app'), []);
   const list = await (await sdk(srv, TTL_APP).get({ path: '/channels', params: { filter_by_prefix: ch } })).json();
   assert.deepEqual(list, { channels: {} }, 'another app does not see the channel');
 });

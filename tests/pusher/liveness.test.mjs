@@ -2,7 +2,7 @@
 // authorized-connections timeout (spec §1.11: 4009), with short timeouts.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { SCALE, startServer, app, RawClient, sdk, dataOf, uid, sleep, pusherJs, connected, signedIn } from './harness.mjs';
+import { SCALE, startServer, app, RawClient, sdk, dataOf, uid, sleep, eventually, pusherJs, connected, signedIn } from './harness.mjs';
 
 let srv;
 const AUTH_APP = { id: 'auth-id', key: 'auth-key', secret: 'auth-secret' };
@@ -109,9 +109,12 @@ test('user_authentication app: signing in (or a private subscription) in time ke
     await a.expect('pusher:signin_success');
     const ch = uid('private-auth-');
     await b.subscribe(ch, s.authorizeChannel(b.socketId, ch));
-    await sleep(2500);
+    await sleep(2500); // past auth_timeout (1 s)
+    await a.ping();
+    await b.ping();
     assert.ok(a.isOpen(), `signed-in connection stays: ${a.dump()}`);
     assert.ok(b.isOpen(), `privately subscribed connection stays: ${b.dump()}`);
+    assert.deepEqual([...a.all((m) => m?.event === 'pusher:error'), ...b.all((m) => m?.event === 'pusher:error')], [], 'no 4009 warning');
   } finally {
     a.close();
     b.close();
@@ -122,16 +125,31 @@ test('user_authentication app: pusher-js signin keeps the connection; without si
   const good = pusherJs(srv, { app: AUTH_APP, user: { id: 'bob' } });
   const bad = pusherJs(srv, { app: AUTH_APP });
   try {
-    await connected(good);
-    assert.deepEqual(await signedIn(good), { id: 'bob' });
-    await connected(bad);
     const errors = [];
     bad.connection.bind('error', (e) => errors.push(e));
-    await sleep(2500);
+    const goodErrors = [];
+    good.connection.bind('error', (e) => goodErrors.push(e));
+    await connected(good);
+    const goodId = good.connection.socket_id;
+    assert.deepEqual(await signedIn(good), { id: 'bob' });
+    await connected(bad);
+    const badStates = [];
+    bad.connection.bind('state_change', (st) => badStates.push(st.current));
+    // pusher-js reports the server's pusher:error and the 4009 close as
+    // PusherError events, and treats 4009 as a refusal.
+    await eventually(() => errors.some((e) => e?.type === 'PusherError' && e.data?.code === 4009) && bad.connection.state === 'disconnected', {
+      timeout: 5000,
+      label: 'pusher-js reports 4009 and disconnects',
+    });
+    // (pusher-js also wraps the close's PusherError in a WebSocketError.)
+    const codeOf = (e) => (e?.type === 'WebSocketError' ? e.error?.data?.code : e?.data?.code);
+    assert.deepEqual([...new Set(errors.map(codeOf))], [4009], `only 4009 errors: ${JSON.stringify(errors)}`);
     assert.equal(good.connection.state, 'connected');
-    assert.notEqual(bad.connection.state, 'connected', 'refused connection is not connected');
+    assert.equal(good.connection.socket_id, goodId, 'the signed-in client kept its connection');
+    assert.deepEqual(goodErrors, [], 'the signed-in client got no error');
     await sleep(1500);
-    assert.notEqual(bad.connection.state, 'connected', '4009 means: do not reconnect');
+    assert.equal(bad.connection.state, 'disconnected', `4009 means: do not reconnect (states ${badStates.join(',')})`);
+    assert.ok(!badStates.includes('connecting'), `no reconnect attempt (states ${badStates.join(',')})`);
   } finally {
     good.disconnect();
     bad.disconnect();
