@@ -16,11 +16,11 @@ const (
 	DefaultHandshakeTimeout = 10 * time.Second
 	// DefaultHTTPBodyTimeout bounds reading a request body, from its headers on.
 	DefaultHTTPBodyTimeout = 5 * time.Second
-	DefaultShutdownTimeout  = 10 * time.Second
-	DefaultActivityTimeout  = 120 * time.Second
-	DefaultPongTimeout      = 30 * time.Second
-	DefaultAuthTimeout      = 30 * time.Second
-	DefaultCacheTTL         = 30 * time.Minute
+	DefaultShutdownTimeout = 10 * time.Second
+	DefaultActivityTimeout = 120 * time.Second
+	DefaultPongTimeout     = 30 * time.Second
+	DefaultAuthTimeout     = 30 * time.Second
+	DefaultCacheTTL        = 30 * time.Minute
 
 	// The default app matches soketi's so that existing tutorials work.
 	DefaultAppID  = "app-id"

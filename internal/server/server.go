@@ -22,8 +22,8 @@ import (
 	"github.com/switchboard-rt/switchboard/internal/frontend"
 	"github.com/switchboard-rt/switchboard/internal/hub"
 	"github.com/switchboard-rt/switchboard/internal/metrics"
-	"github.com/switchboard-rt/switchboard/internal/ratelimit"
 	"github.com/switchboard-rt/switchboard/internal/protocol/pusher/webhook"
+	"github.com/switchboard-rt/switchboard/internal/ratelimit"
 	"github.com/switchboard-rt/switchboard/internal/timewheel"
 	"github.com/switchboard-rt/switchboard/internal/transport"
 )
