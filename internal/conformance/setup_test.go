@@ -34,6 +34,10 @@ func TestMain(m *testing.M) {
 	cfg.WebSocket.Compression = true
 	off := false
 	cfg.Damon.TCP = &off
+	// Hundreds of cases open connections from one address: no per-address
+	// connection rate limit here (it is tested in internal/server).
+	zero := 0.0
+	cfg.Limits.ConnectionRate.PerSecond = &zero
 	srv, err := server.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
