@@ -2,8 +2,12 @@ package hub
 
 import (
 	"context"
+	"fmt"
+	"runtime"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/switchboard-rt/switchboard/internal/engine"
 	"github.com/switchboard-rt/switchboard/internal/engine/memory"
@@ -107,5 +111,51 @@ func TestClusterCallbacksReachTheirTargets(t *testing.T) {
 	h.Fenced()
 	if k.reconnects.Load() != 1 {
 		t.Fatal("fencing did not ask the connection to reconnect")
+	}
+}
+
+// interestEngine records the last Interest per channel, slowly, as a
+// network round trip would be.
+type interestEngine struct {
+	*memory.Engine
+	mu sync.Mutex
+	on map[string]bool
+}
+
+func (e *interestEngine) Interest(_ context.Context, ns, ch string, on bool) error {
+	runtime.Gosched()
+	time.Sleep(50 * time.Microsecond)
+	e.mu.Lock()
+	e.on[ns+"/"+ch] = on
+	e.mu.Unlock()
+	return nil
+}
+
+// A channel's last unsubscribe racing the next first subscribe must leave
+// the engine interested: the node has a subscriber.
+func TestInterestFollowsTheLastChange(t *testing.T) {
+	eng := &interestEngine{Engine: memory.New(), on: map[string]bool{}}
+	h := New(eng, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := h.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for round := range 300 {
+		a, b := &sink{}, &sink{}
+		ch := fmt.Sprint("c", round)
+		if _, err := h.Subscribe(ctx, "app", ch, a); err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		wg.Go(func() { _, _, _ = h.Unsubscribe(ctx, "app", ch, a) })
+		wg.Go(func() { _, _ = h.Subscribe(ctx, "app", ch, b) })
+		wg.Wait()
+		eng.mu.Lock()
+		on := eng.on["app/"+ch]
+		eng.mu.Unlock()
+		if want := h.LocalSubscribers("app", ch) > 0; on != want {
+			t.Fatalf("round %d: engine interest %v with %d local subscribers", round, on, h.LocalSubscribers("app", ch))
+		}
 	}
 }

@@ -4,14 +4,15 @@
 // that must be true across a cluster (delivery to other nodes, presence,
 // occupancy, cached events, user sessions) goes through the engine.
 //
-// Locks follow the server's one order, docs/locking.md (Hub.mu, then
-// space.mu, then channel.mu). Subscriber.Deliver is called with channel.mu
+// Locks follow the server's one order, docs/locking.md (an interest
+// stripe, then Hub.mu, then space.mu, then channel.mu). Subscriber.Deliver is called with channel.mu
 // read-held, so it must not block or call back into the hub.
 package hub
 
 import (
 	"context"
 	"errors"
+	"hash/maphash"
 	"sync"
 	"time"
 
@@ -46,6 +47,23 @@ type Hub struct {
 	mu     sync.RWMutex
 	spaces map[string]*space
 	owners map[string]Owner // namespace -> its protocol front-end
+
+	// interest serializes, per channel (striped by hash), a subscription
+	// change with the engine.Interest call it causes, so a channel's
+	// first-subscribe and last-unsubscribe reach a cluster engine in the
+	// order they happened here (else a node could end up subscribed to
+	// nothing while it has subscribers). Taken before space.mu.
+	interest     [64]sync.Mutex
+	interestSeed maphash.Seed
+}
+
+func (h *Hub) interestLock(ns, name string) *sync.Mutex {
+	var mh maphash.Hash
+	mh.SetSeed(h.interestSeed)
+	mh.WriteString(ns)
+	mh.WriteByte(0)
+	mh.WriteString(name)
+	return &h.interest[mh.Sum64()%uint64(len(h.interest))]
 }
 
 type space struct {
@@ -71,7 +89,7 @@ func New(eng engine.Engine, obs Observer) *Hub {
 	if obs == nil {
 		obs = nopObserver{}
 	}
-	return &Hub{eng: eng, obs: obs, spaces: map[string]*space{}}
+	return &Hub{eng: eng, obs: obs, spaces: map[string]*space{}, interestSeed: maphash.MakeSeed()}
 }
 
 type nopObserver struct{}
@@ -138,6 +156,8 @@ func (h *Hub) Connections(ns string) int {
 // subscription count afterwards (1 means it just became occupied).
 func (h *Hub) Subscribe(ctx context.Context, ns, name string, s Subscriber) (int, error) {
 	sp := h.space(ns, true)
+	il := h.interestLock(ns, name)
+	il.Lock()
 	sp.mu.Lock()
 	ch := sp.channels[name]
 	firstHere := ch == nil
@@ -149,6 +169,7 @@ func (h *Hub) Subscribe(ctx context.Context, ns, name string, s Subscriber) (int
 	if _, dup := ch.index[s]; dup {
 		ch.mu.Unlock()
 		sp.mu.Unlock()
+		il.Unlock()
 		return 0, ErrAlreadySubscribed
 	}
 	ch.index[s] = len(ch.subs)
@@ -157,9 +178,13 @@ func (h *Hub) Subscribe(ctx context.Context, ns, name string, s Subscriber) (int
 	ch.mu.Unlock()
 	sp.mu.Unlock()
 	if firstHere {
-		if err := h.eng.Interest(ctx, ns, name, true); err != nil {
+		err := h.eng.Interest(ctx, ns, name, true)
+		il.Unlock()
+		if err != nil {
 			return 0, err
 		}
+	} else {
+		il.Unlock()
 	}
 	if sp.localCounts {
 		return local, nil
@@ -174,10 +199,13 @@ func (h *Hub) Unsubscribe(ctx context.Context, ns, name string, s Subscriber) (i
 	if sp == nil {
 		return 0, false, nil
 	}
+	il := h.interestLock(ns, name)
+	il.Lock()
 	sp.mu.Lock()
 	ch := sp.channels[name]
 	if ch == nil {
 		sp.mu.Unlock()
+		il.Unlock()
 		return 0, false, nil
 	}
 	ch.mu.Lock()
@@ -197,11 +225,16 @@ func (h *Hub) Unsubscribe(ctx context.Context, ns, name string, s Subscriber) (i
 		delete(sp.channels, name)
 	}
 	sp.mu.Unlock()
+	if !ok || !empty {
+		il.Unlock()
+	}
 	if !ok {
 		return 0, false, nil
 	}
 	if empty {
-		if err := h.eng.Interest(ctx, ns, name, false); err != nil {
+		err := h.eng.Interest(ctx, ns, name, false)
+		il.Unlock()
+		if err != nil {
 			return 0, true, err
 		}
 	}
