@@ -14,6 +14,7 @@ import (
 	"errors"
 	"hash/maphash"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/switchboard-rt/switchboard/internal/engine"
@@ -70,7 +71,7 @@ type space struct {
 	// localCounts: Subscribe and Unsubscribe return this node's count and
 	// never write cluster-wide occupancy (set once, before use, by
 	// CountLocally).
-	localCounts bool
+	localCounts atomic.Bool
 
 	mu       sync.RWMutex
 	channels map[string]*channel
@@ -121,7 +122,7 @@ func (h *Hub) space(ns string, create bool) *space {
 // connection costs the cluster's store nothing. Call it before the
 // namespace is used.
 func (h *Hub) CountLocally(ns string) {
-	h.space(ns, true).localCounts = true
+	h.space(ns, true).localCounts.Store(true)
 }
 
 // Connect registers a live connection under key (unique in the namespace).
@@ -186,7 +187,7 @@ func (h *Hub) Subscribe(ctx context.Context, ns, name string, s Subscriber) (int
 	} else {
 		il.Unlock()
 	}
-	if sp.localCounts {
+	if sp.localCounts.Load() {
 		return local, nil
 	}
 	return h.eng.Occupancy(ctx, ns, name, 1)
@@ -238,7 +239,7 @@ func (h *Hub) Unsubscribe(ctx context.Context, ns, name string, s Subscriber) (i
 			return 0, true, err
 		}
 	}
-	if sp.localCounts {
+	if sp.localCounts.Load() {
 		return local, true, nil
 	}
 	n, err := h.eng.Occupancy(ctx, ns, name, -1)

@@ -18,7 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/switchboard-rt/switchboard/internal/config"
-	"github.com/switchboard-rt/switchboard/internal/engine/memory"
+	"github.com/switchboard-rt/switchboard/internal/engine"
 	"github.com/switchboard-rt/switchboard/internal/frontend"
 	"github.com/switchboard-rt/switchboard/internal/hub"
 	"github.com/switchboard-rt/switchboard/internal/metrics"
@@ -40,6 +40,8 @@ type Server struct {
 	conns    *connGuard
 	ln       net.Listener
 	ready    atomic.Bool
+	started  chan struct{} // closed once ready is first set
+	eng      engine.Engine
 	ids      transport.IDSource
 	// poller holds idle WebSocket connections without a goroutine each;
 	// nil where epoll is missing.
@@ -72,8 +74,13 @@ func (s *Server) protocols() []protocol {
 
 // New builds a server; Run starts it.
 func New(cfg *config.Config, log *slog.Logger) (_ *Server, err error) {
-	s := &Server{cfg: cfg, log: log, metrics: metrics.New(), wheel: timewheel.New(100*time.Millisecond, 1024)}
-	s.hub = hub.New(memory.New(), s.metrics)
+	s := &Server{cfg: cfg, log: log, metrics: metrics.New(), wheel: timewheel.New(100*time.Millisecond, 1024), started: make(chan struct{})}
+	eng, err := s.newEngine()
+	if err != nil {
+		return nil, err
+	}
+	s.eng = eng
+	s.hub = hub.New(eng, s.metrics)
 	s.webhooks = webhook.New(webhook.Options{Logger: log, Metrics: s.metrics})
 	if p, err := transport.NewPoller(); err != nil {
 		log.Warn("idle connections will keep a goroutine each", "err", err)
@@ -92,7 +99,7 @@ func New(cfg *config.Config, log *slog.Logger) (_ *Server, err error) {
 	mux.Handle("GET /metrics", s.metrics.Handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !s.ready.Load() {
+		if !s.ready.Load() || !s.hub.Ready() {
 			http.Error(w, "not ready\n", http.StatusServiceUnavailable)
 			return
 		}
@@ -126,7 +133,7 @@ func New(cfg *config.Config, log *slog.Logger) (_ *Server, err error) {
 	s.metrics.Registry.MustRegister(shed)
 	s.conns = newConnGuard(maxHTTPConnections(cfg.Limits.MaxHTTPConnections), shed)
 	s.http = &http.Server{
-		Handler:           s.connLimit.Middleware(bodyDeadline(cfg.Limits.HTTPBodyTimeout.D(), mux)), // 429 before any upgrade work
+		Handler:           s.untilStarted(s.connLimit.Middleware(bodyDeadline(cfg.Limits.HTTPBodyTimeout.D(), mux))), // 429 before any upgrade work
 		ReadHeaderTimeout: cfg.Limits.HandshakeTimeout.D(),
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    16 << 10,
@@ -191,24 +198,32 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	runCtx, stopWork := context.WithCancel(context.Background())
 	defer stopWork()
-	if err := s.hub.Start(runCtx); err != nil {
-		return err
-	}
 	go s.wheel.Run(runCtx)
 	go s.webhooks.Run(runCtx)
 	if err := s.startPprof(runCtx); err != nil {
 		return err
 	}
-
+	// HTTP is served from here on, so /healthz and /readyz answer while a
+	// cluster engine joins; everything else gets 503 until the node has
+	// joined and its protocols have started (untilStarted).
+	errc := make(chan error, 1)
+	go func() { errc <- s.http.Serve(s.ln) }()
+	s.log.Info("switchboard listening", "addr", s.ln.Addr().String(), "tls", s.cfg.TLS.Cert != "", "engine", s.cfg.Cluster.Engine)
+	if err := s.join(ctx, runCtx); err != nil {
+		_ = s.http.Close()
+		if ctx.Err() != nil {
+			return nil // stopped while joining
+		}
+		return err
+	}
 	for _, fe := range s.frontEnds {
 		if err := fe.Start(runCtx); err != nil {
+			_ = s.http.Close()
 			return err
 		}
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- s.http.Serve(s.ln) }()
 	s.ready.Store(true)
-	s.log.Info("switchboard listening", "addr", s.ln.Addr().String(), "tls", s.cfg.TLS.Cert != "")
+	close(s.started)
 	s.logEndpoints()
 	if s.cfg.UsesDefaultSecret() {
 		s.log.Warn("an app uses the published default secret \"app-secret\"; set a real secret before exposing this server")
@@ -242,6 +257,12 @@ func (s *Server) shutdown() error {
 	// back to a reader goroutine rather than stranded.
 	if err := s.poller.Close(); err != nil {
 		s.log.Warn("closing the idle-connection poller", "err", err)
+	}
+	// Leave the cluster before the last webhooks go: what the node still
+	// held is removed at once, and the transitions that causes are queued
+	// with the rest.
+	if err := s.eng.Close(); err != nil {
+		s.log.Warn("leaving the cluster", "err", err)
 	}
 	if err := s.webhooks.Flush(ctx); err != nil {
 		s.log.Warn("webhooks not all sent before the shutdown deadline", "err", err)
@@ -284,4 +305,59 @@ func clientHost(a net.Addr) string {
 		host = "localhost"
 	}
 	return net.JoinHostPort(host, port)
+}
+
+// join starts the engine (a cluster engine joins the cluster: it may wait
+// for a store quorum) with runCtx as its lifetime; it gives up when ctx,
+// the server's, ends first.
+func (s *Server) join(ctx, runCtx context.Context) error {
+	done := make(chan error, 1)
+	go func() { done <- s.hub.Start(runCtx) }()
+	var err error
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		select {
+		case err = <-done: // joined as the stop came: start, then stop cleanly
+		default:
+			return ctx.Err()
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("engine %s: %w", s.cfg.Cluster.Engine, err)
+	}
+	s.log.Info("engine ready", "engine", s.cfg.Cluster.Engine, "node", s.hub.NodeID())
+	return nil
+}
+
+// untilStarted holds every request but /healthz, /readyz and /metrics
+// until Run has joined the cluster and started every protocol (for the
+// memory engine, microseconds), so no client reaches a node that cannot
+// serve it yet; a request still waiting after startWait gets 503 and
+// Retry-After, and a load balancer following /readyz sends none.
+func (s *Server) untilStarted(next http.Handler) http.Handler {
+	const startWait = 5 * time.Second
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/healthz", "/readyz", "/metrics":
+		default:
+			if !s.ready.Load() {
+				t := time.NewTimer(startWait)
+				select {
+				case <-s.started:
+				case <-t.C:
+				case <-r.Context().Done():
+				}
+				t.Stop()
+			}
+			if !s.ready.Load() {
+				w.Header().Set("Content-Type", "application/json")
+				w.Header().Set("Retry-After", "1")
+				w.WriteHeader(http.StatusServiceUnavailable)
+				_, _ = w.Write([]byte(`{"error":"starting: this node has not joined its cluster yet"}` + "\n"))
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }

@@ -60,7 +60,30 @@ func startServerLog(t *testing.T, yaml string, log *slog.Logger) (addr string, s
 		return runErr
 	}
 	t.Cleanup(func() { _ = stop() })
+	if cfg.TLS.Cert == "" {
+		waitReady(t, a.String())
+	} // a TLS server's requests wait in untilStarted instead
 	return a.String(), stop
+}
+
+// waitReady waits for /readyz, as a load balancer would before sending
+// clients.
+func waitReady(t *testing.T, addr string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s/readyz not ready after 10 s (last: %v)", addr, err)
+		}
+		time.Sleep(5 * time.Millisecond) // a poll, as a load balancer's
+	}
 }
 
 // metric scrapes /metrics for one unlabelled series ("" when absent).

@@ -129,6 +129,10 @@ func NewServer(opts Options) (*Server, error) {
 	if opts.Hub == nil {
 		return nil, errors.New("damon: a hub is required")
 	}
+	// Damon has no occupancy events or channel queries: a connection's
+	// subscriptions (global, its groups, its direct channel) cost the
+	// cluster's store nothing.
+	opts.Hub.CountLocally(Namespace)
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}

@@ -281,6 +281,11 @@ func NewServer(opts Options) *Server {
 	}
 	ctx := context.Background()
 	s.baseCtx.Store(&ctx)
+	if opts.Hub != nil {
+		// Rooms keep their own counts; the hub's occupancy stays on this
+		// node and costs a cluster's store nothing.
+		opts.Hub.CountLocally(Namespace)
+	}
 	return s
 }
 

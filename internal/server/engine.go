@@ -1,0 +1,51 @@
+package server
+
+import (
+	"fmt"
+
+	"github.com/switchboard-rt/switchboard/internal/engine"
+	"github.com/switchboard-rt/switchboard/internal/engine/memory"
+	redisengine "github.com/switchboard-rt/switchboard/internal/engine/redis"
+	"github.com/switchboard-rt/switchboard/internal/metrics"
+)
+
+// newEngine builds the engine cluster.engine names. See docs/cluster.md.
+func (s *Server) newEngine() (engine.Engine, error) {
+	c := s.cfg.Cluster
+	log := s.log.With("engine", c.Engine)
+	switch c.Engine {
+	case "memory", "":
+		return memory.New(), nil
+	case "redis":
+		return redisengine.New(redisengine.Options{
+			URL:         c.Redis.URL,
+			NodeName:    c.NodeName,
+			Heartbeat:   c.Heartbeat.D(),
+			NodeTimeout: c.NodeTimeout.D(),
+			Logger:      log,
+			Metrics:     redisObserver{s.metrics.Cluster("redis")},
+		}), nil
+	}
+	return nil, fmt.Errorf("cluster.engine %q is not built into this binary", c.Engine)
+}
+
+// redisObserver adapts the Redis engine's metrics to Prometheus.
+type redisObserver struct{ c *metrics.Cluster }
+
+func (o redisObserver) Published(receivers int64) { o.c.BrokerMessages(1) }
+func (o redisObserver) StoreOp(op string, err error) {
+	o.c.StoreOp(op, result(false, err))
+}
+func (o redisObserver) Reaped(_ string, transitions int) { o.c.Reaped(transitions) }
+func (o redisObserver) Nodes(n int)                      { o.c.Nodes(n) }
+func (o redisObserver) Fenced()                          { o.c.Fenced() }
+
+func result(conflict bool, err error) string {
+	switch {
+	case err != nil:
+		return "error"
+	case conflict:
+		return "conflict"
+	}
+	return "ok"
+}
