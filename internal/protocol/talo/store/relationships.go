@@ -126,4 +126,3 @@ func (s *Store) ListSubscriptions(ctx context.Context, f SubscriptionFilter) ([]
 func (s *Store) ConfirmedSubscriberIDs(ctx context.Context, aliasID int64) ([]int64, error) {
 	return s.ids(ctx, s.db, `SELECT subscriber_id FROM player_alias_subscriptions WHERE subscribed_to_id = ? AND confirmed = TRUE ORDER BY id`, aliasID)
 }
-
