@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/switchboard-rt/switchboard/internal/pgtest"
+	"github.com/switchboard-rt/switchboard/internal/protocol/talo"
 )
 
 // playerScopes are what the Godot and Unity demos' keys hold for sockets,
@@ -53,8 +56,15 @@ func identifySocket(t *testing.T, c *client, p player, identifier string) string
 // TestGodotFlow replays the Godot plugin: health check, HTTP identify,
 // ticket, connect, socket identify, create/join a channel, message,
 // leave, presence, disconnect.
-func TestGodotFlow(t *testing.T) {
-	e := newEnv(t, nil)
+func TestGodotFlow(t *testing.T) { godotFlow(t, newEnv(t, nil)) }
+
+// TestGodotFlowPostgres runs the same flow on a PostgreSQL store.
+func TestGodotFlowPostgres(t *testing.T) {
+	dsn := pgtest.Start(t)
+	godotFlow(t, newEnv(t, func(o *talo.Options) { o.PostgresDSN = dsn }))
+}
+
+func godotFlow(t *testing.T, e *env) {
 	key := e.key(playerScopes...)
 	e.do("GET", "/public/health", "", "").expect(t, 204, "")
 	e.do("GET", "/v1/health-check", key, "").expect(t, 204, "")

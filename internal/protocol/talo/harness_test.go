@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -194,7 +195,7 @@ type client struct {
 	done    chan struct{}
 	closeMu sync.Mutex
 	closeAt *frame
-	noPong  bool
+	noPong  atomic.Bool
 }
 
 func (e *env) dial(path string) *client {
@@ -233,7 +234,7 @@ func (c *client) read(r *bufio.Reader) {
 		}
 		switch f.Header.OpCode {
 		case ws.OpPing:
-			if !c.noPong {
+			if !c.noPong.Load() {
 				_ = c.write(ws.NewPongFrame(f.Payload))
 			}
 		case ws.OpPong:

@@ -94,7 +94,7 @@ func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request, rt route) {
 	}
 	if !rt.public && c.game.VerifyRequests && r.Method != http.MethodGet && r.Header.Get("X-Talo-Alias") != "" {
 		if !s.verifyHTTP(c) {
-			c.writeJSON(http.StatusUnauthorized, map[string]string{"message": "Invalid signature", "errorCode": "INVALID_SIGNATURE"})
+			c.writeJSON(http.StatusUnauthorized, codedMessage{"Invalid signature", "INVALID_SIGNATURE"})
 			return
 		}
 	}
@@ -308,4 +308,10 @@ func (c *apiCtx) bodyInt(name string, required, nullable bool) (v int64, present
 func (s *Server) verifyHTTP(c *apiCtx) bool {
 	aliasID, _ := strconv.ParseInt(c.r.Header.Get("X-Talo-Alias"), 10, 64)
 	return s.verifySignature(c.ctx, c.game.ID, aliasID, c.r.Header.Get("X-Talo-Signature"), c.bodyRaw) == nil
+}
+
+// codedMessage is an error body with a code, message first.
+type codedMessage struct {
+	Message   string `json:"message"`
+	ErrorCode string `json:"errorCode"`
 }

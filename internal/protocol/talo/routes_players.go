@@ -82,7 +82,7 @@ func (s *Server) identify(c *apiCtx) {
 	case c.internal(err):
 		return
 	case a.Service == "talo":
-		c.writeJSON(http.StatusUnauthorized, map[string]string{"message": "The x-talo-session header is required for this player", "errorCode": "MISSING_SESSION"})
+		c.writeJSON(http.StatusUnauthorized, codedMessage{"The x-talo-session header is required for this player", "MISSING_SESSION"})
 		return
 	default:
 		if c.internal(s.st.TouchAlias(c.ctx, &a)) {
