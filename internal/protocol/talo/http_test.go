@@ -1,6 +1,7 @@
 package talo_test
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -90,5 +91,46 @@ func TestHTTPRateLimit(t *testing.T) {
 	e.do("GET", "/v1/game-channels", key, "").expect(t, 429, `{"message":"Too many requests"}`)
 	for range 5 {
 		e.do("GET", "/v1/health-check", key, "").expect(t, 204, "")
+	}
+}
+
+// TestAPIPrefix: with APIPrefix = SocketPath a game uses one base URL for
+// api_url and socket_url.
+func TestAPIPrefix(t *testing.T) {
+	e := newEnv(t, func(o *talo.Options) { o.APIPrefix = "/talo" })
+	e.do("GET", "/talo/public/health", "", "").expect(t, 204, "")
+	key := e.key("read:gameConfig")
+	e.do("GET", "/talo/v1/game-config/", key, "").expect(t, 200, `{"config":[]}`)
+	r := e.do("POST", "/talo/v1/socket-tickets", key, "")
+	var v struct{ Ticket string }
+	r.json(t, &v)
+	c := e.dial("/talo/?ticket=" + v.Ticket)
+	c.expect(`{"res":"v1.connected","data":{}}`)
+	// Live config reaches read:gameConfig sockets without identification.
+	on, meta := "on", "x"
+	if err := e.srv.SetLiveConfig(context.Background(), e.game, "META_hidden", &meta); err != nil {
+		t.Fatal(err)
+	}
+	c.expect(`{"res":"v1.live-config.updated","data":{"config":[]}}`)
+	if err := e.srv.SetLiveConfig(context.Background(), e.game, "mode", &on); err != nil {
+		t.Fatal(err)
+	}
+	c.expect(`{"res":"v1.live-config.updated","data":{"config":[{"key":"mode","value":"on"}]}}`)
+	e.do("GET", "/talo/v1/game-config", key, "").expect(t, 200, `{"config":[{"key":"mode","value":"on"}]}`)
+}
+
+// TestDrain closes every socket with 1001 and refuses new ones.
+func TestDrain(t *testing.T) {
+	e := newEnv(t, nil)
+	key := e.key("read:players")
+	c := e.connect(key)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	e.srv.Drain(ctx)
+	if code, reason := c.expectClosed(); code != 1001 || reason != "server shutting down" {
+		t.Fatalf("close %d %q", code, reason)
+	}
+	if e.srv.Connections() != 0 {
+		t.Fatal("connections left after Drain")
 	}
 }

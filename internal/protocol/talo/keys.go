@@ -159,3 +159,25 @@ func (s *Server) authenticate(ctx context.Context, token string) (store.AccessKe
 	}
 	return k, g, nil
 }
+
+// SetLiveConfig sets (or, with nil, deletes) a live-config prop of a game
+// and pushes v1.live-config.updated (props without META_ keys) to every
+// socket of the game whose key holds read:gameConfig, identified or not.
+// It stands in for the reference's dashboard game update.
+func (s *Server) SetLiveConfig(ctx context.Context, gameID int64, key string, value *string) error {
+	if err := s.st.SetGameProp(ctx, gameID, key, value); err != nil {
+		return err
+	}
+	props, err := s.st.GameProps(ctx, gameID)
+	if err != nil {
+		return err
+	}
+	cfg := []propJSON{}
+	for _, p := range props {
+		if !strings.HasPrefix(p.Key, "META_") {
+			cfg = append(cfg, propJSON{p.Key, p.Value})
+		}
+	}
+	s.publish(ctx, gameID, chanConfig, encodeRes("v1.live-config.updated", map[string]any{"config": cfg}))
+	return nil
+}

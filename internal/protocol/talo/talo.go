@@ -58,7 +58,11 @@ type Options struct {
 
 	// SocketPath is where the WebSocket is served, and every path below
 	// it (clients append "/?ticket="); default "/talo".
-	SocketPath      string
+	SocketPath string
+	// APIPrefix puts the HTTP routes under a prefix (default none: /v1 and
+	// /public at the root). With APIPrefix equal to SocketPath, a game sets
+	// api_url and socket_url to the same base URL.
+	APIPrefix       string
 	MaxMessageBytes int           // inbound frame; default 64 KiB
 	PingInterval    time.Duration // WS ping tick; default 30 s
 	MaxConnections  int           // 0: unlimited
@@ -105,6 +109,9 @@ func (o *Options) applyDefaults() {
 		o.SocketPath = "/talo"
 	}
 	o.SocketPath = "/" + strings.Trim(o.SocketPath, "/")
+	if o.APIPrefix = strings.Trim(o.APIPrefix, "/"); o.APIPrefix != "" {
+		o.APIPrefix = "/" + o.APIPrefix
+	}
 	def := func(v *int, d int) {
 		if *v <= 0 {
 			*v = d
@@ -216,12 +223,12 @@ func (s *Server) Close() error {
 // Connections is the number of open Talo sockets.
 func (s *Server) Connections() int { return s.conns.Len() }
 
-// Mount registers /v1/, /public/ and the socket path (and everything below
-// it) on mux.
+// Mount registers {APIPrefix}/v1/, {APIPrefix}/public/ and the socket
+// path (and everything below it) on mux.
 func (s *Server) Mount(mux *http.ServeMux) {
 	api := http.HandlerFunc(s.serveAPI)
-	mux.Handle("/v1/", api)
-	mux.Handle("/public/", api)
+	mux.Handle(s.opts.APIPrefix+"/v1/", api)
+	mux.Handle(s.opts.APIPrefix+"/public/", api)
 	mux.HandleFunc(s.opts.SocketPath, s.ServeSocket)
 	mux.HandleFunc(s.opts.SocketPath+"/", s.ServeSocket)
 }
@@ -229,11 +236,14 @@ func (s *Server) Mount(mux *http.ServeMux) {
 // serveAPI strips a trailing slash (Godot calls GET /v1/game-config/) and
 // dispatches to the routes.
 func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
-	if p := r.URL.Path; len(p) > 1 && strings.HasSuffix(p, "/") {
+	p := strings.TrimPrefix(r.URL.Path, s.opts.APIPrefix)
+	if len(p) > 1 && strings.HasSuffix(p, "/") {
+		p = strings.TrimRight(p, "/")
+	}
+	if p != r.URL.Path {
 		r2 := *r
 		u := *r.URL
-		u.Path = strings.TrimRight(p, "/")
-		u.RawPath = ""
+		u.Path, u.RawPath = p, ""
 		r2.URL = &u
 		r = &r2
 	}
