@@ -31,20 +31,45 @@ func (s *Server) joinChannel(ctx context.Context, game store.Game, ch store.Chan
 	if err != nil || !added {
 		return added, err
 	}
+	return true, s.announceJoined(ctx, game, ch, aliasID)
+}
+
+// unityChannelEvents are the names Unity's ChannelsAPI listens for instead
+// of the reference's (spec section 15.1).
+var unityChannelEvents = map[string]string{
+	"v1.channels.player-joined": "v1.channels.joined",
+	"v1.channels.player-left":   "v1.channels.left",
+}
+
+// channelEvent sends a channel event to the given members, and also under
+// Unity's name when Options.UnityChannelEvents is set.
+func (s *Server) channelEvent(ctx context.Context, gameID int64, members []int64, res string, data any) {
+	s.toAliases(ctx, gameID, kindChannels, members, encodeRes(res, data))
+	if alt := unityChannelEvents[res]; alt != "" && s.opts.UnityChannelEvents {
+		s.toAliases(ctx, gameID, kindChannels, members, encodeRes(alt, data))
+	}
+}
+
+// announceJoined sends player-joined for a member (the joiner included).
+func (s *Server) announceJoined(ctx context.Context, game store.Game, ch store.Channel, aliasID int64) error {
 	ren := render{st: s.st, game: game}
 	cj, err := ren.channel(ctx, ch, false, false)
 	if err != nil {
-		return true, err
+		return err
 	}
 	aj, err := ren.aliasByID(ctx, aliasID)
 	if err != nil {
-		return true, err
+		return err
 	}
-	payload := encodeRes("v1.channels.player-joined", struct {
+	members, err := s.st.MemberIDs(ctx, ch.ID)
+	if err != nil {
+		return err
+	}
+	s.channelEvent(ctx, game.ID, members, "v1.channels.player-joined", struct {
 		Channel     channelJSON `json:"channel"`
 		PlayerAlias *aliasJSON  `json:"playerAlias"`
 	}{cj, aj})
-	return true, s.notifyMembers(ctx, game.ID, ch.ID, payload)
+	return nil
 }
 
 // leaveChannel removes a member: player-left goes to every member, the
@@ -72,12 +97,11 @@ func (s *Server) leaveChannel(ctx context.Context, game store.Game, ch store.Cha
 	type meta struct {
 		Reason int `json:"reason"`
 	}
-	payload := encodeRes("v1.channels.player-left", struct {
+	s.channelEvent(ctx, game.ID, members, "v1.channels.player-left", struct {
 		Channel     channelJSON `json:"channel"`
 		PlayerAlias *aliasJSON  `json:"playerAlias"`
 		Meta        meta        `json:"meta"`
 	}{cj, aj, meta{reason}})
-	s.toAliases(ctx, game.ID, kindChannels, members, payload)
 	if _, err := s.st.RemoveMember(ctx, ch.ID, aliasID); err != nil {
 		return false, err
 	}

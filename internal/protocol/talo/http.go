@@ -56,7 +56,22 @@ type apiCtx struct {
 }
 
 func (s *Server) handle(pattern string, rt route) {
-	s.api.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) { s.serveRoute(w, r, rt) })
+	s.api.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
+		s.serveRoute(sw, r, rt)
+		s.opts.Metrics.HTTPRequest("talo", pattern, sw.code)
+	})
+}
+
+// statusWriter remembers the status code for the request metric.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.code = code
+	w.ResponseWriter.WriteHeader(code)
 }
 
 func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request, rt route) {

@@ -205,3 +205,21 @@ func TestHeartbeat(t *testing.T) {
 	}
 	good.silent()
 }
+
+// TestUnityChannelEvents: with the option, join and leave also go out
+// under Unity's names, right after the reference's.
+func TestUnityChannelEvents(t *testing.T) {
+	e := newEnv(t, func(o *talo.Options) { o.UnityChannelEvents = true })
+	key := e.key(playerScopes...)
+	p := e.identify(key, "username", "u")
+	c := e.connect(key)
+	online := identifySocket(t, c, p, "u")
+	e.do("POST", "/v1/game-channels", key, `{"name":"c"}`, "X-Talo-Alias", fmt.Sprint(p.aliasID)).json(t, &struct{}{})
+	data := `{"channel":` + channelJSON(1, "c", online, 0) + `,"playerAlias":` + online + `}`
+	c.expect(`{"res":"v1.channels.player-joined","data":` + data + `}`)
+	c.expect(`{"res":"v1.channels.joined","data":` + data + `}`)
+	e.do("POST", "/v1/game-channels/1/leave", key, "", "X-Talo-Alias", fmt.Sprint(p.aliasID)).expect(t, 204, "")
+	left := `{"channel":` + channelJSON(1, "c", online, 0) + `,"playerAlias":` + online + `,"meta":{"reason":0}}`
+	c.expect(`{"res":"v1.channels.player-left","data":` + left + `}`)
+	c.expect(`{"res":"v1.channels.left","data":` + left + `}`)
+}

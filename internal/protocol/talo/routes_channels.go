@@ -255,26 +255,10 @@ func (s *Server) createChannel(c *apiCtx) {
 		return
 	}
 	// The creator is already a member: announce it like a join.
-	if err := s.announceJoin(c, ch, c.alias.ID); c.internal(err) {
+	if err := s.announceJoined(c.ctx, c.game, ch, c.alias.ID); c.internal(err) {
 		return
 	}
 	c.writeChannel(ch)
-}
-
-// announceJoin sends player-joined for an alias that is already a member.
-func (s *Server) announceJoin(c *apiCtx, ch store.Channel, aliasID int64) error {
-	cj, err := c.ren.channel(c.ctx, ch, false, false)
-	if err != nil {
-		return err
-	}
-	aj, err := c.ren.aliasByID(c.ctx, aliasID)
-	if err != nil {
-		return err
-	}
-	return s.notifyMembers(c.ctx, c.game.ID, ch.ID, encodeRes("v1.channels.player-joined", struct {
-		Channel     channelJSON `json:"channel"`
-		PlayerAlias *aliasJSON  `json:"playerAlias"`
-	}{cj, aj}))
 }
 
 func deref(b *bool) bool { return b != nil && *b }

@@ -114,6 +114,8 @@ func (s *Server) ServeSocket(w http.ResponseWriter, r *http.Request) {
 			return c
 		}
 		_ = conn.Send(msgConnected)
+		s.pm.Open.Inc()
+		s.pm.Accepted.Inc()
 		s.hub.Connect(c.ns, c.hubKey, c)
 		if hasScope(c.scopes, "read:gameConfig") {
 			c.subscribe(chanConfig)
@@ -348,6 +350,7 @@ func (c *sockConn) HandleClose(info transport.CloseInfo) {
 	c.mu.Unlock()
 	c.s.hub.Disconnect(c.ns, c.hubKey)
 	c.s.conns.Remove(c)
+	c.s.pm.Open.Dec()
 	c.s.log.Debug("socket closed", "game", c.game.ID, "conn", c.hubKey, "code", info.Code, "err", info.Err)
 	if aliasID != 0 {
 		off := false

@@ -94,6 +94,12 @@ type Options struct {
 
 	PageSize int // channel and member pages; default 50
 
+	// UnityChannelEvents also sends player-joined and player-left under
+	// the names Unity's ChannelsAPI listens for (v1.channels.joined and
+	// v1.channels.left), which the reference never sends. Godot ignores
+	// them; off by default (every member then gets each event twice).
+	UnityChannelEvents bool
+
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
 }
