@@ -253,8 +253,9 @@ func (c *sockConn) HandleMessage(data []byte, _ bool) {
 			c.sendError(se)
 			return
 		}
+		// A store or cluster failure: logged here, not shown to the client.
 		c.s.log.Error("socket request failed", "req", env.req, "err", err)
-		cause := err.Error()
+		cause := "Internal error"
 		c.sendError(newSocketError(env.req, errListener, &cause))
 	}
 }
