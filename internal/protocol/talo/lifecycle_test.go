@@ -55,6 +55,11 @@ func TestChannelManagement(t *testing.T) {
 	e.do("POST", "/v1/game-channels", key, `{"name":"guild"}`, "X-Talo-Alias", annH).json(t, &struct{}{})
 	a.expectPrefix(`{"res":"v1.channels.player-joined"`)
 
+	// Unity's plain update carries newOwnerAliasId 0: no transfer.
+	r0 := e.do("PUT", "/v1/game-channels/1", key, `{"name":"","newOwnerAliasId":0,"props":[]}`, "X-Talo-Alias", annH)
+	ch0 := channelJSON(1, "guild", annOnline, 0)
+	r0.expect(t, 200, `{"channel":`+withCount(ch0, 1)+`}`)
+	a.expect(`{"res":"v1.channels.updated","data":{"channel":` + ch0 + `,"changedProperties":["props"]}}`)
 	// Unity's update: name "" is ignored, props [] counts as changed, and
 	// newOwnerAliasId transfers (bob joins silently).
 	r := e.do("PUT", "/v1/game-channels/1", key, `{"name":"","props":[],"newOwnerAliasId":`+bobH+`}`, "X-Talo-Alias", annH)
@@ -194,7 +199,7 @@ func TestRequestSigning(t *testing.T) {
 // TestHeartbeat: a client that answers pings stays; one that does not is
 // ended on the tick after the unanswered ping.
 func TestHeartbeat(t *testing.T) {
-	e := newEnv(t, func(o *talo.Options) { o.PingInterval = 50 * time.Millisecond })
+	e := newEnv(t, func(o *talo.Options) { o.PingInterval = 200 * time.Millisecond })
 	key := e.key("read:players")
 	good := e.connect(key)
 	lazy := e.dial("/talo/?ticket=" + e.ticket(key))

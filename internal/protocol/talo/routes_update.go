@@ -42,6 +42,11 @@ func (s *Server) updateChannel(c *apiCtx) {
 		ownerField = "newOwnerAliasId"
 	}
 	newOwner, ownerGiven, ownerNull := c.bodyInt(ownerField, false, true)
+	if ownerField == "newOwnerAliasId" && (ownerNull || newOwner <= 0) {
+		// Unity's JsonUtility writes an unset int as 0 (and an older
+		// request class carries the field on every update): not a transfer.
+		ownerGiven = false
+	}
 	transferred := false
 	if ownerGiven && !ownerNull {
 		if _, err := s.st.Alias(c.ctx, c.game.ID, newOwner); errors.Is(err, store.ErrNotFound) {
