@@ -118,7 +118,7 @@ func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request, rt route) {
 		if h == "" {
 			c.fail("x-talo-alias", "x-talo-alias is missing from the request headers")
 		} else if id, err := strconv.ParseInt(h, 10, 64); err != nil || id < 1 {
-			c.fail("x-talo-alias", "x-talo-alias must be a number")
+			c.fail("x-talo-alias", "x-talo-alias header must be a numeric string")
 		} else {
 			c.aliasID = id
 		}
@@ -246,9 +246,10 @@ func (c *apiCtx) query(name string, required bool) string {
 
 // pathID parses a numeric path parameter.
 func (c *apiCtx) pathID(name string) int64 {
-	id, err := strconv.ParseInt(c.r.PathValue(name), 10, 64)
-	if err != nil || id < 1 {
-		c.fail(name, name+" must be a number")
+	v := c.r.PathValue(name)
+	id, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	if err != nil {
+		c.fail(name, coerceNumberError(v))
 		return 0
 	}
 	return id
@@ -260,9 +261,13 @@ func (c *apiCtx) page() int {
 	if v == "" {
 		return 0
 	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 0 {
-		c.fail("page", "page must be a non-negative number")
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	switch {
+	case err != nil:
+		c.fail("page", coerceNumberError(v))
+		return 0
+	case n < 0:
+		c.fail("page", "Too small: expected number to be >=0")
 		return 0
 	}
 	return n
@@ -280,7 +285,7 @@ func (c *apiCtx) bodyString(name string, required bool) (v string, present bool)
 	if s, ok := str(raw); ok {
 		return s, true
 	}
-	c.fail(name, "Invalid input: expected string")
+	c.fail(name, "Invalid input: expected string, received "+jsonType(raw))
 	return "", false
 }
 
@@ -296,7 +301,7 @@ func (c *apiCtx) bodyBool(name string) *bool {
 			return &b
 		}
 	}
-	c.fail(name, "Invalid input: expected boolean")
+	c.fail(name, "Invalid input: expected boolean, received "+jsonType(raw))
 	return nil
 }
 
@@ -315,7 +320,7 @@ func (c *apiCtx) bodyInt(name string, required, nullable bool) (v int64, present
 	if f, ok := num(raw); ok && f == float64(int64(f)) {
 		return int64(f), true, false
 	}
-	c.fail(name, "Invalid input: expected number")
+	c.fail(name, "Invalid input: expected number, received "+jsonType(raw))
 	return 0, false, false
 }
 
@@ -329,4 +334,30 @@ func (s *Server) verifyHTTP(c *apiCtx) bool {
 type codedMessage struct {
 	Message   string `json:"message"`
 	ErrorCode string `json:"errorCode"`
+}
+
+// coerceNumberError is zod's message for z.coerce.number().int() on a
+// string that is not an integer.
+func coerceNumberError(v string) string {
+	if _, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil && strings.TrimSpace(v) != "" {
+		return "Invalid input: expected int, received number"
+	}
+	return "Invalid input: expected number, received NaN"
+}
+
+// jsonType names a JSON value's type as zod reports it.
+func jsonType(raw json.RawMessage) string {
+	switch firstByte(raw) {
+	case '"':
+		return "string"
+	case 't', 'f':
+		return "boolean"
+	case 'n':
+		return "null"
+	case '[':
+		return "array"
+	case '{':
+		return "object"
+	}
+	return "number"
 }

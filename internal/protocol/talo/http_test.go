@@ -28,7 +28,9 @@ func TestHTTPCheckOrder(t *testing.T) {
 	e.do("POST", "/v1/game-channels", none, `{"name":"x"}`, "X-Talo-Alias", alias).
 		expect(t, 403, `{"message":"Missing access key scope(s): write:gameChannels"}`)
 	e.do("POST", "/v1/game-channels", full, `{"name":"x"}`, "X-Talo-Alias", "999").expect(t, 404, `{"message":"Player not found"}`)
-	e.do("GET", "/v1/game-channels/abc", none, "").expect(t, 400, `{"errors":{"id":["id must be a number"]}}`)
+	e.do("GET", "/v1/game-channels/abc", none, "").expect(t, 400, `{"errors":{"id":["Invalid input: expected number, received NaN"]}}`)
+	e.do("POST", "/v1/game-channels", full, `{"name":7,"private":"yes"}`, "X-Talo-Alias", "ann").
+		expect(t, 400, `{"errors":{"name":["Invalid input: expected string, received number"],"private":["Invalid input: expected boolean, received string"],"x-talo-alias":["x-talo-alias header must be a numeric string"]}}`)
 	e.do("GET", "/v1/game-channels/7", none, "").expect(t, 403, `{"message":"Missing access key scope(s): read:gameChannels"}`)
 	e.do("GET", "/v1/game-channels/7", full, "").expect(t, 404, `{"message":"Channel not found"}`)
 	e.do("POST", "/v1/game-channels/7/join", full, "", "X-Talo-Alias", alias).expect(t, 404, `{"message":"Channel not found"}`)
