@@ -74,9 +74,9 @@ func (s *Server) announceJoined(ctx context.Context, game store.Game, ch store.C
 
 // leaveChannel removes a member: player-left goes to every member, the
 // leaver included, before the removal. With autoCleanup, the owner
-// leaving or the last member leaving deletes the channel (deleted to the
-// rest); the owner leaving otherwise leaves it without an owner. It
-// reports whether the channel was deleted.
+// leaving or the last member leaving deletes the channel instead (deleted
+// to every member, the leaver included); the owner leaving otherwise
+// leaves it without an owner. It reports whether the channel was deleted.
 func (s *Server) leaveChannel(ctx context.Context, game store.Game, ch store.Channel, aliasID int64, reason int) (bool, error) {
 	members, err := s.st.MemberIDs(ctx, ch.ID)
 	if err != nil {
@@ -102,12 +102,14 @@ func (s *Server) leaveChannel(ctx context.Context, game store.Game, ch store.Cha
 		PlayerAlias *aliasJSON  `json:"playerAlias"`
 		Meta        meta        `json:"meta"`
 	}{cj, aj, meta{reason}})
-	if _, err := s.st.RemoveMember(ctx, ch.ID, aliasID); err != nil {
-		return false, err
-	}
 	isOwner := ch.OwnerAliasID == aliasID
 	if ch.AutoCleanup && (isOwner || len(members) <= 1) {
+		// As the reference: deleted goes to the members with the leaver
+		// still among them.
 		return true, s.deleteChannel(ctx, game, ch)
+	}
+	if _, err := s.st.RemoveMember(ctx, ch.ID, aliasID); err != nil {
+		return false, err
 	}
 	if isOwner {
 		return false, s.st.SetChannelOwner(ctx, ch.ID, 0)

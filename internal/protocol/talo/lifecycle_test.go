@@ -228,3 +228,27 @@ func TestUnityChannelEvents(t *testing.T) {
 	c.expect(`{"res":"v1.channels.player-left","data":` + left + `}`)
 	c.expect(`{"res":"v1.channels.left","data":` + left + `}`)
 }
+
+// TestAutoCleanupLeave: the last member leaving an autoCleanup channel
+// gets player-left, then deleted (the reference deletes with the leaver
+// still a member).
+func TestAutoCleanupLeave(t *testing.T) {
+	e := newEnv(t, nil)
+	key := e.key(playerScopes...)
+	p := e.identify(key, "username", "solo")
+	c := e.connect(key)
+	online := identifySocket(t, c, p, "solo")
+	e.do("POST", "/v1/game-channels", key, `{"name":"tmp","autoCleanup":true}`, "X-Talo-Alias", fmt.Sprint(p.aliasID)).json(t, &struct{}{})
+	c.expectPrefix(`{"res":"v1.channels.player-joined"`)
+	e.do("POST", "/v1/game-channels/1/leave", key, "", "X-Talo-Alias", fmt.Sprint(p.aliasID)).expect(t, 204, "")
+	ch := strings.Replace(channelJSON(1, "tmp", online, 0), `"autoCleanup":false`, `"autoCleanup":true`, 1)
+	c.expect(`{"res":"v1.channels.player-left","data":{"channel":` + ch + `,"playerAlias":` + online + `,"meta":{"reason":0}}}`)
+	c.expect(`{"res":"v1.channels.deleted","data":{"channel":` + ch + `}}`)
+	e.do("GET", "/v1/game-channels/1", key, "").expect(t, 404, `{"message":"Channel not found"}`)
+	// Leaving a channel one is not in is a silent 204.
+	e.do("POST", "/v1/game-channels", key, `{"name":"other"}`, "X-Talo-Alias", fmt.Sprint(p.aliasID)).json(t, &struct{}{})
+	c.expectPrefix(`{"res":"v1.channels.player-joined"`)
+	q := e.identify(key, "username", "q")
+	e.do("POST", "/v1/game-channels/2/leave", key, "", "X-Talo-Alias", fmt.Sprint(q.aliasID)).expect(t, 204, "")
+	c.silent()
+}
