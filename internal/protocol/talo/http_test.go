@@ -136,3 +136,25 @@ func TestDrain(t *testing.T) {
 		t.Fatal("connections left after Drain")
 	}
 }
+
+// TestCORS: browser builds get CORS headers and preflights are answered.
+func TestCORS(t *testing.T) {
+	e := newEnv(t, nil)
+	r := e.do("OPTIONS", "/v1/socket-tickets", "", "", "Origin", "https://game.example", "Access-Control-Request-Method", "POST",
+		"Access-Control-Request-Headers", "authorization,x-talo-dev-build")
+	r.expect(t, 204, "")
+	if r.header.Get("Access-Control-Allow-Origin") != "*" || !strings.Contains(r.header.Get("Access-Control-Allow-Headers"), "X-Talo-Alias") {
+		t.Fatalf("preflight headers %v", r.header)
+	}
+	r = e.do("GET", "/public/health", "", "", "Origin", "https://game.example")
+	if r.code != 204 || r.header.Get("Access-Control-Allow-Origin") != "*" {
+		t.Fatalf("health %d %v", r.code, r.header)
+	}
+	e2 := newEnv(t, func(o *talo.Options) { o.AllowedOrigins = []string{"https://mine.example"} })
+	if r := e2.do("GET", "/public/health", "", "", "Origin", "https://other.example"); r.header.Get("Access-Control-Allow-Origin") != "" {
+		t.Fatalf("foreign origin allowed: %v", r.header)
+	}
+	if r := e2.do("GET", "/public/health", "", "", "Origin", "https://mine.example"); r.header.Get("Access-Control-Allow-Origin") != "https://mine.example" {
+		t.Fatalf("own origin refused: %v", r.header)
+	}
+}

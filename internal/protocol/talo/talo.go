@@ -94,6 +94,10 @@ type Options struct {
 
 	PageSize int // channel and member pages; default 50
 
+	// AllowedOrigins are the browser origins allowed to call the HTTP
+	// routes (web and WebGL builds); empty allows any ("*").
+	AllowedOrigins []string
+
 	// UnityChannelEvents also sends player-joined and player-left under
 	// the names Unity's ChannelsAPI listens for (v1.channels.joined and
 	// v1.channels.left), which the reference never sends. Godot ignores
@@ -242,6 +246,9 @@ func (s *Server) Mount(mux *http.ServeMux) {
 // serveAPI strips a trailing slash (Godot calls GET /v1/game-config/) and
 // dispatches to the routes.
 func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
+	if !s.cors(w, r) {
+		return
+	}
 	p := strings.TrimPrefix(r.URL.Path, s.opts.APIPrefix)
 	if len(p) > 1 && strings.HasSuffix(p, "/") {
 		p = strings.TrimRight(p, "/")
@@ -305,3 +312,39 @@ func (s *Server) toAliases(ctx context.Context, gameID int64, kind string, alias
 }
 
 func (s *Server) now() time.Time { return s.opts.Now() }
+
+// corsHeaders are the request headers the clients send.
+const corsHeaders = "Authorization, Content-Type, Accept, X-Talo-Dev-Build, X-Talo-Include-Dev-Data, X-Talo-Client, " +
+	"X-Talo-Alias, X-Talo-Player, X-Talo-Session, X-Talo-Signature, X-Talo-Continuity-Timestamp"
+
+// cors answers browser builds: it sets the CORS headers for an allowed
+// origin and answers preflight requests itself; it reports whether the
+// request should go on to the routes.
+func (s *Server) cors(w http.ResponseWriter, r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin != "" {
+		allowed := len(s.opts.AllowedOrigins) == 0
+		for _, o := range s.opts.AllowedOrigins {
+			allowed = allowed || o == "*" || strings.EqualFold(o, origin)
+		}
+		if allowed {
+			h := w.Header()
+			if len(s.opts.AllowedOrigins) == 0 {
+				h.Set("Access-Control-Allow-Origin", "*")
+			} else {
+				h.Set("Access-Control-Allow-Origin", origin)
+				h.Add("Vary", "Origin")
+			}
+			h.Set("Access-Control-Expose-Headers", "Retry-After")
+		}
+	}
+	if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+		h := w.Header()
+		h.Set("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE, OPTIONS")
+		h.Set("Access-Control-Allow-Headers", corsHeaders)
+		h.Set("Access-Control-Max-Age", "600")
+		w.WriteHeader(http.StatusNoContent)
+		return false
+	}
+	return true
+}
