@@ -44,19 +44,46 @@ func missingScopes(held, want []string) []string {
 
 func hasScope(held []string, want string) bool { return len(missingScopes(held, []string{want})) == 0 }
 
-// CreateGame adds a game and returns its id (the CLI's "talo game create").
+// Admin provisions games and keys on a store, without a running server
+// (the CLI's "switchboard talo ..." verbs open the store and use it).
+type Admin struct{ st *store.Store }
+
+// NewAdmin returns an Admin on st.
+func NewAdmin(st *store.Store) *Admin { return &Admin{st: st} }
+
+// CreateGame is Admin.CreateGame on the server's store.
 func (s *Server) CreateGame(ctx context.Context, name string) (int64, error) {
+	return NewAdmin(s.st).CreateGame(ctx, name)
+}
+
+// CreateKey is Admin.CreateKey on the server's store.
+func (s *Server) CreateKey(ctx context.Context, gameID int64, scopes []string) (string, error) {
+	return NewAdmin(s.st).CreateKey(ctx, gameID, scopes)
+}
+
+// RevokeKey is Admin.RevokeKey on the server's store.
+func (s *Server) RevokeKey(ctx context.Context, keyOrID string) error {
+	return NewAdmin(s.st).RevokeKey(ctx, keyOrID)
+}
+
+// VerificationKey is Admin.VerificationKey on the server's store.
+func (s *Server) VerificationKey(ctx context.Context, gameID int64) (string, error) {
+	return NewAdmin(s.st).VerificationKey(ctx, gameID)
+}
+
+// CreateGame adds a game and returns its id.
+func (a *Admin) CreateGame(ctx context.Context, name string) (int64, error) {
 	if strings.TrimSpace(name) == "" {
 		return 0, errors.New("talo: a game needs a name")
 	}
-	g, err := s.st.CreateGame(ctx, strings.TrimSpace(name))
+	g, err := a.st.CreateGame(ctx, strings.TrimSpace(name))
 	return g.ID, err
 }
 
 // CreateKey records an access key for a game with the given scopes and
 // returns it: an HS256 JWT {"sub": <key id>, "api": true, "iat": <created
 // seconds>} signed with the game's secret, as the reference mints them.
-func (s *Server) CreateKey(ctx context.Context, gameID int64, scopes []string) (string, error) {
+func (a *Admin) CreateKey(ctx context.Context, gameID int64, scopes []string) (string, error) {
 	if len(scopes) == 0 {
 		return "", errors.New("talo: a key needs at least one scope")
 	}
@@ -65,11 +92,11 @@ func (s *Server) CreateKey(ctx context.Context, gameID int64, scopes []string) (
 			return "", fmt.Errorf("talo: unknown scope %q", sc)
 		}
 	}
-	g, err := s.st.Game(ctx, gameID)
+	g, err := a.st.Game(ctx, gameID)
 	if err != nil {
 		return "", fmt.Errorf("talo: game %d: %w", gameID, err)
 	}
-	k, err := s.st.CreateAccessKey(ctx, gameID, scopes)
+	k, err := a.st.CreateAccessKey(ctx, gameID, scopes)
 	if err != nil {
 		return "", err
 	}
@@ -80,20 +107,20 @@ func (s *Server) CreateKey(ctx context.Context, gameID int64, scopes []string) (
 // RevokeKey revokes a key given as its JWT or its numeric id; sockets
 // opened with it keep running (the reference checks keys at connect), new
 // tickets and HTTP calls are refused at once.
-func (s *Server) RevokeKey(ctx context.Context, keyOrID string) error {
+func (a *Admin) RevokeKey(ctx context.Context, keyOrID string) error {
 	id, err := strconv.ParseInt(keyOrID, 10, 64)
 	if err != nil {
 		if id, err = keySubject(keyOrID); err != nil {
 			return err
 		}
 	}
-	return s.st.RevokeAccessKey(ctx, id)
+	return a.st.RevokeAccessKey(ctx, id)
 }
 
 // VerificationKey creates a new request-signing key for a game, turns
 // signing on and returns "<version>:<secret>".
-func (s *Server) VerificationKey(ctx context.Context, gameID int64) (string, error) {
-	v, secret, err := s.st.AddVerificationKey(ctx, gameID)
+func (a *Admin) VerificationKey(ctx context.Context, gameID int64) (string, error) {
+	v, secret, err := a.st.AddVerificationKey(ctx, gameID)
 	if err != nil {
 		return "", err
 	}
