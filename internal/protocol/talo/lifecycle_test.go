@@ -252,3 +252,37 @@ func TestAutoCleanupLeave(t *testing.T) {
 	e.do("POST", "/v1/game-channels/2/leave", key, "", "X-Talo-Alias", fmt.Sprint(q.aliasID)).expect(t, 204, "")
 	c.silent()
 }
+
+// TestGamesAreIsolated: a socket of another game hears nothing of this
+// one, cannot identify its aliases, and its keys do not reach its channels.
+func TestGamesAreIsolated(t *testing.T) {
+	e := newEnv(t, nil)
+	key := e.key(playerScopes...)
+	other, err := e.srv.CreateGame(context.Background(), "Other game")
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherKey, err := e.srv.CreateKey(context.Background(), other, playerScopes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ann := e.identify(key, "username", "ann")
+	stranger := e.identify(otherKey, "username", "ann") // same identifier, other game
+	if stranger.aliasID == ann.aliasID || stranger.playerID == ann.playerID {
+		t.Fatal("aliases shared across games")
+	}
+	o := e.connect(otherKey)
+	identifySocket(t, o, stranger, "ann")
+	a := e.connect(key)
+	identifySocket(t, a, ann, "ann")
+	o.silent() // ann's presence stayed in its game
+	// ann's token, used on the other game's socket: the alias is not there.
+	o.send(fmt.Sprintf(`{"req":"v1.players.identify","data":{"playerAliasId":%d,"socketToken":"%s"}}`, ann.aliasID, ann.token))
+	o.expect(errFrame("v1.players.identify", "An error occurred while processing the message", "LISTENER_ERROR",
+		fmt.Sprintf("PlayerAlias not found ({ id: %d, player: { game: %d } })", ann.aliasID, other)))
+	e.do("POST", "/v1/game-channels", key, `{"name":"mine"}`, "X-Talo-Alias", fmt.Sprint(ann.aliasID)).json(t, &struct{}{})
+	a.expectPrefix(`{"res":"v1.channels.player-joined"`)
+	e.do("GET", "/v1/game-channels/1", otherKey, "").expect(t, 404, `{"message":"Channel not found"}`)
+	e.do("POST", "/v1/game-channels/1/join", otherKey, "", "X-Talo-Alias", fmt.Sprint(ann.aliasID)).expect(t, 404, `{"message":"Player not found"}`)
+	o.silent()
+}
