@@ -33,12 +33,13 @@ var fixedNow = time.Date(2026, 1, 2, 3, 4, 5, 678_000_000, time.UTC)
 const fixedISO = "2026-01-02T03:04:05.678Z"
 
 type env struct {
-	t      *testing.T
-	srv    *talo.Server
-	http   *httptest.Server
-	wsURL  string
-	game   int64
-	client *http.Client
+	t       *testing.T
+	srv     *talo.Server
+	http    *httptest.Server
+	wsURL   string
+	game    int64
+	client  *http.Client
+	metrics *metrics.Metrics
 }
 
 // newEnv starts a Talo server on a real loopback listener with a SQLite
@@ -73,7 +74,7 @@ func newEnv(t *testing.T, mutate func(*talo.Options)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{t: t, srv: s, http: hs, wsURL: "ws" + strings.TrimPrefix(hs.URL, "http"), game: game, client: hs.Client()}
+	return &env{t: t, srv: s, http: hs, wsURL: "ws" + strings.TrimPrefix(hs.URL, "http"), game: game, client: hs.Client(), metrics: m}
 }
 
 func testLogger() *slog.Logger {
@@ -347,4 +348,9 @@ func (e *env) waitConnections(n int) {
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
+}
+
+// errors is switchboard_protocol_errors_total{protocol="talo",reason}.
+func (e *env) errors(reason string) float64 {
+	return e.metrics.Value("switchboard_protocol_errors_total", "protocol", "talo", "reason", reason)
 }

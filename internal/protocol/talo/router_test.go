@@ -119,6 +119,11 @@ func TestTickets(t *testing.T) {
 	e.do("POST", "/v1/socket-tickets", revoked, "").expect(t, 401, `{"message":"Authentication Error"}`)
 	// The first socket is unaffected by all this.
 	c.silent()
+	for reason, want := range map[string]float64{"ticket_missing": 3, "ticket_unknown": 2, "ticket_key_revoked": 1} {
+		if got := e.errors(reason); got != want {
+			t.Fatalf("errors{reason=%s} = %v, want %v", reason, got, want)
+		}
+	}
 }
 
 // TestTicketSingleUseConcurrent: of 10 concurrent connects with one
