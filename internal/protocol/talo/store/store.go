@@ -108,7 +108,22 @@ func (s *Store) Dialect() string {
 	return "sqlite"
 }
 
+// migrationLockID is the PostgreSQL advisory lock that serialises
+// migrations when several nodes start at once on one database.
+const migrationLockID = 0x7a1057
+
 func (s *Store) migrate(ctx context.Context) error {
+	if s.postgres {
+		conn, err := s.db.Conn(ctx)
+		if err != nil {
+			return fmt.Errorf("store: migration lock: %w", err)
+		}
+		defer conn.Close()
+		if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, migrationLockID); err != nil {
+			return fmt.Errorf("store: migration lock: %w", err)
+		}
+		defer func() { _, _ = conn.ExecContext(context.Background(), `SELECT pg_advisory_unlock($1)`, migrationLockID) }()
+	}
 	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
 		return fmt.Errorf("store: schema_migrations: %w", err)
 	}
@@ -150,6 +165,8 @@ func (s *Store) apply(ctx context.Context, version int, body string) error {
 		if n > 0 {
 			return nil
 		}
+		// Statements are split at semicolons: a migration must not have
+		// one inside a literal.
 		for _, stmt := range strings.Split(body, ";") {
 			if strings.TrimSpace(stripComments(stmt)) == "" {
 				continue

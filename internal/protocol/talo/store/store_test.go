@@ -5,6 +5,7 @@ import (
 	"errors"
 	"path/filepath"
 	"slices"
+	"sync"
 	"testing"
 
 	"github.com/switchboard-rt/switchboard/internal/pgtest"
@@ -17,6 +18,27 @@ func TestSQLite(t *testing.T) {
 
 func TestPostgres(t *testing.T) {
 	dsn := pgtest.Start(t)
+	// Nodes starting together migrate once, one after the other.
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s, err := Open(context.Background(), Options{PostgresDSN: dsn})
+			if err == nil {
+				_ = s.Close()
+			}
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("concurrent open: %v", err)
+		}
+	}
 	runSuite(t, func(t *testing.T) *Store { return open(t, Options{PostgresDSN: dsn}) })
 }
 
