@@ -147,6 +147,27 @@ func TestRelationshipsBroadcast(t *testing.T) {
 	c.silent()
 	e.do("GET", "/v1/players/relationships/subscribers?confirmed=true", key, "", "X-Talo-Alias", fmt.Sprint(ann.aliasID)).
 		expect(t, 200, `{"subscriptions":[`+fmt.Sprintf(sub, true)+`],"count":1,"itemsPerPage":50,"isLastPage":true}`)
+	// Only the subscriber deletes; both parties are told.
+	e.do("DELETE", "/v1/players/relationships/1", key, "", "X-Talo-Alias", fmt.Sprint(ann.aliasID)).expect(t, 404, `{"message":"Subscription not found"}`)
+	e.do("DELETE", "/v1/players/relationships/1", key, "", "X-Talo-Alias", fmt.Sprint(bob.aliasID)).expect(t, 204, "")
+	deleted := `{"res":"v1.player-relationships.subscription-deleted","data":{"subscription":` + fmt.Sprintf(sub, true) + `,"reciprocalSubscription":null}}`
+	b.expect(deleted)
+	a.expect(deleted)
+	a.send(`{"req":"v1.player-relationships.broadcast","data":{"message":"anyone?"}}`)
+	a.silent()
+	b.silent()
+
+	// Bidirectional: confirming creates the confirmed reciprocal, so both
+	// hear each other's broadcasts.
+	e.do("POST", "/v1/players/relationships", key, `{"aliasId":`+fmt.Sprint(bob.aliasID)+`,"relationshipType":"bidirectional"}`, "X-Talo-Alias", fmt.Sprint(cat.aliasID)).json(t, &struct{}{})
+	b.expectPrefix(`{"res":"v1.player-relationships.subscription-created"`)
+	e.do("PUT", "/v1/players/relationships/2/confirm", key, "", "X-Talo-Alias", fmt.Sprint(bob.aliasID)).json(t, &struct{}{})
+	c.expectPrefix(`{"res":"v1.player-relationships.subscription-confirmed"`)
+	c.send(`{"req":"v1.player-relationships.broadcast","data":{"message":"from cat"}}`)
+	b.expectPrefix(`{"res":"v1.player-relationships.broadcast","data":{"message":"from cat"`)
+	b.send(`{"req":"v1.player-relationships.broadcast","data":{"message":"from bob"}}`)
+	c.expectPrefix(`{"res":"v1.player-relationships.broadcast","data":{"message":"from bob"`)
+	a.silent()
 }
 
 // TestRequestSigning: once a verifying game's connection is identified,
