@@ -35,8 +35,15 @@ func (c *sockConn) identify(d identifyData) error {
 	}
 	c.mu.Lock()
 	c.unsubscribeAliasLocked()
+	prevPlayer := c.playerID
 	c.aliasID, c.playerID = a.ID, a.Player.ID
 	c.mu.Unlock()
+	if prevPlayer != a.Player.ID {
+		if prevPlayer != "" {
+			c.userOffline(prevPlayer)
+		}
+		c.userOnline(a.Player.ID)
+	}
 	for _, kind := range aliasKinds {
 		if hasScope(c.scopes, "read:"+kind) {
 			c.subscribe(aliasChannel(a.ID, kind))

@@ -108,7 +108,8 @@ func (s *Server) ServeSocket(w http.ResponseWriter, r *http.Request) {
 			return refusal{}
 		}
 		c.conn = conn
-		c.hubKey = "c" + strconv.FormatUint(conn.ID(), 10)
+		// Unique in the cluster: the signed-in users are counted by it.
+		c.hubKey = s.hub.NodeID() + "/" + strconv.FormatUint(conn.ID(), 10)
 		if s.conns.Add(c) {
 			conn.Close(1001, "server shutting down")
 			return c
@@ -349,6 +350,9 @@ func (c *sockConn) HandleClose(info transport.CloseInfo) {
 	}
 	c.subs = nil
 	c.mu.Unlock()
+	if playerID != "" {
+		c.userOffline(playerID)
+	}
 	c.s.hub.Disconnect(c.ns, c.hubKey)
 	c.s.conns.Remove(c)
 	c.s.pm.Open.Dec()

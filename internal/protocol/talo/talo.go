@@ -94,6 +94,12 @@ type Options struct {
 
 	PageSize int // channel and member pages; default 50
 
+	// The stale-presence sweep (every PresenceSweepInterval, default
+	// 10 min) marks offline the players left online for PresenceStaleAfter
+	// (default 30 min) with no socket anywhere in the cluster.
+	PresenceSweepInterval time.Duration
+	PresenceStaleAfter    time.Duration
+
 	// AllowedOrigins are the browser origins allowed to call the HTTP
 	// routes (web and WebGL builds); empty allows any ("*").
 	AllowedOrigins []string
@@ -147,6 +153,8 @@ func (o *Options) applyDefaults() {
 	dur(&o.SignatureMaxBehind, 60*time.Second)
 	dur(&o.SignatureReplayTTL, 600*time.Second)
 	def(&o.PageSize, 50)
+	dur(&o.PresenceSweepInterval, 10*time.Minute)
+	dur(&o.PresenceStaleAfter, 30*time.Minute)
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -210,9 +218,10 @@ func NewServer(opts Options) (*Server, error) {
 // Store is the server's database (for provisioning tools and tests).
 func (s *Server) Store() *store.Store { return s.st }
 
-// Start runs the heartbeat until ctx ends.
+// Start runs the heartbeat and the stale-presence sweep until ctx ends.
 func (s *Server) Start(ctx context.Context) error {
 	go s.heartbeat(ctx)
+	go s.presenceSweeper(ctx)
 	return nil
 }
 

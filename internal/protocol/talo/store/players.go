@@ -276,3 +276,32 @@ func (s *Store) ids(ctx context.Context, q querier, query string, args ...any) (
 	}
 	return out, rows.Err()
 }
+
+// StalePresence is an online presence row not updated since a cutoff.
+type StalePresence struct {
+	GameID   int64
+	PlayerID string
+	AliasID  int64
+}
+
+// StaleOnlinePresence lists presence rows still online that were last
+// updated before the cutoff (the stale-presence sweep).
+func (s *Store) StaleOnlinePresence(ctx context.Context, before time.Time) ([]StalePresence, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT p.game_id, pp.player_id, pp.alias_id FROM player_presence pp JOIN players p ON p.id = pp.player_id
+		WHERE pp.online = TRUE AND pp.updated_at < ? ORDER BY p.game_id, pp.player_id`), before.UnixMilli())
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []StalePresence
+	for rows.Next() {
+		var sp StalePresence
+		var alias sql.NullInt64
+		if err := rows.Scan(&sp.GameID, &sp.PlayerID, &alias); err != nil {
+			return nil, err
+		}
+		sp.AliasID = alias.Int64
+		out = append(out, sp)
+	}
+	return out, rows.Err()
+}
