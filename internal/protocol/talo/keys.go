@@ -18,8 +18,10 @@ import (
 // ScopeFullAccess grants every scope.
 const ScopeFullAccess = "*"
 
-// Scopes lists every scope a key may hold (spec section 7).
-var Scopes = []string{
+// Scopes lists every scope a key may hold (spec section 7), for the CLI.
+func Scopes() []string { return slices.Clone(allScopes) }
+
+var allScopes = []string{
 	ScopeFullAccess,
 	"read:players", "write:players", "read:playerPresence", "write:playerPresence",
 	"read:gameChannels", "write:gameChannels", "read:playerRelationships", "write:playerRelationships",
@@ -88,7 +90,7 @@ func (a *Admin) CreateKey(ctx context.Context, gameID int64, scopes []string) (s
 		return "", errors.New("talo: a key needs at least one scope")
 	}
 	for _, sc := range scopes {
-		if !slices.Contains(Scopes, sc) {
+		if !slices.Contains(allScopes, sc) {
 			return "", fmt.Errorf("talo: unknown scope %q", sc)
 		}
 	}
