@@ -110,12 +110,12 @@ func (s *Server) ServeSocket(w http.ResponseWriter, r *http.Request) {
 		c.conn = conn
 		// Unique in the cluster: the signed-in users are counted by it.
 		c.hubKey = s.hub.NodeID() + "/" + strconv.FormatUint(conn.ID(), 10)
+		s.pm.Open.Inc() // HandleClose decrements it
 		if s.conns.Add(c) {
 			conn.Close(1001, "server shutting down")
 			return c
 		}
 		_ = conn.Send(msgConnected)
-		s.pm.Open.Inc()
 		s.pm.Accepted.Inc()
 		s.hub.Connect(c.ns, c.hubKey, c)
 		if hasScope(c.scopes, "read:gameConfig") {
