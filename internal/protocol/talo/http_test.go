@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gobwas/ws"
+
 	"github.com/switchboard-rt/switchboard/internal/protocol/talo"
 )
 
@@ -134,6 +136,18 @@ func TestDrain(t *testing.T) {
 	}
 	if e.srv.Connections() != 0 {
 		t.Fatal("connections left after Drain")
+	}
+	open := e.metrics.Value("switchboard_connections", "protocol", "talo")
+	total := e.metrics.Value("switchboard_connections_total", "protocol", "talo")
+	if open != 0 || total != 1 {
+		t.Fatalf("connections gauge %v, total %v", open, total)
+	}
+	// New sockets are refused while draining.
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel2()
+	dialer := ws.Dialer{}
+	if _, _, _, err := dialer.Dial(ctx2, e.wsURL+"/talo/?ticket="+e.ticket(key)); err == nil {
+		t.Fatal("socket accepted while draining")
 	}
 }
 
