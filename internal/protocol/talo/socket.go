@@ -121,7 +121,7 @@ func (s *Server) ServeSocket(w http.ResponseWriter, r *http.Request) {
 		if hasScope(c.scopes, "read:gameConfig") {
 			c.subscribe(chanConfig)
 		}
-		s.log.Debug("socket connected", "game", c.game.ID, "key", c.keyID, "conn", c.hubKey)
+		s.log.Debug("socket connected", "game", c.game.ID, "key", c.keyID, "conn", c.hubKey, "dev_build", c.devBuild)
 		return c
 	})
 	if err != nil {
