@@ -65,6 +65,14 @@ func (s *Store) StorageProps(ctx context.Context, channelID int64, keys []string
 func (s *Store) PutStorage(ctx context.Context, channelID, aliasID int64, changes []StorageChange) (upserted, deleted []StorageProp, err error) {
 	upserted, deleted = []StorageProp{}, []StorageProp{}
 	err = s.tx(ctx, func(tx *sql.Tx) error {
+		// Concurrent writers to one channel's storage take turns (the
+		// reference takes a Redis lock): on PostgreSQL by locking the
+		// channel row; SQLite has a single writer anyway.
+		if s.postgres {
+			if _, err := tx.ExecContext(ctx, `SELECT id FROM game_channels WHERE id = $1 FOR UPDATE`, channelID); err != nil {
+				return err
+			}
+		}
 		now := s.ms()
 		for _, ch := range changes {
 			rows, err := tx.QueryContext(ctx, s.q(`SELECT `+storageColumns+` FROM game_channel_storage_props WHERE channel_id = ? AND key = ? ORDER BY created_at, id`), channelID, ch.Key)

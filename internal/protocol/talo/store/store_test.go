@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -200,6 +201,21 @@ func runSuite(t *testing.T, openStore func(*testing.T) *Store) {
 		}
 		if p := must[[]StorageProp](t)(s.StorageProps(ctx, c.ID, []string{"k", "arr[]"})); len(p) != 1 || p[0].Value != "2" {
 			t.Fatalf("storage read %+v", p)
+		}
+		// Concurrent writes of one new key leave one row.
+		var wg sync.WaitGroup
+		for i := range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, _, err := s.PutStorage(ctx, c.ID, a.ID, []StorageChange{{Key: "race", Value: fmt.Sprint(i)}}); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+		if p := must[[]StorageProp](t)(s.StorageProps(ctx, c.ID, []string{"race"})); len(p) != 1 {
+			t.Fatalf("concurrent writes left %d rows", len(p))
 		}
 		if removed := must[bool](t)(s.RemoveMember(ctx, c.ID, b.ID)); !removed {
 			t.Fatal("not removed")
