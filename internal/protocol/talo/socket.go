@@ -340,7 +340,9 @@ func (s *Server) tick() {
 }
 
 // HandleClose marks the player offline (presence, temporary channels)
-// and forgets the connection.
+// and forgets the connection. It leaves the connection set last, so that
+// Drain returns only when every close has been fully handled (the store
+// may be closed right after).
 func (c *sockConn) HandleClose(info transport.CloseInfo) {
 	c.mu.Lock()
 	c.closed = true
@@ -354,8 +356,6 @@ func (c *sockConn) HandleClose(info transport.CloseInfo) {
 		c.userOffline(playerID)
 	}
 	c.s.hub.Disconnect(c.ns, c.hubKey)
-	c.s.conns.Remove(c)
-	c.s.pm.Open.Dec()
 	c.s.log.Debug("socket closed", "game", c.game.ID, "conn", c.hubKey, "code", info.Code, "err", info.Err)
 	if aliasID != 0 {
 		off := false
@@ -363,4 +363,6 @@ func (c *sockConn) HandleClose(info transport.CloseInfo) {
 			c.s.log.Warn("offline presence failed", "alias", aliasID, "err", err)
 		}
 	}
+	c.s.pm.Open.Dec()
+	c.s.conns.Remove(c)
 }
