@@ -216,6 +216,7 @@ async function startServerOnce(cfg) {
     pusher: { ...(cfg.pusher || {}), apps },
     // Several servers run at once: keep the Damon TCP port (42069) free.
     damon: { enabled: false },
+    ...(cfg.cluster ? { cluster: cfg.cluster } : {}),
   };
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'switchboard-pusher-'));
   const configPath = path.join(dir, 'config.yaml');

@@ -85,3 +85,15 @@ func TestContract(t *testing.T) {
 }
 
 var _ engine.Engine = (*Engine)(nil)
+
+// TestKVContract runs the short-lived key-value contract across three
+// nodes sharing one Redis (real time: Redis keeps the clock).
+func TestKVContract(t *testing.T) {
+	locals := []*enginetest.Recorder{enginetest.NewRecorder(), enginetest.NewRecorder(), enginetest.NewRecorder()}
+	nodes := startNodes(t, sharedRedis(t).url(), locals)
+	kvs := make([]engine.KV, len(nodes))
+	for i, n := range nodes {
+		kvs[i] = n
+	}
+	enginetest.RunKV(t, kvs, nil)
+}

@@ -1,0 +1,100 @@
+// Several Switchboard nodes as one cluster, for the cluster tests: a real
+// redis-server (Debian's, started here on a free port) or the nodes' own
+// embedded NATS servers routed to each other. Every node is a harness
+// Server, so the usual clients (pusher-js, the pusher SDK, raw ws) point at
+// any one of them.
+
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { freePort, sleep, startServer, uid } from './harness.mjs';
+
+/** The engines the cluster tests run on (PUSHER_CLUSTER_ENGINES, comma-separated). */
+export const ENGINES = (process.env.PUSHER_CLUSTER_ENGINES || 'redis,nats').split(',').filter(Boolean);
+
+/** Test timings: a node silent for 2 s is reaped. */
+export const HEARTBEAT = '200ms';
+export const NODE_TIMEOUT_MS = 2000;
+
+/** A private redis-server on a free loopback port, without persistence. */
+export async function startRedis() {
+  const port = await freePort();
+  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  const exited = new Promise((r) => proc.on('exit', r));
+  const deadline = Date.now() + 10000;
+  for (;;) {
+    if (await ping(port)) break;
+    if (Date.now() > deadline) {
+      proc.kill('SIGKILL');
+      throw new Error(`redis-server on ${port} did not answer PING (is Debian's redis-server installed?)`);
+    }
+    await sleep(50);
+  }
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    async stop() {
+      proc.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+function ping(port) {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    let got = '';
+    s.on('connect', () => s.write('PING\r\n'));
+    s.on('data', (d) => {
+      got += d;
+      if (got.includes('+PONG')) {
+        s.destroy();
+        resolve(true);
+      }
+    });
+    s.on('error', () => resolve(false));
+    setTimeout(() => {
+      s.destroy();
+      resolve(false);
+    }, 500);
+  });
+}
+
+/**
+ * Start n nodes of one cluster on engine ('redis' or 'nats') with the
+ * harness config cfg (apps, pusher, limits...). Resolves once every node's
+ * /readyz answers 200 (on NATS: once the state store has its quorum).
+ */
+export async function startCluster(engine, cfg = {}, n = 3) {
+  const id = uid('c');
+  let redis;
+  const base = { engine, heartbeat: HEARTBEAT, node_timeout: `${NODE_TIMEOUT_MS}ms` };
+  const perNode = [];
+  if (engine === 'redis') {
+    redis = await startRedis();
+    for (let i = 0; i < n; i++) perNode.push({ ...base, node_name: `${id}-n${i}`, redis: { url: redis.url } });
+  } else if (engine === 'nats') {
+    const ports = [];
+    for (let i = 0; i < n; i++) ports.push(await freePort());
+    const routes = ports.map((p) => `nats-route://127.0.0.1:${p}`);
+    for (let i = 0; i < n; i++) {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'switchboard-nats-'));
+      perNode.push({ ...base, node_name: `${id}-n${i}`, nats: { embedded: true, listen: `127.0.0.1:${ports[i]}`, routes, store_dir: dir } });
+    }
+  } else {
+    throw new Error(`unknown engine ${engine}`);
+  }
+  // In parallel: a NATS node is ready only once a quorum of its peers is up.
+  const nodes = await Promise.all(perNode.map((cluster) => startServer({ ...cfg, cluster })));
+  return {
+    engine,
+    nodes,
+    redis,
+    async stop() {
+      await Promise.all(nodes.map((s) => s.stop()));
+      await redis?.stop();
+    },
+  };
+}
