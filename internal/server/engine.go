@@ -29,6 +29,16 @@ func (s *Server) newEngine() (engine.Engine, error) {
 	return nil, fmt.Errorf("cluster.engine %q is not built into this binary", c.Engine)
 }
 
+// clusterKV is the engine's KV when several nodes share it (nil for the
+// memory engine, where one process pairs held webhooks by itself).
+func (s *Server) clusterKV() engine.KV {
+	if s.cfg.Cluster.Engine == "memory" || s.cfg.Cluster.Engine == "" {
+		return nil
+	}
+	kv, _ := s.eng.(engine.KV)
+	return kv
+}
+
 // redisObserver adapts the Redis engine's metrics to Prometheus.
 type redisObserver struct{ c *metrics.Cluster }
 

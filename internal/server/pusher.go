@@ -29,6 +29,7 @@ func (s *Server) newPusher(limits transport.Options) (frontend.FrontEnd, error) 
 		ActivityTimeout: c.ActivityTimeout.D(),
 		PongTimeout:     c.PongTimeout.D(),
 		PathPrefix:      c.PathPrefix,
+		ClusterWebhooks: s.clusterKV(),
 		API: func(p *pusher.Server) http.Handler {
 			return httpapi.New(p, httpapi.Options{PathPrefix: c.PathPrefix, MaxBodyBytes: s.cfg.Limits.MaxHTTPBodyBytes, Metrics: s.metrics, Logger: s.log,
 				RateLimit: s.apiLimit})

@@ -22,6 +22,7 @@ import (
 	"github.com/switchboard-rt/switchboard/internal/frontend"
 	"github.com/switchboard-rt/switchboard/internal/hub"
 	"github.com/switchboard-rt/switchboard/internal/metrics"
+	"github.com/switchboard-rt/switchboard/internal/protocol/pusher"
 	"github.com/switchboard-rt/switchboard/internal/protocol/pusher/webhook"
 	"github.com/switchboard-rt/switchboard/internal/ratelimit"
 	"github.com/switchboard-rt/switchboard/internal/timewheel"
@@ -81,7 +82,11 @@ func New(cfg *config.Config, log *slog.Logger) (_ *Server, err error) {
 	}
 	s.eng = eng
 	s.hub = hub.New(eng, s.metrics)
-	s.webhooks = webhook.New(webhook.Options{Logger: log, Metrics: s.metrics})
+	whOpts := webhook.Options{Logger: log, Metrics: s.metrics}
+	if kv := s.clusterKV(); kv != nil {
+		whOpts.Confirm = pusher.WebhookConfirm(kv)
+	}
+	s.webhooks = webhook.New(whOpts)
 	if p, err := transport.NewPoller(); err != nil {
 		log.Warn("idle connections will keep a goroutine each", "err", err)
 	} else if p != nil {

@@ -117,6 +117,7 @@ for (const engine of ENGINES) {
       // channel_vacated is sent after a 3 s grace (a quick re-occupy on
       // the same node cancels the pair): wait for the last one.
       await eventually(() => count('channel_vacated') === count('channel_occupied') && count('channel_occupied') > 0, { timeout: 15000, label: 'occupied = vacated' }).catch(() => {});
+      assert.ok(count('channel_occupied') > 0, 'the channel was occupied at least once');
       assert.equal(count('channel_vacated'), count('channel_occupied'), 'as many vacated as occupied webhooks');
       assert.ok(count('channel_occupied') <= rounds, `at most one occupied per round: ${count('channel_occupied')}`);
     });

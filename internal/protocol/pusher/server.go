@@ -40,6 +40,11 @@ type Options struct {
 	// API builds the signed HTTP API (package httpapi, which imports this
 	// one) on the Server; Mount serves it at PathPrefix/apps/. nil: none.
 	API func(*Server) http.Handler
+	// ClusterWebhooks, set on a cluster, holds the markers that make a
+	// held channel_vacated/member_removed and the re-occupy that cancels
+	// it agree across nodes (see cluster.go); nil on one node, where the
+	// webhook dispatcher pairs them itself.
+	ClusterWebhooks engine.KV
 	// Now is the clock of the client-event rate limiter; nil is time.Now.
 	// Tests inject one to refill the bucket without sleeping.
 	Now func() time.Time
@@ -278,7 +283,7 @@ func (s *Server) emitWebhook(app *App, ev webhook.Event) {
 	if strings.HasPrefix(ev.Channel, "#") {
 		return
 	}
-	if s.webhooksOn(app) {
+	if s.webhooksOn(app) && s.clusterWebhook(app, ev) {
 		s.opts.Webhooks.Emit(app.webhook, ev)
 	}
 }

@@ -230,6 +230,10 @@ func (d *Dispatcher) fireLocked(e *timed, now time.Time) {
 	switch e.kind {
 	case kindDelayed:
 		delete(d.delayed, e.dkey)
+		if d.confirm != nil && (e.ev.Name == EventChannelVacated || e.ev.Name == EventMemberRemoved) {
+			d.confirmAsyncLocked(e)
+			return
+		}
 		for _, h := range e.hooks {
 			d.deliverLocked(e.app, e.t, h, e.ev, now)
 		}
@@ -321,4 +325,26 @@ func (d *Dispatcher) reportOnce() {
 			d.m.WebhookQueue(g.app, g.n)
 		}
 	}
+}
+
+// confirmAsyncLocked asks Options.Confirm about a held event off the lock;
+// the event stays counted in total (so Flush waits for it) until it is
+// delivered or dropped.
+func (d *Dispatcher) confirmAsyncLocked(e *timed) {
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), d.timeout)
+		ok := d.confirm(ctx, e.app.id, e.ev)
+		cancel()
+		d.mu.Lock()
+		if ok {
+			now := d.now()
+			for _, h := range e.hooks {
+				d.deliverLocked(e.app, e.t, h, e.ev, now)
+			}
+		} else {
+			d.releaseLocked(e.app, len(e.hooks))
+		}
+		d.mu.Unlock()
+		signal(d.wake)
+	}()
 }

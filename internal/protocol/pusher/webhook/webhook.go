@@ -16,6 +16,7 @@
 package webhook
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -71,6 +72,12 @@ type Options struct {
 	Logger      *slog.Logger  // default: slog.Default()
 	Metrics     *metrics.Metrics
 	Now         func() time.Time // fake clock for tests; timers then poll it
+	// Confirm, when set, is asked once before a held channel_vacated or
+	// member_removed goes out (to every hook); false drops it. A cluster
+	// uses it to learn whether another node saw the channel re-occupied
+	// (the member re-added) during the hold. It runs outside the
+	// dispatcher's lock and may make a network call.
+	Confirm func(ctx context.Context, appID string, ev Event) bool
 }
 
 const (
@@ -103,6 +110,7 @@ type Dispatcher struct {
 	batchWindow time.Duration
 	vacateDelay time.Duration
 	timeout     time.Duration
+	confirm     func(ctx context.Context, appID string, ev Event) bool
 	maxAttempts int
 	maxBackoff  time.Duration
 	client      *http.Client
@@ -138,6 +146,7 @@ func New(opts Options) *Dispatcher {
 		batchWindow: def(opts.BatchWindow, 50*time.Millisecond),
 		vacateDelay: def(opts.VacateDelay, 3*time.Second),
 		timeout:     def(opts.Timeout, 10*time.Second),
+		confirm:     opts.Confirm,
 		maxAttempts: def(opts.MaxAttempts, 5),
 		maxBackoff:  def(opts.MaxBackoff, 60*time.Second),
 		client:      opts.Client,
