@@ -37,17 +37,30 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-func command(args ...string) *exec.Cmd {
+// command runs the program in a temporary working directory, where the
+// default configuration's files (Talo's SQLite store) land.
+func command(t testing.TB, args ...string) *exec.Cmd {
+	return commandIn(t.TempDir(), args...)
+}
+
+func commandIn(dir string, args ...string) *exec.Cmd {
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), runMainEnv+"=1", "SWITCHBOARD_CONFIG=")
+	cmd.Dir = dir
 	return cmd
 }
 
 // run runs the program to its end and returns its exit code and output.
 func runMain(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
+	return runMainIn(t, t.TempDir(), args...)
+}
+
+// runMainIn is runMain in the working directory dir.
+func runMainIn(t *testing.T, dir string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
 	var out, errb bytes.Buffer
-	cmd := command(args...)
+	cmd := commandIn(dir, args...)
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
 	var ee *exec.ExitError
@@ -152,7 +165,7 @@ pusher:
       secret: app-secret
       webhooks: [{url: "`+recv.URL+`", event_types: [channel_occupied, channel_vacated]}]
 `)
-	cmd := command("serve", "-config", cfg)
+	cmd := command(t, "serve", "-config", cfg)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
