@@ -135,6 +135,9 @@ func TestDefaultConfigChecks(t *testing.T) {
 func TestSIGTERMFlushesWebhooks(t *testing.T) {
 	var mu sync.Mutex
 	var got []string // event name:channel, in arrival order
+	// The workers deliver concurrently: channel_occupied must have arrived
+	// before the shutdown queues channel_vacated for the order to be fixed.
+	occupied := make(chan struct{}, 1)
 	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		if r.Header.Get("X-Pusher-Key") != "app-key" || !pushersign.Equal(r.Header.Get("X-Pusher-Signature"), pushersign.HMACHex("app-secret", string(body))) {
@@ -149,6 +152,12 @@ func TestSIGTERMFlushesWebhooks(t *testing.T) {
 		mu.Lock()
 		for _, e := range hook.Events {
 			got = append(got, e.Name+":"+e.Channel)
+			if e.Name == "channel_occupied" {
+				select {
+				case occupied <- struct{}{}:
+				default:
+				}
+			}
 		}
 		mu.Unlock()
 	}))
@@ -215,6 +224,11 @@ pusher:
 	}
 	if p, err := wsutil.ReadServerText(c); err != nil || !strings.Contains(string(p), "subscription_succeeded") {
 		t.Fatalf("%s %v", p, err)
+	}
+	select {
+	case <-occupied:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no channel_occupied webhook")
 	}
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
