@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -169,3 +170,25 @@ type bufferedConn struct {
 }
 
 func (c bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// talo.enabled: false leaves no Talo route and opens no store.
+func TestTaloDisabledServesNothing(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "talo.db")
+	addr, stop := startServer(t, "damon: {enabled: false}\ntalo: {enabled: false, store_path: \""+db+"\"}\n")
+	for _, path := range []string{"/v1/health-check", "/public/health", "/talo/"} {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("GET %s: %d, want 404", path, resp.StatusCode)
+		}
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(db); !os.IsNotExist(err) {
+		t.Fatalf("the store was created: %v", err)
+	}
+}
