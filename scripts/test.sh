@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite. Installs what it needs on a fresh Debian machine
-# (Go modules, npm packages, python3-websockets), then runs:
+# (Go modules, npm packages, python3-websockets, PostgreSQL and Redis servers),
+# then runs:
 #   go      go vet + go test -race ./..., and the same for the bench/wslib module
 #   pusher  real clients in Node: pusher-js, pusher (server SDK), laravel-echo, ws
 #   python  a strict independent WebSocket client (Debian's python3-websockets)
@@ -56,6 +57,10 @@ run_suite() {
 for part in "${parts[@]}"; do
   case "$part" in
     go)
+      # internal/pgtest (Talo's store on PostgreSQL) and the redis engine
+      # run real servers; with CI set their tests fail instead of skipping
+      # when the binaries are missing.
+      apt_install postgresql redis-server
       echo "== go vet"
       go vet ./...
       echo "== go test -race"

@@ -4,6 +4,7 @@
 //	switchboard check-config FILE        validate a configuration file
 //	switchboard default-config           print the commented default configuration
 //	switchboard version                  print the version
+//	switchboard talo VERB ...            provision Talo games and keys (talo.go)
 package main
 
 import (
@@ -50,11 +51,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "version":
 		fmt.Fprintln(stdout, "switchboard", version())
 		return 0
+	case "talo":
+		return taloCmd(args, stdout, stderr)
 	case "help", "-h", "--help":
-		fmt.Fprintln(stdout, "usage: switchboard [serve [-config FILE] | check-config FILE | default-config | version]")
+		fmt.Fprintln(stdout, "usage: switchboard [serve [-config FILE] | check-config FILE | default-config | version | talo VERB (talo help)]")
 		return 0
 	}
-	fmt.Fprintf(stderr, "switchboard: unknown command %q (serve, check-config, default-config, version)\n", cmd)
+	fmt.Fprintf(stderr, "switchboard: unknown command %q (serve, check-config, default-config, version, talo)\n", cmd)
 	return 2
 }
 

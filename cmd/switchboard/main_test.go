@@ -37,17 +37,30 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-func command(args ...string) *exec.Cmd {
+// command runs the program in a temporary working directory, where the
+// default configuration's files (Talo's SQLite store) land.
+func command(t testing.TB, args ...string) *exec.Cmd {
+	return commandIn(t.TempDir(), args...)
+}
+
+func commandIn(dir string, args ...string) *exec.Cmd {
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), runMainEnv+"=1", "SWITCHBOARD_CONFIG=")
+	cmd.Dir = dir
 	return cmd
 }
 
 // run runs the program to its end and returns its exit code and output.
 func runMain(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
+	return runMainIn(t, t.TempDir(), args...)
+}
+
+// runMainIn is runMain in the working directory dir.
+func runMainIn(t *testing.T, dir string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
 	var out, errb bytes.Buffer
-	cmd := command(args...)
+	cmd := commandIn(dir, args...)
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
 	var ee *exec.ExitError
@@ -122,6 +135,9 @@ func TestDefaultConfigChecks(t *testing.T) {
 func TestSIGTERMFlushesWebhooks(t *testing.T) {
 	var mu sync.Mutex
 	var got []string // event name:channel, in arrival order
+	// The workers deliver concurrently: channel_occupied must have arrived
+	// before the shutdown queues channel_vacated for the order to be fixed.
+	occupied := make(chan struct{}, 1)
 	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		if r.Header.Get("X-Pusher-Key") != "app-key" || !pushersign.Equal(r.Header.Get("X-Pusher-Signature"), pushersign.HMACHex("app-secret", string(body))) {
@@ -136,6 +152,12 @@ func TestSIGTERMFlushesWebhooks(t *testing.T) {
 		mu.Lock()
 		for _, e := range hook.Events {
 			got = append(got, e.Name+":"+e.Channel)
+			if e.Name == "channel_occupied" {
+				select {
+				case occupied <- struct{}{}:
+				default:
+				}
+			}
 		}
 		mu.Unlock()
 	}))
@@ -152,7 +174,7 @@ pusher:
       secret: app-secret
       webhooks: [{url: "`+recv.URL+`", event_types: [channel_occupied, channel_vacated]}]
 `)
-	cmd := command("serve", "-config", cfg)
+	cmd := command(t, "serve", "-config", cfg)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -202,6 +224,11 @@ pusher:
 	}
 	if p, err := wsutil.ReadServerText(c); err != nil || !strings.Contains(string(p), "subscription_succeeded") {
 		t.Fatalf("%s %v", p, err)
+	}
+	select {
+	case <-occupied:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no channel_occupied webhook")
 	}
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)

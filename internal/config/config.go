@@ -27,6 +27,7 @@ type Config struct {
 	Pusher    Pusher    `yaml:"pusher"`
 	Damon     Damon     `yaml:"damon"`
 	DCL       DCL       `yaml:"dcl"`
+	Talo      Talo      `yaml:"talo"`
 	Cluster   Cluster   `yaml:"cluster"`
 	Shutdown  Shutdown  `yaml:"shutdown"`
 	Debug     Debug     `yaml:"debug"`
@@ -346,6 +347,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.Limits.validateRates()...)
 	errs = append(errs, c.Damon.validate()...)
 	errs = append(errs, c.DCL.validate()...)
+	errs = append(errs, c.Talo.validate()...)
 	errs = append(errs, c.Cluster.validate()...)
 	if len(errs) > 0 {
 		return errors.New("config: " + strings.Join(errs, "; "))

@@ -124,6 +124,7 @@ func (c *Config) applyDefaults() {
 	}
 	c.Damon.applyDefaults()
 	c.DCL.applyDefaults()
+	c.Talo.applyDefaults()
 	c.Cluster.applyDefaults()
 	p := &c.Pusher
 	if p.Enabled == nil {

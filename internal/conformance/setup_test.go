@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -38,6 +39,13 @@ func TestMain(m *testing.M) {
 	// connection rate limit here (it is tested in internal/server).
 	zero := 0.0
 	cfg.Limits.ConnectionRate.PerSecond = &zero
+	// Talo's SQLite file goes to a temporary directory, not the source tree.
+	taloDir, err := os.MkdirTemp("", "conformance-talo-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	cfg.Talo.StorePath = filepath.Join(taloDir, "talo.db")
 	srv, err := server.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -63,6 +71,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "server shutdown hung")
 		code = 1
 	}
+	_ = os.RemoveAll(taloDir)
 	os.Exit(code)
 }
 

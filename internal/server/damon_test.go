@@ -15,7 +15,6 @@ import (
 	"github.com/gobwas/ws/wsutil"
 
 	"github.com/switchboard-rt/switchboard/internal/config"
-	"github.com/switchboard-rt/switchboard/internal/server"
 )
 
 func freePort(t *testing.T) string {
@@ -129,7 +128,7 @@ func TestServerRefusesBusyPort(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	srv, err := newServer(t, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

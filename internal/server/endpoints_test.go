@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/switchboard-rt/switchboard/internal/config"
-	"github.com/switchboard-rt/switchboard/internal/server"
 )
 
 // syncBuffer is a log destination that tests read while the server writes.
@@ -33,7 +32,7 @@ func (b *syncBuffer) String() string {
 // At start the log has one line per enabled protocol with the URLs its
 // clients use (issue 13).
 func TestStartupLogNamesEveryEndpoint(t *testing.T) {
-	tcpAddr := freePort(t)
+	tcpAddr, taloAddr := freePort(t), freePort(t)
 	var buf syncBuffer
 	addr, stop := startServerLog(t, `
 pusher:
@@ -46,6 +45,10 @@ damon:
   websocket_path: /damon-ws
 dcl:
   path_prefixes: [/rooms, /mini-comms]
+talo:
+  api_prefix: /game-api
+  socket_path: /game-socket
+  socket_listen: "`+taloAddr+`"
 `, slog.New(slog.NewTextHandler(&buf, nil)))
 	if err := stop(); err != nil {
 		t.Fatal(err)
@@ -55,6 +58,8 @@ dcl:
 			`ws://` + addr + `/ws/app/key-two (app two), http://` + addr + `/ws/apps/two (HTTP API)"`,
 		"damon": `endpoints="tcp://` + tcpAddr + ` (raw TCP), ws://` + addr + `/damon-ws"`,
 		"dcl":   `endpoints="ws://` + addr + `/rooms/{roomId} (ws-room), ws://` + addr + `/mini-comms/{roomId} (ws-room)"`,
+		"talo": `endpoints="http://` + addr + `/game-api (api_url), ws://` + addr + `/game-socket (socket_url), ` +
+			`ws://` + taloAddr + ` (socket_url, every path)"`,
 	}
 	got := map[string]string{}
 	for _, line := range strings.Split(buf.String(), "\n") {
@@ -80,7 +85,7 @@ dcl:
 // A disabled protocol gets no line.
 func TestStartupLogSkipsDisabledProtocols(t *testing.T) {
 	var buf syncBuffer
-	_, stop := startServerLog(t, "damon: {enabled: false}\ndcl: {enabled: false}\n", slog.New(slog.NewTextHandler(&buf, nil)))
+	_, stop := startServerLog(t, "damon: {enabled: false}\ndcl: {enabled: false}\ntalo: {enabled: false}\n", slog.New(slog.NewTextHandler(&buf, nil)))
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +112,7 @@ func TestRouteClashIsAStartupError(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%q: %v", yaml, err)
 		}
-		_, err = server.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		_, err = newServer(t, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 		if err == nil || !strings.HasPrefix(err.Error(), setting+":") {
 			t.Errorf("%q: New: %v", yaml, err)
 		}

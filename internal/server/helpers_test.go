@@ -3,13 +3,18 @@ package server_test
 import (
 	"context"
 	"io"
+	"log/slog"
 	"net"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
+
+	"github.com/switchboard-rt/switchboard/internal/config"
+	"github.com/switchboard-rt/switchboard/internal/server"
 )
 
 // dialPusher opens a Pusher connection to app-key and reads its
@@ -56,4 +61,14 @@ func pingPong(t testing.TB, c net.Conn) {
 	if p, err := wsutil.ReadServerText(c); err != nil || string(p) != `{"event":"pusher:pong","data":"{}"}` {
 		t.Fatalf("pong: %s %v", p, err)
 	}
+}
+
+// newServer is server.New with Talo's default SQLite file moved from the
+// working directory into the test's temporary directory.
+func newServer(t testing.TB, cfg *config.Config, log *slog.Logger) (*server.Server, error) {
+	t.Helper()
+	if cfg.Talo.StorePath == config.DefaultTaloStorePath {
+		cfg.Talo.StorePath = filepath.Join(t.TempDir(), "talo.db")
+	}
+	return server.New(cfg, log)
 }

@@ -22,7 +22,6 @@ import (
 	"github.com/gobwas/ws/wsutil"
 
 	"github.com/switchboard-rt/switchboard/internal/config"
-	"github.com/switchboard-rt/switchboard/internal/server"
 )
 
 // slowBody opens a connection and sends complete request headers that
@@ -102,7 +101,7 @@ pusher: {apps: [{id: app-id, key: app-key, secret: app-secret}]}
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(cfg, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))
+	srv, err := newServer(t, cfg, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,14 +31,13 @@ import (
 
 	"github.com/switchboard-rt/switchboard/internal/config"
 	"github.com/switchboard-rt/switchboard/internal/protocol/pusher/pushersign"
-	"github.com/switchboard-rt/switchboard/internal/server"
 )
 
 // runConfig starts a server from cfg (its listen addresses already set for
 // the test) and stops it at cleanup.
 func runConfig(t *testing.T, cfg *config.Config) string {
 	t.Helper()
-	srv, err := server.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	srv, err := newServer(t, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

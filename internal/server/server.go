@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -70,6 +71,7 @@ func (s *Server) protocols() []protocol {
 		{s.cfg.Pusher.Enabled, s.newPusher},
 		{s.cfg.Damon.Enabled, s.newDamon},
 		{s.cfg.DCL.Enabled, s.newDCL},
+		{s.cfg.Talo.Enabled, s.newTalo},
 	}
 }
 
@@ -96,6 +98,7 @@ func New(cfg *config.Config, log *slog.Logger) (_ *Server, err error) {
 	defer func() {
 		if err != nil {
 			_ = s.poller.Close()
+			s.closeFrontEnds()
 		}
 	}()
 
@@ -124,10 +127,10 @@ func New(cfg *config.Config, log *slog.Logger) (_ *Server, err error) {
 		if err != nil {
 			return nil, err
 		}
+		s.frontEnds = append(s.frontEnds, fe) // closed by New's cleanup if a later step fails
 		if err := fe.Mount(mux); err != nil {
 			return nil, err
 		}
-		s.frontEnds = append(s.frontEnds, fe)
 	}
 	mux.HandleFunc("/", notFound)
 
@@ -180,16 +183,37 @@ func (s *Server) Listen() (net.Addr, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen %s: %w", s.cfg.Listen, err)
 	}
-	if s.cfg.TLS.Cert != "" {
-		cert, err := tls.LoadX509KeyPair(s.cfg.TLS.Cert, s.cfg.TLS.Key)
-		if err != nil {
-			ln.Close()
-			return nil, fmt.Errorf("tls: %w", err)
-		}
-		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"}})
+	if ln, err = s.tlsListener(ln); err != nil {
+		return nil, err
 	}
 	s.ln = ln
 	return ln.Addr(), nil
+}
+
+// tlsListener serves TLS on ln when tls.cert and tls.key are set (the main
+// listener and talo.socket_listen); on error it closes ln.
+func (s *Server) tlsListener(ln net.Listener) (net.Listener, error) {
+	if s.cfg.TLS.Cert == "" {
+		return ln, nil
+	}
+	cert, err := tls.LoadX509KeyPair(s.cfg.TLS.Cert, s.cfg.TLS.Key)
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("tls: %w", err)
+	}
+	return tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"}}), nil
+}
+
+// closeFrontEnds releases what front-ends hold beyond connections (Talo's
+// store), once nothing can reach them any more.
+func (s *Server) closeFrontEnds() {
+	for _, fe := range s.frontEnds {
+		if c, ok := fe.(io.Closer); ok {
+			if err := c.Close(); err != nil {
+				s.log.Warn("closing a protocol", "protocol", fe.Name(), "err", err)
+			}
+		}
+	}
 }
 
 // Run serves until ctx ends, then shuts down gracefully: stop accepting,
@@ -216,6 +240,7 @@ func (s *Server) Run(ctx context.Context) error {
 	s.log.Info("switchboard listening", "addr", s.ln.Addr().String(), "tls", s.cfg.TLS.Cert != "", "engine", s.cfg.Cluster.Engine)
 	if err := s.join(ctx, runCtx); err != nil {
 		_ = s.http.Close()
+		s.closeFrontEnds()
 		if ctx.Err() != nil {
 			return nil // stopped while joining
 		}
@@ -224,6 +249,7 @@ func (s *Server) Run(ctx context.Context) error {
 	for _, fe := range s.frontEnds {
 		if err := fe.Start(runCtx); err != nil {
 			_ = s.http.Close()
+			s.closeFrontEnds()
 			return err
 		}
 	}
@@ -274,8 +300,11 @@ func (s *Server) shutdown() error {
 	}
 	// Past the deadline, Shutdown gives up on in-flight HTTP calls: that
 	// is the bound working, not a failure.
-	if err := <-httpDone; err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		return err
+	httpErr := <-httpDone
+	// No request is left that could use a front-end's store.
+	s.closeFrontEnds()
+	if httpErr != nil && !errors.Is(httpErr, context.DeadlineExceeded) {
+		return httpErr
 	}
 	s.log.Info("stopped")
 	return nil

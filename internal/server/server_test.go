@@ -17,7 +17,6 @@ import (
 	"github.com/gobwas/ws/wsutil"
 
 	"github.com/switchboard-rt/switchboard/internal/config"
-	"github.com/switchboard-rt/switchboard/internal/server"
 )
 
 // startServer runs the assembled server on a free loopback port with the
@@ -35,7 +34,7 @@ func startServerLog(t *testing.T, yaml string, log *slog.Logger) (addr string, s
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(cfg, log)
+	srv, err := newServer(t, cfg, log)
 	if err != nil {
 		t.Fatal(err)
 	}

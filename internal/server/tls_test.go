@@ -23,7 +23,6 @@ import (
 	"github.com/gobwas/ws/wsutil"
 
 	"github.com/switchboard-rt/switchboard/internal/config"
-	"github.com/switchboard-rt/switchboard/internal/server"
 )
 
 // selfSigned writes a certificate for 127.0.0.1 and its key as PEM files
@@ -124,7 +123,7 @@ func TestTLSBadCertificate(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		srv, err := server.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		srv, err := newServer(t, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 		if err != nil {
 			t.Fatal(err)
 		}

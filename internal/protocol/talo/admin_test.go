@@ -57,3 +57,44 @@ func TestAdmin(t *testing.T) {
 	e.do("GET", "/v1/health-check", key, "").expect(t, 204, "")
 	e.do("GET", "/v1/health-check", revoked, "").expect(t, 401, `{"message":"Authentication Error"}`)
 }
+
+// The CLI names games: names it creates are unique, and a name (or, when
+// no game has that name, an id) finds the game.
+func TestAdminFindsGamesByName(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, store.Options{Path: filepath.Join(t.TempDir(), "talo.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	a := talo.NewAdmin(st)
+	first, err := a.CreateGameNamed(ctx, "Space Game")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.CreateGameNamed(ctx, " Space Game "); err == nil || !strings.Contains(err.Error(), "already exists") {
+		t.Fatalf("duplicate name: %v", err)
+	}
+	second, err := a.CreateGameNamed(ctx, "7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]int64{"Space Game": first, "7": second} {
+		if id, err := a.FindGame(ctx, name); err != nil || id != want {
+			t.Errorf("FindGame(%q) = %d, %v; want %d", name, id, err, want)
+		}
+	}
+	if id, err := a.FindGame(ctx, "1"); err != nil || id != first {
+		t.Errorf("FindGame by id: %d, %v", id, err)
+	}
+	if _, err := a.FindGame(ctx, "Other"); err == nil || !strings.Contains(err.Error(), `no game named "Other"`) {
+		t.Errorf("missing game: %v", err)
+	}
+	// Games created another way may share a name: the id is then needed.
+	if _, err := a.CreateGame(ctx, "Space Game"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.FindGame(ctx, "Space Game"); err == nil || !strings.Contains(err.Error(), "give the id") {
+		t.Errorf("ambiguous name: %v", err)
+	}
+}

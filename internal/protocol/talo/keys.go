@@ -82,6 +82,41 @@ func (a *Admin) CreateGame(ctx context.Context, name string) (int64, error) {
 	return g.ID, err
 }
 
+// CreateGameNamed adds a game like CreateGame, refusing a name another
+// game has: the CLI finds games by name.
+func (a *Admin) CreateGameNamed(ctx context.Context, name string) (int64, error) {
+	ids, err := a.st.GameIDsByName(ctx, strings.TrimSpace(name))
+	if err != nil {
+		return 0, err
+	}
+	if len(ids) > 0 {
+		return 0, fmt.Errorf("talo: a game named %q already exists (id %d)", strings.TrimSpace(name), ids[0])
+	}
+	return a.CreateGame(ctx, name)
+}
+
+// FindGame returns the id of the game with this name, or, when no game
+// has that name and it is a number, of the game with that id.
+func (a *Admin) FindGame(ctx context.Context, name string) (int64, error) {
+	name = strings.TrimSpace(name)
+	ids, err := a.st.GameIDsByName(ctx, name)
+	if err != nil {
+		return 0, err
+	}
+	switch {
+	case len(ids) == 1:
+		return ids[0], nil
+	case len(ids) > 1:
+		return 0, fmt.Errorf("talo: %d games are named %q; give the id instead", len(ids), name)
+	}
+	if id, err := strconv.ParseInt(name, 10, 64); err == nil {
+		if _, err := a.st.Game(ctx, id); err == nil {
+			return id, nil
+		}
+	}
+	return 0, fmt.Errorf("talo: no game named %q", name)
+}
+
 // CreateKey records an access key for a game with the given scopes and
 // returns it: an HS256 JWT {"sub": <key id>, "api": true, "iat": <created
 // seconds>} signed with the game's secret, as the reference mints them.

@@ -105,10 +105,12 @@ func (c *sockConn) channelMessage(d messageData) error {
 		Message     string      `json:"message"`
 		PlayerAlias *aliasJSON  `json:"playerAlias"`
 	}{chJSON, d.Message, sender})
-	s.toAliases(ctx, c.game.ID, kindChannels, members, payload)
+	// Counted before the fan-out, so that a member who reads the channel
+	// after receiving the message sees it counted.
 	if err := s.st.IncrementMessages(ctx, ch.ID); err != nil {
 		s.log.Warn("message count not updated", "channel", ch.ID, "err", err)
 	}
+	s.toAliases(ctx, c.game.ID, kindChannels, members, payload)
 	return nil
 }
 

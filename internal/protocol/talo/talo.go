@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -59,6 +60,15 @@ type Options struct {
 	// SocketPath is where the WebSocket is served, and every path below
 	// it (clients append "/?ticket="); default "/talo".
 	SocketPath string
+	// SocketListen, when set, is an address where Start binds a listener
+	// of its own serving the WebSocket on every path (the reference's
+	// shape: a socket_url at the root of a host). WrapSocketListener (TLS)
+	// and WrapSocketHandler (connection limits) apply there when set;
+	// HeaderTimeout bounds a request's headers (default 10 s).
+	SocketListen       string
+	WrapSocketListener func(net.Listener) (net.Listener, error)
+	WrapSocketHandler  func(http.Handler) http.Handler
+	HeaderTimeout      time.Duration
 	// APIPrefix puts the HTTP routes under a prefix (default none: /v1 and
 	// /public at the root). With APIPrefix equal to SocketPath, a game sets
 	// api_url and socket_url to the same base URL.
@@ -139,6 +149,7 @@ func (o *Options) applyDefaults() {
 		}
 	}
 	def(&o.MaxMessageBytes, 64<<10)
+	dur(&o.HeaderTimeout, 10*time.Second)
 	dur(&o.PingInterval, 30*time.Second)
 	dur(&o.TicketTTL, 300*time.Second)
 	dur(&o.SocketTokenTTL, time.Hour)
@@ -182,6 +193,10 @@ type Server struct {
 	spaces map[int64]bool // game namespaces set up in the hub
 
 	tickBuf []*sockConn
+
+	listenMu sync.Mutex
+	ln       net.Listener // SocketListen, once bound
+	lnServer *http.Server
 }
 
 // NewServer returns a Server; mount it with Mount and run it with Start.
@@ -218,19 +233,6 @@ func NewServer(opts Options) (*Server, error) {
 // Store is the server's database (for provisioning tools and tests).
 func (s *Server) Store() *store.Store { return s.st }
 
-// Start runs the heartbeat and the stale-presence sweep until ctx ends.
-func (s *Server) Start(ctx context.Context) error {
-	go s.heartbeat(ctx)
-	go s.presenceSweeper(ctx)
-	return nil
-}
-
-// Drain refuses new sockets, closes every open one (1001) and waits,
-// bounded by ctx, until they are gone.
-func (s *Server) Drain(ctx context.Context) {
-	s.conns.Drain(ctx, func(c *sockConn) { c.conn.Close(1001, "server shutting down") })
-}
-
 // Close closes the store when the server opened it.
 func (s *Server) Close() error {
 	if s.ownStore {
@@ -241,16 +243,6 @@ func (s *Server) Close() error {
 
 // Connections is the number of open Talo sockets.
 func (s *Server) Connections() int { return s.conns.Len() }
-
-// Mount registers {APIPrefix}/v1/, {APIPrefix}/public/ and the socket
-// path (and everything below it) on mux.
-func (s *Server) Mount(mux *http.ServeMux) {
-	api := http.HandlerFunc(s.serveAPI)
-	mux.Handle(s.opts.APIPrefix+"/v1/", api)
-	mux.Handle(s.opts.APIPrefix+"/public/", api)
-	mux.HandleFunc(s.opts.SocketPath, s.ServeSocket)
-	mux.HandleFunc(s.opts.SocketPath+"/", s.ServeSocket)
-}
 
 // serveAPI strips a trailing slash (Godot calls GET /v1/game-config/) and
 // dispatches to the routes.

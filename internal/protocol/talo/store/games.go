@@ -51,6 +51,25 @@ func (s *Store) Game(ctx context.Context, id int64) (Game, error) {
 	return g, notFound(err)
 }
 
+// GameIDsByName lists the ids of the games with this exact name, oldest
+// first (names are not unique in the schema; the CLI refuses duplicates).
+func (s *Store) GameIDsByName(ctx context.Context, name string) ([]int64, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT id FROM games WHERE name = ? ORDER BY id`), name)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
 // SetDisplayNamePropKey names the player prop shown as an alias's displayName.
 func (s *Store) SetDisplayNamePropKey(ctx context.Context, gameID int64, key string) error {
 	_, err := s.db.ExecContext(ctx, s.q(`UPDATE games SET display_name_prop_key = ? WHERE id = ?`), key, gameID)
