@@ -2,8 +2,10 @@ package webhook
 
 import (
 	"bytes"
+	"context"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -251,5 +253,41 @@ func TestSubscriptionCountCoalesced(t *testing.T) {
 	}
 	if !strings.Contains(string(q[0].body), `"subscription_count":`) {
 		t.Errorf("body %s lacks subscription_count", q[0].body)
+	}
+}
+
+// On a cluster, Options.Confirm decides at the end of the hold whether a
+// held event still goes out: once per event (not per hook), and Flush
+// waits for the answer.
+func TestHeldEventsAskConfirm(t *testing.T) {
+	r := newReceiver(t, nil, false)
+	clk := newFakeClock()
+	tg := &Target{AppID: "a", Key: "k", Secret: "s", Hooks: []config.Webhook{{URL: r.srv.URL}, {URL: r.srv.URL}}}
+	var mu sync.Mutex
+	asked := map[string]int{}
+	d := start(t, Options{VacateDelay: 3 * time.Second, Now: clk.Now, Confirm: func(_ context.Context, app string, ev Event) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		asked[app+"/"+ev.Channel]++
+		return ev.Channel != "reoccupied" // another node took its marker
+	}})
+	d.Emit(tg, Event{Name: EventChannelVacated, Channel: "reoccupied"})
+	d.Emit(tg, Event{Name: EventChannelVacated, Channel: "gone"})
+	d.Emit(tg, Event{Name: EventChannelOccupied, Channel: "other"}) // not held: never asked
+	r.wait(t, 2)                                                    // the occupied, once per hook
+	clk.Advance(3 * time.Second)
+	r.wait(t, 4) // the confirmed vacate, once per hook
+	if err := d.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got := names(r.events())
+	slices.Sort(got)
+	if want := []string{"channel_occupied:other", "channel_occupied:other", "channel_vacated:gone", "channel_vacated:gone"}; !slices.Equal(got, want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if asked["a/reoccupied"] != 1 || asked["a/gone"] != 1 || asked["a/other"] != 0 {
+		t.Errorf("Confirm asked %v, want once per held event", asked)
 	}
 }
