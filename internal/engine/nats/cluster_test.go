@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"sync"
 	"testing"
 	"time"
 
@@ -56,8 +57,16 @@ func startCluster(t *testing.T, locals []*enginetest.Recorder, opts func(i int) 
 			t.Fatal(err)
 		}
 		engines[i] = e
-		t.Cleanup(func() { _ = e.Close() })
 	}
+	// Leave all at once: one by one, the last node would lose its JetStream
+	// quorum and spend its whole Close timeout on a store that cannot answer.
+	t.Cleanup(func() {
+		var wg sync.WaitGroup
+		for _, e := range engines {
+			wg.Go(func() { _ = e.Close() })
+		}
+		wg.Wait()
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	c := &enginetest.Cluster{Locals: locals, Crash: func(i int) { engines[i].crash() }}
@@ -97,10 +106,12 @@ func externalServer(t *testing.T) string {
 }
 
 func TestContractEmbedded(t *testing.T) {
+	t.Parallel()
 	enginetest.Run(t, embeddedFactory, enginetest.Options{Nodes: 3, Routed: true, NodeTimeout: testNodeTimeout})
 }
 
 func TestContractExternal(t *testing.T) {
+	t.Parallel()
 	url := externalServer(t)
 	enginetest.Run(t, func(t *testing.T, locals []*enginetest.Recorder) *enginetest.Cluster {
 		return startCluster(t, locals, func(i int) Options {

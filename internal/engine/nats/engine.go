@@ -167,6 +167,9 @@ func (e *Engine) Start(ctx context.Context, local engine.Local) error {
 	if _, err := e.data.Subscribe(ctlSubject, e.onControl); err != nil {
 		return err
 	}
+	if _, err := e.data.Subscribe(pingSubject, e.onPing); err != nil {
+		return err
+	}
 	e.wg.Add(1)
 	go e.join()
 	return nil
@@ -203,11 +206,16 @@ func (e *Engine) NodeID() string {
 // registers the node and runs the heartbeat and reaper loops.
 func (e *Engine) join() {
 	defer e.wg.Done()
-	for {
-		err := e.ensureStreams(e.ctx)
+	// Until JetStream has a meta leader, API requests get no answer at
+	// all: short attempts (growing to 5 s for a slow stream creation)
+	// notice the leader soon after it is elected.
+	for attempt := time.Second; ; attempt = min(2*attempt, 5*time.Second) {
+		ctx, cancel := context.WithTimeout(e.ctx, attempt)
+		err := e.ensureStreams(ctx)
 		if err == nil {
-			err = e.register(e.ctx)
+			err = e.register(ctx)
 		}
+		cancel()
 		if err == nil {
 			break
 		}
@@ -221,6 +229,7 @@ func (e *Engine) join() {
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
+	e.awaitRoutes()
 	watchReady := make(chan struct{})
 	e.wg.Add(2)
 	go e.watchNodes(watchReady)
@@ -233,6 +242,25 @@ func (e *Engine) join() {
 	e.ready.Store(true)
 	close(e.readyCh)
 	e.log.Info("joined the cluster", "node_id", e.NodeID())
+}
+
+// awaitRoutes waits (up to NodeTimeout) until the embedded server has a
+// route to every configured peer. JetStream is usable with a majority, but
+// core NATS forwards a message only over a direct route: a node that is
+// Ready before its mesh is complete would miss publications from the
+// peers it is not yet routed to.
+func (e *Engine) awaitRoutes() {
+	if e.srv == nil {
+		return
+	}
+	want := len(peerRoutes(e.o.Listen, e.o.Routes))
+	deadline := time.Now().Add(e.o.NodeTimeout)
+	for e.srv.NumRemotes() < want && time.Now().Before(deadline) && e.ctx.Err() == nil {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := e.srv.NumRemotes(); n < want {
+		e.log.Warn("ready without a route to every peer", "routes", n, "peers", want)
+	}
 }
 
 // Publish implements engine.Engine: local subscribers first, then every
@@ -293,7 +321,9 @@ func (e *Engine) Interest(ctx context.Context, ns, channel string, on bool) erro
 		// subscription on reconnect: nothing to retry here.
 		if err := e.data.FlushWithContext(ctx); err != nil {
 			e.log.Debug("interest flush", "subject", subj, "err", err)
+			return nil
 		}
+		e.interestBarrier(ctx)
 		return nil
 	}
 	if in == nil {
@@ -313,6 +343,49 @@ func (e *Engine) Interest(ctx context.Context, ns, channel string, on bool) erro
 	}
 	return nil
 }
+
+// interestBarrier returns once every other live node has answered a ping
+// sent after our subscription. A flush only proves that our own server
+// has the subscription; the other servers learn it over their routes
+// ~1-3 ms later, and a publish there in between would be lost. The ping
+// travels the same route connection after the subscription's
+// announcement, so each reply proves that the replying node's server
+// routes the channel to us. Bounded: a dead node that is not yet reaped
+// never answers.
+func (e *Engine) interestBarrier(ctx context.Context) {
+	me := e.NodeID()
+	e.hb.mu.Lock()
+	peers := len(e.hb.seen)
+	if _, ok := e.hb.seen[me]; ok {
+		peers--
+	}
+	e.hb.mu.Unlock()
+	if peers <= 0 {
+		return
+	}
+	inbox := e.data.NewRespInbox()
+	sub, err := e.data.SubscribeSync(inbox)
+	if err != nil {
+		return
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	if err := e.data.PublishRequest(pingSubject, inbox, nil); err != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, barrierTimeout)
+	defer cancel()
+	for range peers {
+		if _, err := sub.NextMsgWithContext(ctx); err != nil {
+			e.log.Debug("interest barrier incomplete", "peers", peers, "err", err)
+			return
+		}
+	}
+}
+
+// barrierTimeout bounds interestBarrier when a peer does not answer.
+const barrierTimeout = 500 * time.Millisecond
+
+func (e *Engine) onPing(m *nats.Msg) { _ = m.Respond(nil) }
 
 func (e *Engine) onData(m *nats.Msg) {
 	var env envelope
@@ -402,7 +475,10 @@ func (e *Engine) stripe(key string) *sync.Mutex {
 	return &e.stripes[h%uint32(len(e.stripes))]
 }
 
-const ctlSubject = "sb.ctl"
+const (
+	ctlSubject  = "sb.ctl"
+	pingSubject = "sb.ping"
+)
 
 // tok makes any string one subject/key token: base64url has no dots,
 // wildcards or spaces, and "=" stands for the empty string.

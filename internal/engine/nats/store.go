@@ -56,8 +56,6 @@ func splitKey(k string) (kind, ns, name string, ok bool) {
 // latest commit yet (nats-server#4710), and the exact transitions read
 // before they write. Every read goes to the stream leader instead.
 func (e *Engine) ensureStreams(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
 	_, err := e.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:              stateStream,
 		Subjects:          []string{kvPrefix + ">"},
