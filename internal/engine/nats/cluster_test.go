@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -43,50 +44,138 @@ func freeAddrs(t *testing.T, n int) []string {
 	return out
 }
 
-// startCluster starts one engine per local with opts(i) and waits until
-// all are ready.
-func startCluster(t *testing.T, locals []*enginetest.Recorder, opts func(i int) Options) *enginetest.Cluster {
-	t.Helper()
-	engines := make([]*Engine, len(locals))
-	for i := range locals {
+// pending is a started cluster waiting for its test.
+type pending struct {
+	engines []*Engine
+	fwd     []*forwardLocal
+}
+
+// startCluster starts one engine per node with opts(i), each on a
+// forwarding hub, and waits until all are ready.
+func startCluster(n int, opts func(i int) Options) (*pending, error) {
+	p := &pending{}
+	for i := range n {
 		e, err := New(opts(i))
+		if err == nil {
+			fwd := &forwardLocal{}
+			err = e.Start(context.Background(), fwd)
+			p.fwd = append(p.fwd, fwd)
+		}
 		if err != nil {
-			t.Fatal(err)
+			p.close()
+			return nil, err
 		}
-		if err := e.Start(context.Background(), locals[i]); err != nil {
-			t.Fatal(err)
-		}
-		engines[i] = e
+		p.engines = append(p.engines, e)
 	}
-	// Leave all at once: one by one, the last node would lose its JetStream
-	// quorum and spend its whole Close timeout on a store that cannot answer.
-	t.Cleanup(func() {
-		var wg sync.WaitGroup
-		for _, e := range engines {
-			wg.Go(func() { _ = e.Close() })
-		}
-		wg.Wait()
-	})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c := &enginetest.Cluster{Locals: locals, Crash: func(i int) { engines[i].crash() }}
-	for i, e := range engines {
+	for i, e := range p.engines {
 		if err := e.WaitReady(ctx); err != nil {
-			t.Fatalf("node %d not ready: %v", i, err)
+			p.close()
+			return nil, fmt.Errorf("node %d not ready: %w", i, err)
 		}
+	}
+	return p, nil
+}
+
+// close leaves all at once, then stops all: one by one, the last nodes
+// would lose the stream leader or their quorum and spend their Close
+// timeout on a store that cannot answer.
+func (p *pending) close() {
+	var wg sync.WaitGroup
+	for _, e := range p.engines {
+		wg.Go(e.leave)
+	}
+	wg.Wait()
+	for _, e := range p.engines {
+		wg.Go(func() { _ = e.Close() })
+	}
+	wg.Wait()
+}
+
+// forwardLocal lets a cluster start before its test's recorder exists.
+type forwardLocal struct {
+	to atomic.Pointer[enginetest.Recorder]
+}
+
+func (f *forwardLocal) r() engine.Local {
+	if r := f.to.Load(); r != nil {
+		return r
+	}
+	return nopLocal{}
+}
+func (f *forwardLocal) DeliverLocal(p engine.Publication) { f.r().DeliverLocal(p) }
+func (f *forwardLocal) TerminateLocal(ns, u string) int   { return f.r().TerminateLocal(ns, u) }
+func (f *forwardLocal) KickLocal(ns, c, k string) bool    { return f.r().KickLocal(ns, c, k) }
+func (f *forwardLocal) Orphaned(o engine.Orphan)          { f.r().Orphaned(o) }
+func (f *forwardLocal) Fenced()                           { f.r().Fenced() }
+
+type nopLocal struct{}
+
+func (nopLocal) DeliverLocal(engine.Publication)       {}
+func (nopLocal) TerminateLocal(string, string) int     { return 0 }
+func (nopLocal) KickLocal(string, string, string) bool { return false }
+func (nopLocal) Orphaned(engine.Orphan)                {}
+func (nopLocal) Fenced()                               {}
+
+// prefetchFactory builds clusters one ahead: forming an embedded
+// JetStream cluster is mostly waiting for its first leader election
+// (3-8 s here), so the next test's cluster forms while this one runs.
+func prefetchFactory(parent *testing.T, n int, opts func(i int) Options) enginetest.Factory {
+	type result struct {
+		p   *pending
+		err error
+	}
+	next := make(chan result, 1)
+	start := func() {
+		go func() {
+			p, err := startCluster(n, opts)
+			next <- result{p, err}
+		}()
+	}
+	start()
+	parent.Cleanup(func() {
+		if r := <-next; r.p != nil {
+			r.p.close()
+		}
+	})
+	return func(t *testing.T, locals []*enginetest.Recorder) *enginetest.Cluster {
+		r := <-next
+		start()
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		return r.p.cluster(t, locals)
+	}
+}
+
+// cluster hands p to a test: its hubs become locals, it closes with t.
+func (p *pending) cluster(t *testing.T, locals []*enginetest.Recorder) *enginetest.Cluster {
+	t.Cleanup(p.close)
+	c := &enginetest.Cluster{Locals: locals, Crash: func(i int) { p.engines[i].crash() }}
+	for i, e := range p.engines {
+		p.fwd[i].to.Store(locals[i])
 		c.Engines = append(c.Engines, e)
 	}
 	return c
 }
 
-func embeddedFactory(t *testing.T, locals []*enginetest.Recorder) *enginetest.Cluster {
-	addrs := freeAddrs(t, len(locals))
-	return startCluster(t, locals, func(i int) Options {
+// embeddedOptions: three embedded servers routed on loopback ports picked
+// before any starts, each with its own store dir.
+func embeddedOptions(parent *testing.T) func(i int) Options {
+	var mu sync.Mutex
+	var addrs []string
+	return func(i int) Options {
+		mu.Lock()
+		defer mu.Unlock()
+		if i == 0 {
+			addrs = freeAddrs(parent, 3)
+		}
 		return Options{
 			NodeName: fmt.Sprintf("node%d", i), Embedded: true, Listen: addrs[i], Routes: addrs,
-			StoreDir: t.TempDir(), Heartbeat: testHeartbeat, NodeTimeout: testNodeTimeout, Logger: quietLogger(),
+			StoreDir: parent.TempDir(), Heartbeat: testHeartbeat, NodeTimeout: testNodeTimeout, Logger: quietLogger(),
 		}
-	})
+	}
 }
 
 // externalServer runs a plain nats-server (from the Go module) with
@@ -107,16 +196,23 @@ func externalServer(t *testing.T) string {
 
 func TestContractEmbedded(t *testing.T) {
 	t.Parallel()
-	enginetest.Run(t, embeddedFactory, enginetest.Options{Nodes: 3, Routed: true, NodeTimeout: testNodeTimeout})
+	enginetest.Run(t, prefetchFactory(t, 3, embeddedOptions(t)), enginetest.Options{Nodes: 3, Routed: true, NodeTimeout: testNodeTimeout})
 }
 
 func TestContractExternal(t *testing.T) {
 	t.Parallel()
 	url := externalServer(t)
+	// No prefetching here: every engine on one server is one cluster, and
+	// a waiting cluster's nodes would take part in the running test's
+	// reaping.
 	enginetest.Run(t, func(t *testing.T, locals []*enginetest.Recorder) *enginetest.Cluster {
-		return startCluster(t, locals, func(i int) Options {
+		p, err := startCluster(len(locals), func(i int) Options {
 			return Options{NodeName: fmt.Sprintf("ext%d", i), URLs: []string{url}, Heartbeat: testHeartbeat, NodeTimeout: testNodeTimeout, Logger: quietLogger()}
 		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.cluster(t, locals)
 	}, enginetest.Options{Nodes: 3, Routed: true, NodeTimeout: testNodeTimeout})
 }
 

@@ -60,6 +60,7 @@ type Engine struct {
 	ready   atomic.Bool
 	readyCh chan struct{}
 	closed  atomic.Bool
+	left    atomic.Bool
 
 	mu      sync.Mutex // guards the fields below
 	nodeID  string
@@ -428,20 +429,27 @@ func (e *Engine) TerminateUser(_ context.Context, ns, userID string) error {
 // own contributions (emitting their transitions here, as a reaper would)
 // and its record, so the cluster sees it gone at once.
 func (e *Engine) Close() error {
+	e.leave()
 	if e.closed.Swap(true) {
 		return nil
 	}
-	if e.ready.Load() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		id := e.NodeID()
-		e.reapNode(ctx, id, true)
-		if err := e.kv.Delete(ctx, nodeKey(id)); err != nil {
-			e.log.Warn("leaving: node record not removed", "err", err)
-		}
-		cancel()
-	}
 	e.stop()
 	return nil
+}
+
+// leave removes this node's state and record from the store (once).
+func (e *Engine) leave() {
+	if !e.ready.Load() || e.left.Swap(true) || e.closed.Load() {
+		return
+	}
+	e.pause.Store(true) // no beat may recreate what we remove
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	id := e.NodeID()
+	e.reapNode(ctx, id, true)
+	if err := e.kv.Delete(ctx, nodeKey(id)); err != nil {
+		e.log.Warn("leaving: node record not removed", "err", err)
+	}
 }
 
 // stop ends the loops and connections without touching the store.
