@@ -145,3 +145,19 @@ func TestNoReapWithoutAFullWindow(t *testing.T) {
 		t.Fatal("a node without a full window of heartbeats took a reap lock")
 	}
 }
+
+// A contribution from a node id that has no record (written by a node
+// after it was reaped) is found by the sweep and reaped like a dead node.
+func TestStrayNodeIDsAreSwept(t *testing.T) {
+	p, locals := pair(t)
+	e := p.engines[0]
+	ctx := context.Background()
+	if _, err := e.writeCount(ctx, occKey("s", "ghost"), "0badc0de", 1); err != nil {
+		t.Fatal(err)
+	}
+	e.sweepStrays()
+	locals[0].WaitFor(t, enginetest.Wait, "the stray reaped", func() bool { return len(locals[0].Orphans()) > 0 })
+	if got := orphanKinds(locals[0].Orphans()); got != "[1/ghost/]" {
+		t.Fatalf("orphans %s", got)
+	}
+}

@@ -24,6 +24,8 @@ type heartbeatState struct {
 	selfSeen time.Time            // when the watcher last showed our own beat
 	okSince  time.Time            // start of our unbroken run of good beats
 	lastOK   time.Time
+	// lastSweep: when this node last tried to sweep for stray node ids.
+	lastSweep time.Time
 }
 
 type nodeRecord struct {
@@ -212,10 +214,81 @@ func (e *Engine) reapDead() {
 			}
 		}
 	}
+	sweep := fit && now.Sub(e.hb.lastSweep) >= sweepEvery*e.o.NodeTimeout
+	if sweep {
+		e.hb.lastSweep = now
+	}
 	e.hb.mu.Unlock()
 	for _, id := range dead {
 		e.tryReap(id)
 	}
+	if sweep {
+		e.sweepStrays()
+	}
+}
+
+// sweepEvery: every this many NodeTimeouts one node (the winner of the
+// r.=sweep lock) scans the whole state for node ids that have no record.
+const sweepEvery = 6
+
+// sweepStrays reaps node ids found only in stored data: a write from a
+// node that was reaped while it was paused, landing after the reaper's
+// scan, or a reaper that died half-way. The record is checked at the
+// leader after the data scan, and nodes create their record before any
+// write, so a node that is joining right now is never taken for a stray.
+func (e *Engine) sweepStrays() {
+	ctx, cancel := context.WithTimeout(e.ctx, 4*e.o.NodeTimeout)
+	defer cancel()
+	if _, err := e.kv.Create(ctx, reapKey("="), []byte(e.NodeID()), jetstream.KeyTTL(sweepEvery*e.o.NodeTimeout/2)); err != nil {
+		return
+	}
+	ids := map[string]bool{}
+	for _, kind := range []string{"o", "p", "u", "c"} {
+		keys, err := e.keys(ctx, kind+".>")
+		if err != nil {
+			return
+		}
+		for _, k := range keys {
+			cur, _, found, err := e.read(ctx, k)
+			if err != nil || !found {
+				continue
+			}
+			for _, id := range nodesIn(kind, cur) {
+				ids[id] = true
+			}
+		}
+	}
+	for id := range ids {
+		if _, _, found, err := e.read(ctx, nodeKey(id)); err == nil && !found {
+			e.tryReap(id)
+		}
+	}
+}
+
+// nodesIn lists the node ids a state value mentions.
+func nodesIn(kind string, v []byte) []string {
+	var out []string
+	switch kind {
+	case "o":
+		var m map[string]int
+		_ = json.Unmarshal(v, &m)
+		for id := range m {
+			out = append(out, id)
+		}
+	case "p":
+		m, _ := decodeMembers(v)
+		for _, u := range m {
+			out = append(out, u.Nodes...)
+		}
+	case "u":
+		out, _ = decodeNodes(v)
+	case "c":
+		var c claim
+		if json.Unmarshal(v, &c) == nil && c.Node != "" {
+			out = append(out, c.Node)
+		}
+	}
+	return out
 }
 
 // tryReap reaps id if this node wins its reap lock. The lock expires on
