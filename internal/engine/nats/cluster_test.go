@@ -26,22 +26,23 @@ func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard
 
 // freeAddrs picks n free loopback ports for route listeners (the list must
 // be known before any node starts, as in a real deployment).
-func freeAddrs(t *testing.T, n int) []string {
-	t.Helper()
+func freeAddrs(n int) ([]string, error) {
 	var out []string
 	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			_ = l.Close()
+		}
+	}()
 	for range n {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		ls = append(ls, l)
 		out = append(out, l.Addr().String())
 	}
-	for _, l := range ls {
-		_ = l.Close()
-	}
-	return out
+	return out, nil
 }
 
 // pending is a started cluster waiting for its test.
@@ -118,25 +119,34 @@ func (nopLocal) KickLocal(string, string, string) bool { return false }
 func (nopLocal) Orphaned(engine.Orphan)                {}
 func (nopLocal) Fenced()                               {}
 
-// prefetchFactory builds clusters one ahead: forming an embedded
+// prefetchFactory builds clusters two ahead: forming an embedded
 // JetStream cluster is mostly waiting for its first leader election
-// (3-8 s here), so the next test's cluster forms while this one runs.
-func prefetchFactory(parent *testing.T, n int, opts func(i int) Options) enginetest.Factory {
+// (3-8 s here), so the next tests' clusters form while this one runs.
+func prefetchFactory(parent *testing.T, n int, newOpts func() (func(i int) Options, error)) enginetest.Factory {
 	type result struct {
 		p   *pending
 		err error
 	}
-	next := make(chan result, 1)
+	const ahead = 2
+	next := make(chan result, ahead)
 	start := func() {
 		go func() {
-			p, err := startCluster(n, opts)
+			opts, err := newOpts()
+			var p *pending
+			if err == nil {
+				p, err = startCluster(n, opts)
+			}
 			next <- result{p, err}
 		}()
 	}
-	start()
+	for range ahead {
+		start()
+	}
 	parent.Cleanup(func() {
-		if r := <-next; r.p != nil {
-			r.p.close()
+		for range ahead {
+			if r := <-next; r.p != nil {
+				r.p.close()
+			}
 		}
 	})
 	return func(t *testing.T, locals []*enginetest.Recorder) *enginetest.Cluster {
@@ -162,19 +172,18 @@ func (p *pending) cluster(t *testing.T, locals []*enginetest.Recorder) *enginete
 
 // embeddedOptions: three embedded servers routed on loopback ports picked
 // before any starts, each with its own store dir.
-func embeddedOptions(parent *testing.T) func(i int) Options {
-	var mu sync.Mutex
-	var addrs []string
-	return func(i int) Options {
-		mu.Lock()
-		defer mu.Unlock()
-		if i == 0 {
-			addrs = freeAddrs(parent, 3)
+func embeddedOptions(parent *testing.T) func() (func(i int) Options, error) {
+	return func() (func(i int) Options, error) {
+		addrs, err := freeAddrs(3)
+		if err != nil {
+			return nil, err
 		}
-		return Options{
-			NodeName: fmt.Sprintf("node%d", i), Embedded: true, Listen: addrs[i], Routes: addrs,
-			StoreDir: parent.TempDir(), Heartbeat: testHeartbeat, NodeTimeout: testNodeTimeout, Logger: quietLogger(),
-		}
+		return func(i int) Options {
+			return Options{
+				NodeName: fmt.Sprintf("node%d", i), Embedded: true, Listen: addrs[i], Routes: addrs,
+				StoreDir: parent.TempDir(), Heartbeat: testHeartbeat, NodeTimeout: testNodeTimeout, Logger: quietLogger(),
+			}
+		}, nil
 	}
 }
 
