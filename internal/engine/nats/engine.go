@@ -77,6 +77,8 @@ type Engine struct {
 	// pause is a test hook: while set, heartbeats are skipped, as if the
 	// process were stopped.
 	pause atomic.Bool
+	// busy: a flush-and-reap pass is running.
+	busy atomic.Bool
 }
 
 type interest struct {

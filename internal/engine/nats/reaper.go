@@ -81,8 +81,17 @@ func (e *Engine) heartbeatLoop() {
 		}
 		beat++
 		e.beat(beat)
-		e.flushCounts()
-		e.reapDead()
+		// Flushing and reaping may take many store round trips; beats
+		// must not wait for them, or a busy reaper would look dead.
+		if e.busy.CompareAndSwap(false, true) {
+			e.wg.Add(1)
+			go func() {
+				defer e.wg.Done()
+				defer e.busy.Store(false)
+				e.flushCounts()
+				e.reapDead()
+			}()
+		}
 	}
 }
 
