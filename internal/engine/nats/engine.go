@@ -1,22 +1,3 @@
-// Package natsengine is the cluster engine on NATS: core NATS carries
-// publications and control messages between nodes, JetStream keeps the
-// cluster's state (a key-value bucket) and cached events (a stream).
-//
-// Exact (decided by one compare-and-set write in the replicated store, so
-// exactly one caller or reaper sees each): channel occupied/vacated,
-// member added/removed, user online/offline, claims, the presence member
-// limit, the cache's last writer.
-//
-// Eventual: subscription counts between a node's 0<->1 crossings (flushed
-// every Heartbeat), delivery (at most once, ordered per publisher and
-// channel), a subscriber on another node right after Interest returns
-// (route interest propagates in well under a millisecond), cleanup of a
-// dead node (NodeTimeout plus a scan), and the cache's remaining TTL
-// (computed from the store's clock).
-//
-// A node that dies before its hub emits a transition it was handed loses
-// that event; a reaped node's own transitions are handed to exactly one
-// surviving node (engine.Local.Orphaned).
 package natsengine
 
 import (
