@@ -5,6 +5,7 @@
 package enginetest
 
 import (
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -128,6 +129,33 @@ func (r *Recorder) WaitFor(t testing.TB, d time.Duration, what string, cond func
 		select {
 		case <-ch:
 		case <-deadline.C:
+			if cond() {
+				return
+			}
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+	}
+}
+
+// WaitForAll is WaitFor when cond looks at several recorders: it is
+// checked after an event on any of them (waiting on one recorder alone
+// would sleep until the deadline when the last event lands on another).
+func WaitForAll(t testing.TB, rs []*Recorder, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.NewTimer(d)
+	defer deadline.Stop()
+	for {
+		cases := make([]reflect.SelectCase, 0, len(rs)+1)
+		cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(deadline.C)})
+		for _, r := range rs {
+			r.mu.Lock()
+			cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(r.changed)})
+			r.mu.Unlock()
+		}
+		if cond() {
+			return
+		}
+		if i, _, _ := reflect.Select(cases); i == 0 {
 			if cond() {
 				return
 			}

@@ -533,7 +533,7 @@ func testClaims(t *testing.T, c *Cluster, ns string) {
 		}
 		return total
 	}
-	c.Locals[0].WaitFor(t, Wait, "every loser kicked", func() bool { return waitKicks() >= 2*n-1 })
+	WaitForAll(t, c.Locals, Wait, "every loser kicked", func() bool { return waitKicks() >= 2*n-1 })
 	if got := waitKicks(); got != 2*n-1 {
 		t.Fatalf("%d kicks for %d losers", got, 2*n-1)
 	}
@@ -581,7 +581,7 @@ func testReap(t *testing.T, c *Cluster, ns string, o Options) {
 		}
 		return out
 	}
-	survivors[0].WaitFor(t, o.NodeTimeout+time.Second+Wait, "three orphans", func() bool { return len(all()) >= 3 })
+	WaitForAll(t, survivors, o.NodeTimeout+time.Second+Wait, "three orphans", func() bool { return len(all()) >= 3 })
 	took := time.Since(crashed)
 	want := []string{"1/only-dead/", "2/presence-p/deadonly", "3//deaduser"}
 	var got []string
