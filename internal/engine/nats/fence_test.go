@@ -138,7 +138,7 @@ func TestNoReapWithoutAFullWindow(t *testing.T) {
 	e := p.engines[0]
 	e.hb.mu.Lock()
 	e.hb.okSince = time.Now()
-	e.hb.seen["deadbeef"] = time.Now().Add(-time.Hour)
+	e.hb.seen["deadbeef"] = nodeSeen{at: time.Now().Add(-time.Hour), rev: 1}
 	e.hb.mu.Unlock()
 	e.reapDead()
 	if _, _, found, _ := e.read(context.Background(), reapKey("deadbeef")); found {

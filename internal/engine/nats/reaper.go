@@ -20,12 +20,18 @@ import (
 // wins kv.Create of r.<id>.
 type heartbeatState struct {
 	mu       sync.Mutex
-	seen     map[string]time.Time // node id -> when its record last changed
-	selfSeen time.Time            // when the watcher last showed our own beat
-	okSince  time.Time            // start of our unbroken run of good beats
+	seen     map[string]nodeSeen // node id -> its record's last change
+	selfSeen time.Time           // when the watcher last showed our own beat
+	okSince  time.Time           // start of our unbroken run of good beats
 	lastOK   time.Time
 	// lastSweep: when this node last tried to sweep for stray node ids.
 	lastSweep time.Time
+}
+
+// nodeSeen is when the watcher saw a node record's revision change.
+type nodeSeen struct {
+	at  time.Time
+	rev uint64
 }
 
 type nodeRecord struct {
@@ -164,10 +170,15 @@ func (e *Engine) fence(old string) {
 }
 
 // watchNodes keeps hb.seen from the node records; ready is closed once
-// the existing records are loaded.
+// the existing records are loaded. A watcher can go quiet without an
+// error (its consumer lived on a stream leader that died and is being
+// recreated): when our own successful beats stop showing up in it, it is
+// replaced.
 func (e *Engine) watchNodes(ready chan struct{}) {
 	defer e.wg.Done()
 	once := sync.Once{}
+	check := time.NewTicker(e.o.Heartbeat)
+	defer check.Stop()
 	for e.ctx.Err() == nil {
 		w, err := e.kv.Watch(e.ctx, "n.*")
 		if err != nil {
@@ -175,17 +186,46 @@ func (e *Engine) watchNodes(ready chan struct{}) {
 			time.Sleep(e.o.Heartbeat)
 			continue
 		}
-		for ent := range w.Updates() {
-			if ent == nil {
-				once.Do(func() { close(ready) })
-				continue
+		started := time.Now()
+	watching:
+		for {
+			select {
+			case ent, ok := <-w.Updates():
+				if !ok {
+					break watching
+				}
+				if ent == nil {
+					once.Do(func() { close(ready) })
+					continue
+				}
+				e.noteNode(ent)
+			case <-check.C:
+				if e.watcherBlind(started) {
+					e.log.Warn("node watch shows none of our beats; restarting it")
+					break watching
+				}
 			}
-			e.noteNode(ent)
 		}
 		_ = w.Stop()
 	}
 }
 
+// watcherBlind: our beats succeed but the watcher has shown none of them
+// for three heartbeats.
+func (e *Engine) watcherBlind(started time.Time) bool {
+	now := time.Now()
+	e.hb.mu.Lock()
+	defer e.hb.mu.Unlock()
+	last := e.hb.selfSeen
+	if started.After(last) {
+		last = started
+	}
+	return now.Sub(last) > 3*e.o.Heartbeat && now.Sub(e.hb.lastOK) < 2*e.o.Heartbeat && e.hb.lastOK.After(last)
+}
+
+// noteNode records a node record's change. A record replayed by a new
+// watcher at an unchanged revision keeps its old time: it has been silent
+// all along.
 func (e *Engine) noteNode(ent jetstream.KeyValueEntry) {
 	id := strings.TrimPrefix(ent.Key(), "n.")
 	me := e.NodeID()
@@ -193,12 +233,12 @@ func (e *Engine) noteNode(ent jetstream.KeyValueEntry) {
 	e.hb.mu.Lock()
 	defer e.hb.mu.Unlock()
 	if e.hb.seen == nil {
-		e.hb.seen = map[string]time.Time{}
+		e.hb.seen = map[string]nodeSeen{}
 	}
 	if ent.Operation() != jetstream.KeyValuePut {
 		delete(e.hb.seen, id)
-	} else {
-		e.hb.seen[id] = now
+	} else if old, ok := e.hb.seen[id]; !ok || old.rev != ent.Revision() {
+		e.hb.seen[id] = nodeSeen{at: now, rev: ent.Revision()}
 		if id == me {
 			e.hb.selfSeen = now
 		}
@@ -218,7 +258,7 @@ func (e *Engine) reapDead() {
 		now.Sub(e.hb.selfSeen) < e.o.NodeTimeout/2
 	if fit {
 		for id, t := range e.hb.seen {
-			if id != me && now.Sub(t) > e.o.NodeTimeout {
+			if id != me && now.Sub(t.at) > e.o.NodeTimeout {
 				dead = append(dead, id)
 			}
 		}

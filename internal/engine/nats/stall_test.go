@@ -61,8 +61,7 @@ func TestLeaderCrashStall(t *testing.T) {
 		}
 	}
 	t.Logf("state writes stalled %v after the stream leader crashed", time.Since(crashed))
-	l := locals[(leader+1)%3]
-	l2 := locals[(leader+2)%3]
-	l.WaitFor(t, 30*time.Second, "orphan", func() bool { return len(l.Orphans())+len(l2.Orphans()) > 0 })
+	survivors := []*enginetest.Recorder{locals[(leader+1)%3], locals[(leader+2)%3]}
+	enginetest.WaitForAll(t, survivors, 30*time.Second, "orphan", func() bool { return len(survivors[0].Orphans())+len(survivors[1].Orphans()) > 0 })
 	t.Logf("orphans handed out %v after the crash (node timeout %v)", time.Since(crashed), testNodeTimeout)
 }
