@@ -96,12 +96,14 @@ func (p *pending) close() {
 
 // forwardLocal lets a cluster start before its test's recorder exists.
 type forwardLocal struct {
-	to atomic.Pointer[enginetest.Recorder]
+	to atomic.Pointer[engine.Local]
 }
+
+func (f *forwardLocal) set(l engine.Local) { f.to.Store(&l) }
 
 func (f *forwardLocal) r() engine.Local {
 	if r := f.to.Load(); r != nil {
-		return r
+		return *r
 	}
 	return nopLocal{}
 }
@@ -164,7 +166,7 @@ func (p *pending) cluster(t *testing.T, locals []*enginetest.Recorder) *enginete
 	t.Cleanup(p.close)
 	c := &enginetest.Cluster{Locals: locals, Crash: func(i int) { p.engines[i].crash() }}
 	for i, e := range p.engines {
-		p.fwd[i].to.Store(locals[i])
+		p.fwd[i].set(locals[i])
 		c.Engines = append(c.Engines, e)
 	}
 	return c
