@@ -49,6 +49,14 @@ func (e *Engine) register(ctx context.Context) error {
 	rec, _ := json.Marshal(nodeRecord{ID: id, Name: e.o.NodeName, Started: time.Now().UnixMilli()})
 	rev, err := e.kv.Create(ctx, nodeKey(id), rec)
 	e.obs.StoreOp("create", false, err)
+	if isConflict(err) {
+		// An earlier attempt timed out on our side but landed.
+		cur, curRev, found, rerr := e.read(ctx, nodeKey(id))
+		var r nodeRecord
+		if rerr == nil && found && json.Unmarshal(cur, &r) == nil && r.ID == id {
+			rev, err = curRev, nil
+		}
+	}
 	if err != nil {
 		return err
 	}
