@@ -90,3 +90,30 @@ func TestStoreOpsOnlyOnCrossings(t *testing.T) {
 		t.Fatalf("one publication cost %d broker messages", after-pubs)
 	}
 }
+
+// One embedded node without routes is a whole cluster: standalone
+// JetStream, one replica.
+func TestSingleEmbeddedNode(t *testing.T) {
+	p, err := startCluster(1, func(int) Options {
+		return Options{NodeName: "alone", Embedded: true, StoreDir: t.TempDir(), Logger: quietLogger()}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := enginetest.NewRecorder()
+	p.cluster(t, []*enginetest.Recorder{l})
+	e := p.engines[0]
+	ctx := context.Background()
+	if err := e.Interest(ctx, "a", "ch", true); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Publish(ctx, engine.Publication{Namespace: "a", Channel: "ch", Payload: []byte("x")}); err != nil {
+		t.Fatal(err)
+	}
+	if got := l.Deliveries(); len(got) != 1 || string(got[0].Payload) != "x" {
+		t.Fatalf("deliveries %v", got)
+	}
+	if n, err := e.Occupancy(ctx, "a", "ch", 1); err != nil || n != 1 {
+		t.Fatalf("occupancy %d %v", n, err)
+	}
+}
