@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
+	"sync"
 
 	"github.com/switchboard-rt/switchboard/internal/engine"
 )
@@ -104,20 +105,35 @@ func decodeNodes(cur []byte) ([]string, error) {
 	return nodes, json.Unmarshal(cur, &nodes)
 }
 
-// OnlineUsers implements engine.Users: one leader read per id.
+// OnlineUsers implements engine.Users: one leader read per id, up to
+// readFanout at a time, answered in the order of ids.
 func (e *Engine) OnlineUsers(ctx context.Context, ns string, ids []string) ([]string, error) {
+	online := make([]bool, len(ids))
+	errs := make([]error, len(ids))
+	sem := make(chan struct{}, readFanout)
+	var wg sync.WaitGroup
+	for i, uid := range ids {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			_, _, online[i], errs[i] = e.read(ctx, userKey(ns, uid))
+		})
+	}
+	wg.Wait()
 	var out []string
-	for _, uid := range ids {
-		_, _, found, err := e.read(ctx, userKey(ns, uid))
-		if err != nil {
-			return nil, err
+	for i, uid := range ids {
+		if errs[i] != nil {
+			return nil, errs[i]
 		}
-		if found {
+		if online[i] {
 			out = append(out, uid)
 		}
 	}
 	return out, nil
 }
+
+// readFanout bounds concurrent store reads of one query.
+const readFanout = 16
 
 // claim is the owner of a claim key: a connection and the node holding it.
 type claim struct {
