@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -71,13 +72,16 @@ func startEmbedded(o Options, token string) (*server.Server, error) {
 }
 
 // peerRoutes turns the shared route list into URLs, dropping this node's
-// own entry so that every node can be given the same list.
+// own entry so that every node can be given the same list. With Listen on
+// a wildcard address the own entry names this host some other way
+// (hostname, an interface address): an entry on Listen's port whose host
+// is this machine is ours too. Counting ourselves as a peer would ask for
+// more stream replicas than there are servers.
 func peerRoutes(listen string, routes []string) []*url.URL {
-	self := normHostPort(listen)
 	var out []*url.URL
 	for _, r := range routes {
 		hp := strings.TrimPrefix(strings.TrimPrefix(r, "nats://"), "nats-route://")
-		if normHostPort(hp) == self {
+		if isSelf(listen, hp) {
 			continue
 		}
 		out = append(out, &url.URL{Scheme: "nats", Host: hp})
@@ -85,15 +89,39 @@ func peerRoutes(listen string, routes []string) []*url.URL {
 	return out
 }
 
+func isSelf(listen, hp string) bool {
+	if normHostPort(hp) == normHostPort(listen) {
+		return true
+	}
+	lh, lp, err1 := net.SplitHostPort(listen)
+	h, p, err2 := net.SplitHostPort(hp)
+	if err1 != nil || err2 != nil || lp != p || (lh != "" && lh != "0.0.0.0" && lh != "::") {
+		return false
+	}
+	if name, err := os.Hostname(); err == nil && strings.EqualFold(h, name) {
+		return true
+	}
+	ips, err := net.LookupIP(h)
+	if err != nil {
+		return false
+	}
+	addrs, _ := net.InterfaceAddrs()
+	for _, ip := range ips {
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok && n.IP.Equal(ip) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 func normHostPort(hp string) string {
 	h, p, err := net.SplitHostPort(hp)
 	if err != nil {
 		return hp
 	}
-	if h == "" || h == "0.0.0.0" || h == "::" {
-		h = "localhost"
-	}
-	if h == "127.0.0.1" || h == "::1" {
+	if h == "" || h == "0.0.0.0" || h == "::" || h == "127.0.0.1" || h == "::1" {
 		h = "localhost"
 	}
 	return net.JoinHostPort(h, p)
