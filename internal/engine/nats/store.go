@@ -1,0 +1,194 @@
+package natsengine
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// The state bucket's keys (tokens are tok()-encoded):
+//
+//	o.<ns>.<channel>   occupancy: {node id: that node's count}
+//	p.<ns>.<channel>   presence: {user id: {info, node ids}}; one key per
+//	                   channel so the member limit is checked atomically
+//	u.<ns>.<user>      signed-in user: node ids with a connection
+//	c.<ns>.<key>       claim: {conn, node}
+//	n.<node id>        node record, rewritten every heartbeat
+//	r.<node id>        reap lock (expires by per-message TTL)
+//
+// markerTTL is how long the marker of a deleted key lives.
+const markerTTL = time.Minute
+
+const (
+	bucket      = "switchboard"
+	stateStream = "KV_" + bucket
+	kvPrefix    = "$KV." + bucket + "."
+	cacheName   = "SB_CACHE"
+	cachePrefix = "sbc."
+)
+
+func occKey(ns, ch string) string       { return "o." + tok(ns) + "." + tok(ch) }
+func presKey(ns, ch string) string      { return "p." + tok(ns) + "." + tok(ch) }
+func userKey(ns, u string) string       { return "u." + tok(ns) + "." + tok(u) }
+func claimKey(ns, k string) string      { return "c." + tok(ns) + "." + tok(k) }
+func nodeKey(id string) string          { return "n." + id }
+func reapKey(id string) string          { return "r." + id }
+func cacheSubject(ns, ch string) string { return cachePrefix + tok(ns) + "." + tok(ch) }
+
+// splitKey returns a state key's kind and decoded namespace and name.
+func splitKey(k string) (kind, ns, name string, ok bool) {
+	parts := strings.Split(k, ".")
+	if len(parts) != 3 {
+		return "", "", "", false
+	}
+	ns, ok1 := untok(parts[1])
+	name, ok2 := untok(parts[2])
+	return parts[0], ns, name, ok1 && ok2
+}
+
+// ensureStreams creates or binds the state bucket and the cache stream.
+// The bucket is a KV bucket created as a stream so that AllowDirect is
+// off: direct gets may be answered by a replica that has not applied the
+// latest commit yet (nats-server#4710), and the exact transitions read
+// before they write. Every read goes to the stream leader instead.
+func (e *Engine) ensureStreams(ctx context.Context) error {
+	_, err := e.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:              stateStream,
+		Subjects:          []string{kvPrefix + ">"},
+		Storage:           jetstream.MemoryStorage,
+		Replicas:          e.o.Replicas,
+		MaxMsgsPerSubject: 1,
+		MaxMsgs:           -1,
+		MaxBytes:          -1,
+		MaxMsgSize:        -1,
+		MaxConsumers:      -1,
+		AllowRollup:       true,
+		DenyDelete:        true,
+		Discard:           jetstream.DiscardNew,
+		Duplicates:        2 * time.Minute,
+		AllowMsgTTL:       true, // reap locks expire
+		AllowDirect:       false,
+	})
+	if err != nil {
+		return err
+	}
+	if e.kv, err = e.js.KeyValue(ctx, bucket); err != nil {
+		return err
+	}
+	e.cache, err = e.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:              cacheName,
+		Subjects:          []string{cachePrefix + ">"},
+		Storage:           jetstream.MemoryStorage,
+		Replicas:          e.o.Replicas,
+		MaxMsgsPerSubject: 1,
+		MaxMsgs:           -1,
+		MaxBytes:          -1,
+		MaxConsumers:      -1,
+		Discard:           jetstream.DiscardOld,
+		AllowMsgTTL:       true,
+		AllowDirect:       false,
+	})
+	return err
+}
+
+// read returns key's value and revision; found is false for a missing or
+// deleted key.
+func (e *Engine) read(ctx context.Context, key string) (val []byte, rev uint64, found bool, err error) {
+	ent, err := e.kv.Get(ctx, key)
+	e.obs.StoreOp("get", false, err)
+	switch {
+	case err == nil:
+		return ent.Value(), ent.Revision(), true, nil
+	case errors.Is(err, jetstream.ErrKeyNotFound), errors.Is(err, jetstream.ErrKeyDeleted):
+		return nil, 0, false, nil
+	}
+	return nil, 0, false, err
+}
+
+// mutate applies f to key's current value and writes the result with a
+// compare-and-set on the revision it read, retrying from a fresh read
+// until a write wins. f must be a pure function of its input (it runs
+// again on every retry) and returns the new value (nil: delete the key)
+// and whether to write at all.
+func (e *Engine) mutate(ctx context.Context, key string, f func(cur []byte, found bool) (next []byte, write bool, err error)) error {
+	for attempt := 0; ; attempt++ {
+		cur, rev, found, err := e.read(ctx, key)
+		if err != nil {
+			return err
+		}
+		next, write, err := f(cur, found)
+		if err != nil || !write {
+			return err
+		}
+		var op string
+		switch {
+		case next == nil && !found:
+			return nil
+		case next == nil:
+			// A purge whose marker expires: the key leaves no trace, so
+			// a channel that was ever used costs nothing once empty.
+			op = "delete"
+			err = e.kv.Purge(ctx, key, jetstream.LastRevision(rev), jetstream.PurgeTTL(markerTTL))
+		case found:
+			op = "update"
+			_, err = e.kv.Update(ctx, key, next, rev)
+		default:
+			op = "create"
+			_, err = e.kv.Create(ctx, key, next)
+		}
+		if err == nil {
+			e.obs.StoreOp(op, false, nil)
+			return nil
+		}
+		if !isConflict(err) {
+			e.obs.StoreOp(op, false, err)
+			return err
+		}
+		e.obs.StoreOp(op, true, nil)
+		if attempt > 2 {
+			// Many writers on one key: spread the retries out.
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(time.Duration(rand.IntN(2000*min(attempt, 10))) * time.Microsecond):
+			}
+		}
+	}
+}
+
+// isConflict reports a lost compare-and-set. nats.go maps both the
+// single-replica code (10071) and the replicated one (10164) to
+// ErrKeyRevisionMismatch/ErrKeyExists; the codes are checked too so a
+// client that maps only one still retries instead of failing.
+func isConflict(err error) bool {
+	if errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists) {
+		return true
+	}
+	var api *jetstream.APIError
+	return errors.As(err, &api) && (api.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence || api.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
+}
+
+// keys lists the live keys under a key filter (e.g. "o.<ns>.>"), asking
+// the stream leader (stream info with a subject filter), so a scan sees
+// every write acknowledged before it.
+func (e *Engine) keys(ctx context.Context, filter string) ([]string, error) {
+	st, err := e.js.Stream(ctx, stateStream)
+	if err == nil {
+		var info *jetstream.StreamInfo
+		info, err = st.Info(ctx, jetstream.WithSubjectFilter(kvPrefix+filter))
+		if err == nil {
+			out := make([]string, 0, len(info.State.Subjects))
+			for s := range info.State.Subjects {
+				out = append(out, strings.TrimPrefix(s, kvPrefix))
+			}
+			e.obs.StoreOp("scan", false, nil)
+			return out, nil
+		}
+	}
+	e.obs.StoreOp("scan", false, err)
+	return nil, err
+}
