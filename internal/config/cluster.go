@@ -40,8 +40,11 @@ type ClusterNATS struct {
 	// StoreDir holds the embedded JetStream's files; default
 	// ./switchboard-nats.
 	StoreDir string `yaml:"store_dir"`
-	// URLs of an external NATS cluster (with JetStream).
+	// URLs of an external NATS cluster (with JetStream, NATS 2.11+).
 	URLs []string `yaml:"urls"`
+	// Replicas of the state and cache streams; 0: embedded, min(3, the
+	// number of routes); external, 1 (set 3 for a 3-server NATS cluster).
+	Replicas int `yaml:"replicas"`
 }
 
 // ClusterRedis configures the Redis engine.
@@ -93,6 +96,9 @@ func (c *Cluster) validate() []string {
 		errs = append(errs, "cluster: heartbeat and node_timeout must not be negative")
 	} else if c.NodeTimeout.D() < 3*c.Heartbeat.D() {
 		errs = append(errs, fmt.Sprintf("cluster.node_timeout %v: at least 3 heartbeats (%v) so one lost heartbeat does not reap a live node", c.NodeTimeout.D(), 3*c.Heartbeat.D()))
+	}
+	if c.NATS.Replicas < 0 || c.NATS.Replicas > 5 {
+		errs = append(errs, fmt.Sprintf("cluster.nats.replicas %d: 0 (automatic) to 5", c.NATS.Replicas))
 	}
 	if c.Engine == "nats" {
 		if On(c.NATS.Embedded, true) {

@@ -3,8 +3,10 @@ package server
 import (
 	"fmt"
 
+	"github.com/switchboard-rt/switchboard/internal/config"
 	"github.com/switchboard-rt/switchboard/internal/engine"
 	"github.com/switchboard-rt/switchboard/internal/engine/memory"
+	natsengine "github.com/switchboard-rt/switchboard/internal/engine/nats"
 	redisengine "github.com/switchboard-rt/switchboard/internal/engine/redis"
 	"github.com/switchboard-rt/switchboard/internal/metrics"
 )
@@ -25,6 +27,20 @@ func (s *Server) newEngine() (engine.Engine, error) {
 			Logger:      log,
 			Metrics:     redisObserver{s.metrics.Cluster("redis")},
 		}), nil
+	case "nats":
+		return natsengine.New(natsengine.Options{
+			NodeName:    c.NodeName,
+			Heartbeat:   c.Heartbeat.D(),
+			NodeTimeout: c.NodeTimeout.D(),
+			Embedded:    config.On(c.NATS.Embedded, true),
+			Listen:      c.NATS.Listen,
+			Routes:      c.NATS.Routes,
+			StoreDir:    c.NATS.StoreDir,
+			URLs:        c.NATS.URLs,
+			Replicas:    c.NATS.Replicas,
+			Logger:      log,
+			Observer:    natsObserver{s.metrics.Cluster("nats")},
+		})
 	}
 	return nil, fmt.Errorf("cluster.engine %q is not built into this binary", c.Engine)
 }
@@ -49,6 +65,16 @@ func (o redisObserver) StoreOp(op string, err error) {
 func (o redisObserver) Reaped(_ string, transitions int) { o.c.Reaped(transitions) }
 func (o redisObserver) Nodes(n int)                      { o.c.Nodes(n) }
 func (o redisObserver) Fenced()                          { o.c.Fenced() }
+
+// natsObserver adapts the NATS engine's metrics to Prometheus.
+type natsObserver struct{ c *metrics.Cluster }
+
+func (o natsObserver) BrokerPublish() { o.c.BrokerMessages(1) }
+func (o natsObserver) StoreOp(op string, conflict bool, err error) {
+	o.c.StoreOp(op, result(conflict, err))
+}
+func (o natsObserver) Reaped(orphans int) { o.c.Reaped(orphans) }
+func (o natsObserver) Nodes(n int)        { o.c.Nodes(n) }
 
 func result(conflict bool, err error) string {
 	switch {

@@ -360,6 +360,16 @@ func (s *Server) join(ctx, runCtx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("engine %s: %w", s.cfg.Cluster.Engine, err)
 	}
+	// A cluster engine may start before its store is usable (NATS waits
+	// for a JetStream quorum): wait for it, as /readyz does.
+	for tick := time.NewTicker(50 * time.Millisecond); !s.hub.Ready(); {
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			tick.Stop()
+			return ctx.Err()
+		}
+	}
 	s.log.Info("engine ready", "engine", s.cfg.Cluster.Engine, "node", s.hub.NodeID())
 	return nil
 }

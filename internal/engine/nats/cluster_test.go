@@ -228,3 +228,24 @@ func TestContractExternal(t *testing.T) {
 }
 
 var _ engine.Engine = (*Engine)(nil)
+
+// TestKVContract runs engine.KV's contract on three embedded nodes (real
+// time: the server expires values).
+func TestKVContract(t *testing.T) {
+	t.Parallel()
+	opts, err := embeddedOptions(t)()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := startCluster(3, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	locals := []*enginetest.Recorder{enginetest.NewRecorder(), enginetest.NewRecorder(), enginetest.NewRecorder()}
+	c := p.cluster(t, locals)
+	kvs := make([]engine.KV, len(c.Engines))
+	for i, e := range c.Engines {
+		kvs[i] = e.(engine.KV)
+	}
+	enginetest.RunKV(t, kvs, nil)
+}

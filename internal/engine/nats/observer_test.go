@@ -7,9 +7,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
-
 	"github.com/switchboard-rt/switchboard/internal/engine"
 	"github.com/switchboard-rt/switchboard/internal/engine/enginetest"
 )
@@ -118,27 +115,5 @@ func TestSingleEmbeddedNode(t *testing.T) {
 	}
 	if n, err := e.Occupancy(ctx, "a", "ch", 1); err != nil || n != 1 {
 		t.Fatalf("occupancy %d %v", n, err)
-	}
-}
-
-func TestPrometheusObserver(t *testing.T) {
-	reg := prometheus.NewRegistry()
-	o, err := NewPrometheusObserver(reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	o.BrokerPublish()
-	o.StoreOp("update", true, nil)
-	o.StoreOp("update", false, nil)
-	o.Reaped(3)
-	o.Nodes(2)
-	if got := testutil.ToFloat64(o.ops.WithLabelValues("update", "conflict")); got != 1 {
-		t.Fatalf("conflicts %v", got)
-	}
-	if got := testutil.ToFloat64(o.orphans); got != 3 {
-		t.Fatalf("orphans %v", got)
-	}
-	if _, err := NewPrometheusObserver(reg); err == nil {
-		t.Fatal("registering twice did not fail")
 	}
 }
