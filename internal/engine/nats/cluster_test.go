@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -183,7 +184,7 @@ func embeddedOptions(parent *testing.T) func() (func(i int) Options, error) {
 		return func(i int) Options {
 			return Options{
 				NodeName: fmt.Sprintf("node%d", i), Embedded: true, Listen: addrs[i], Routes: addrs,
-				StoreDir: parent.TempDir(), Heartbeat: testHeartbeat, NodeTimeout: testNodeTimeout, Logger: quietLogger(),
+				StoreDir: storeDir(parent), Heartbeat: testHeartbeat, NodeTimeout: testNodeTimeout, Logger: quietLogger(),
 			}
 		}, nil
 	}
@@ -193,7 +194,7 @@ func embeddedOptions(parent *testing.T) func() (func(i int) Options, error) {
 // JetStream on a loopback port, as an operator's NATS would be.
 func externalServer(t *testing.T) string {
 	t.Helper()
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true, StoreDir: t.TempDir(), NoSigs: true, NoLog: true})
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true, StoreDir: storeDir(t), NoSigs: true, NoLog: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,4 +249,24 @@ func TestKVContract(t *testing.T) {
 		kvs[i] = e.(engine.KV)
 	}
 	enginetest.RunKV(t, kvs, nil)
+}
+
+// storeDir is a JetStream store directory removed when t ends. Not
+// t.TempDir: a crashed node's server (Crash skips the clean shutdown) may
+// still be writing when the test's cleanups run, and t.TempDir fails the
+// test on a directory that is not empty yet.
+func storeDir(t testing.TB) string {
+	dir, err := os.MkdirTemp("", "natsengine-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for range 20 {
+			if os.RemoveAll(dir) == nil {
+				return
+			}
+			time.Sleep(50 * time.Millisecond) // the crashed server's last writes
+		}
+	})
+	return dir
 }

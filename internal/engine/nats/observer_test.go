@@ -95,7 +95,7 @@ func TestStoreOpsOnlyOnCrossings(t *testing.T) {
 // JetStream, one replica.
 func TestSingleEmbeddedNode(t *testing.T) {
 	p, err := startCluster(1, func(int) Options {
-		return Options{NodeName: "alone", Embedded: true, StoreDir: t.TempDir(), Logger: quietLogger()}
+		return Options{NodeName: "alone", Embedded: true, StoreDir: storeDir(t), Logger: quietLogger()}
 	})
 	if err != nil {
 		t.Fatal(err)
