@@ -85,8 +85,6 @@ func (ss *session) signin(env Envelope) {
 	if ss.authWait != nil {
 		ss.authWait.Stop()
 	}
-	ss.send(newEvent("pusher:signin_success").dataJSON(map[string]string{"user_data": d.UserData}).bytes())
-
 	ctx, h := ss.ctx, ss.srv.opts.Hub
 	// Messages sent with sendToUser reach every connection of the user,
 	// whether or not the client subscribes to its channel explicitly.
@@ -95,6 +93,10 @@ func (ss *session) signin(env Envelope) {
 	if err != nil {
 		ss.srv.log.Error("user online", "app", ss.app.ID, "err", err)
 	}
+	// Success only once the user is registered here and in the cluster:
+	// a client that saw it can be reached by sendToUser and
+	// terminate_connections at once, on any node.
+	ss.send(newEvent("pusher:signin_success").dataJSON(map[string]string{"user_data": d.UserData}).bytes())
 	if len(user.watchlist) > 0 {
 		for _, w := range user.watchlist {
 			_, _ = h.Subscribe(ctx, ss.app.ID, watchersChannel(w), ss)
