@@ -29,9 +29,6 @@ const taloUsage = `usage:
 The store is the one talo.store_path / talo.postgres_dsn of the configuration
 names (without -config: the default configuration, ./switchboard-talo.db).`
 
-// errUsage marks a usage error (exit 2); its text has been written.
-var errUsage = errors.New("usage")
-
 // taloCmd runs "switchboard talo VERB ...": provisioning of games and keys
 // on the Talo store, with or without a running server (docs/talo.md).
 func taloCmd(args []string, stdout, stderr io.Writer) int {
