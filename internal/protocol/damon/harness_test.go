@@ -125,7 +125,7 @@ func (e *testEnv) dialTCPFrom(ip net.IP, name string) *client {
 		e.t.Fatal(err)
 	}
 	c := &client{t: e.t, name: name, nc: nc, docs: make(chan string, 4096), done: make(chan struct{})}
-	e.t.Cleanup(func() { nc.Close() })
+	e.t.Cleanup(func() { _ = nc.Close() })
 	go c.readTCP()
 	return c
 }
@@ -150,7 +150,7 @@ func (e *testEnv) dialWSFrom(ip net.IP, name string) *client {
 		e.t.Fatal(err)
 	}
 	c := &client{t: e.t, name: name, nc: nc, ws: true, docs: make(chan string, 4096), done: make(chan struct{})}
-	e.t.Cleanup(func() { nc.Close() })
+	e.t.Cleanup(func() { _ = nc.Close() })
 	go c.readWS()
 	return c
 }
