@@ -53,7 +53,7 @@ golangci_lint() {
     fi
   done
   echo "== installing golangci-lint v$golangci_version into $(go env GOPATH)/bin"
-  go install "github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v$golangci_version"
+  GOBIN="$(go env GOPATH)/bin" go install "github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v$golangci_version"
   "$(go env GOPATH)/bin/golangci-lint" "$@"
 }
 
