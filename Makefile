@@ -3,7 +3,7 @@
 #   make test   install what the tests need, then run the whole suite (Go with -race, real clients)
 GO ?= go
 
-.PHONY: bench-go run test test-go test-pusher test-python test-damon test-dcl bench fuzz fuzz-long vet
+.PHONY: bench-go run test test-go test-pusher test-python test-damon test-dcl bench fuzz fuzz-long vet lint
 
 run:
 	$(GO) run ./cmd/switchboard
@@ -28,6 +28,11 @@ test-dcl:
 
 vet:
 	$(GO) vet ./...
+
+# golangci-lint v2.15.0 with .golangci.yml, on both modules (installed with
+# `go install` into $(go env GOPATH)/bin when missing); part of `make test`.
+lint:
+	./scripts/test.sh lint
 
 # Benchmarks never run in `make test` or CI.
 # `make bench`: the load generator's scenarios against Switchboard (bench/run.sh);

@@ -2,12 +2,14 @@
 # The whole test suite. Installs what it needs on a fresh Debian machine
 # (Go modules, npm packages, python3-websockets, PostgreSQL and Redis servers),
 # then runs:
-#   go      go vet + go test -race ./..., and the same for the bench/wslib module
+#   go      go vet, golangci-lint (.golangci.yml) and go test -race ./..., and
+#           the same for the bench/wslib module
 #   pusher  real clients in Node: pusher-js, pusher (server SDK), laravel-echo, ws
 #   python  a strict independent WebSocket client (Debian's python3-websockets)
 #   damon   a Node client behaving as Damon's reference SocketClient
 #   dcl     real Decentraland libraries (@dcl/protocol, @dcl/crypto) in Node
-# With no argument it runs them all. The server binary the suites after "go"
+# With no argument it runs them all ("lint" alone runs only golangci-lint,
+# as `make lint` does). The server binary the suites after "go"
 # test is built once here (or taken from SWITCHBOARD_BIN).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,8 +17,8 @@ parts=("$@")
 [ ${#parts[@]} -gt 0 ] || parts=(go pusher python damon dcl)
 for part in "${parts[@]}"; do
   case "$part" in
-    go | pusher | python | damon | dcl) ;;
-    *) echo "unknown part $part (go, pusher, python, damon, dcl)" >&2; exit 2 ;;
+    go | lint | pusher | python | damon | dcl) ;;
+    *) echo "unknown part $part (go, lint, pusher, python, damon, dcl)" >&2; exit 2 ;;
   esac
 done
 
@@ -31,12 +33,38 @@ apt_install() {
 }
 
 # The suites after "go" all test the same server binary: build it once.
-if [ -z "${SWITCHBOARD_BIN:-}" ] && [[ " ${parts[*]} " != " go " ]]; then
+if [ -z "${SWITCHBOARD_BIN:-}" ] && [[ " ${parts[*]} " != " go " ]] && [[ " ${parts[*]} " != " lint " ]]; then
   bin_dir="$(mktemp -d "${TMPDIR:-/tmp}/switchboard-test.XXXXXX")"
   trap 'rm -rf "$bin_dir"' EXIT
   source tests/lib.sh
   switchboard_bin "$bin_dir" || exit 1
 fi
+
+# golangci-lint at the version .golangci.yml is written for: the one on PATH
+# if it is that version, else the one in $(go env GOPATH)/bin, installed
+# there with `go install` when missing (a few minutes on a small machine).
+golangci_version=2.15.0
+golangci_lint() {
+  local bin
+  for bin in "$(command -v golangci-lint || true)" "$(go env GOPATH)/bin/golangci-lint"; do
+    if [ -n "$bin" ] && [ -x "$bin" ] && "$bin" version 2>/dev/null | grep -Eq "version v?$golangci_version "; then
+      "$bin" "$@"
+      return
+    fi
+  done
+  echo "== installing golangci-lint v$golangci_version into $(go env GOPATH)/bin"
+  GOBIN="$(go env GOPATH)/bin" go install "github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v$golangci_version"
+  "$(go env GOPATH)/bin/golangci-lint" "$@"
+}
+
+# run_lint: the server module, then bench/wslib (its own module; the root
+# .golangci.yml applies to it too).
+run_lint() {
+  echo "== golangci-lint"
+  golangci_lint run ./...
+  echo "== golangci-lint (bench/wslib module)"
+  (cd bench/wslib && golangci_lint run ./...)
+}
 
 # run_suite NAME: runs tests/NAME/run.sh. A suite whose script is missing or
 # lost its executable bit fails the run: skipping it would report green for
@@ -63,6 +91,7 @@ for part in "${parts[@]}"; do
       apt_install postgresql redis-server
       echo "== go vet"
       go vet ./...
+      run_lint
       echo "== go test -race"
       go test -race -count=1 -timeout 15m ./...
       # bench/wslib is its own module (the WebSocket libraries it compares
@@ -70,6 +99,9 @@ for part in "${parts[@]}"; do
       # its tests check that every library mode delivers what it measures.
       echo "== go test -race (bench/wslib module)"
       (cd bench/wslib && go vet ./... && go test -race -count=1 -timeout 5m ./...)
+      ;;
+    lint)
+      run_lint
       ;;
     pusher)
       echo "== pusher (Node real clients)"; run_suite pusher

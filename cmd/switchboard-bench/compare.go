@@ -56,21 +56,23 @@ func runCompare(args []string) error {
 		k, v, _ := strings.Cut(kv, "=")
 		c.Titles[k] = v
 	}
-	w := os.Stdout
-	if *out != "-" {
-		f, err := os.Create(*out)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		w = f
+	if *out == "-" {
+		return c.WriteMarkdown(os.Stdout)
 	}
-	if err := c.WriteMarkdown(w); err != nil {
+	f, err := os.Create(*out)
+	if err != nil {
 		return err
 	}
-	if *out != "-" {
-		fmt.Fprintln(os.Stderr, "wrote", *out)
+	if err := c.WriteMarkdown(f); err != nil {
+		_ = f.Close() // the write error is the one to report
+		return err
 	}
+	// Close reports a write the OS deferred: the document is complete only
+	// if it succeeds.
+	if err := f.Close(); err != nil {
+		return err
+	}
+	fmt.Fprintln(os.Stderr, "wrote", *out)
 	return nil
 }
 

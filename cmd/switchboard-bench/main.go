@@ -138,7 +138,7 @@ func parseRates(s string) ([]float64, error) {
 	return out, nil
 }
 
-func run(ctx context.Context, scenario string, args []string) error {
+func run(ctx context.Context, scenario string, args []string) (retErr error) {
 	if scenario == "compare" {
 		return runCompare(args)
 	}
@@ -223,7 +223,13 @@ func run(ctx context.Context, scenario string, args []string) error {
 		if err != nil {
 			return err
 		}
-		defer f.Close()
+		// Runs after StopCPUProfile (defers run last first), which writes
+		// the profile's tail: a failed Close means a truncated profile.
+		defer func() {
+			if err := f.Close(); err != nil && retErr == nil {
+				retErr = fmt.Errorf("cpu profile: %w", err)
+			}
+		}()
 		if err := pprof.StartCPUProfile(f); err != nil {
 			return err
 		}

@@ -31,33 +31,35 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
 		cmd, args = args[0], args[1:]
 	}
+	// Writes of messages to stdout/stderr are not checked: a terminal or
+	// pipe that fails has nowhere better to report to; the exit code stands.
 	switch cmd {
 	case "serve":
 		return serve(args, stderr)
 	case "check-config":
 		if len(args) != 1 {
-			fmt.Fprintln(stderr, "usage: switchboard check-config FILE")
+			_, _ = fmt.Fprintln(stderr, "usage: switchboard check-config FILE")
 			return 2
 		}
 		if _, err := config.Load(args[0], os.Getenv); err != nil {
-			fmt.Fprintln(stderr, err)
+			_, _ = fmt.Fprintln(stderr, err)
 			return 1
 		}
-		fmt.Fprintf(stdout, "%s: ok\n", args[0])
+		_, _ = fmt.Fprintf(stdout, "%s: ok\n", args[0])
 		return 0
 	case "default-config":
 		_, _ = stdout.Write(config.DefaultYAML())
 		return 0
 	case "version":
-		fmt.Fprintln(stdout, "switchboard", version())
+		_, _ = fmt.Fprintln(stdout, "switchboard", version())
 		return 0
 	case "talo":
 		return taloCmd(args, stdout, stderr)
 	case "help", "-h", "--help":
-		fmt.Fprintln(stdout, "usage: switchboard [serve [-config FILE] | check-config FILE | default-config | version | talo VERB (talo help)]")
+		_, _ = fmt.Fprintln(stdout, "usage: switchboard [serve [-config FILE] | check-config FILE | default-config | version | talo VERB (talo help)]")
 		return 0
 	}
-	fmt.Fprintf(stderr, "switchboard: unknown command %q (serve, check-config, default-config, version, talo)\n", cmd)
+	_, _ = fmt.Fprintf(stderr, "switchboard: unknown command %q (serve, check-config, default-config, version, talo)\n", cmd)
 	return 2
 }
 
@@ -70,7 +72,7 @@ func serve(args []string, stderr io.Writer) int {
 	}
 	cfg, err := config.Load(*path, os.Getenv)
 	if err != nil {
-		fmt.Fprintln(stderr, err)
+		_, _ = fmt.Fprintln(stderr, err)
 		return 1
 	}
 	log := newLogger(cfg.Log, stderr)

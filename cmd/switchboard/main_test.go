@@ -90,7 +90,7 @@ func TestExitCodes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer busy.Close()
+	defer func() { _ = busy.Close() }()
 	busyDamon := writeFile(t, "busy.yaml", "listen: \"127.0.0.1:0\"\ndamon: {listen: \""+busy.Addr().String()+"\"}\n")
 	for _, tc := range []struct {
 		args   []string
@@ -209,7 +209,7 @@ pusher:
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer nc.Close()
+	defer func() { _ = nc.Close() }()
 	// The greeting may have come with the handshake response.
 	c := net.Conn(nc)
 	if br != nil {
@@ -247,7 +247,7 @@ pusher:
 			if code, _ := ws.ParseCloseFrameData(payload); code != 4200 {
 				t.Fatalf("close %d, want 4200", code)
 			}
-			c.Close()
+			_ = c.Close()
 			break
 		}
 	}

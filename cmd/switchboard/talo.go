@@ -29,24 +29,21 @@ const taloUsage = `usage:
 The store is the one talo.store_path / talo.postgres_dsn of the configuration
 names (without -config: the default configuration, ./switchboard-talo.db).`
 
-// errUsage marks a usage error (exit 2); its text has been written.
-var errUsage = errors.New("usage")
-
 // taloCmd runs "switchboard talo VERB ...": provisioning of games and keys
 // on the Talo store, with or without a running server (docs/talo.md).
-func taloCmd(args []string, stdout, stderr io.Writer) int {
+func taloCmd(args []string, stdout, stderr io.Writer) (code int) {
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, taloUsage)
+		_, _ = fmt.Fprintln(stderr, taloUsage)
 		return 2
 	}
 	verb, args := args[0], args[1:]
 	if verb == "help" || verb == "-h" || verb == "--help" {
-		fmt.Fprintln(stdout, taloUsage)
+		_, _ = fmt.Fprintln(stdout, taloUsage)
 		return 0
 	}
 	fs := flag.NewFlagSet("talo "+verb, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprintln(stderr, taloUsage) }
+	fs.Usage = func() { _, _ = fmt.Fprintln(stderr, taloUsage) }
 	path := fs.String("config", os.Getenv("SWITCHBOARD_CONFIG"), "configuration file (default: the embedded default)")
 	var game, scopes *string
 	wantArg := ""
@@ -61,7 +58,7 @@ func taloCmd(args []string, stdout, stderr io.Writer) int {
 	case "verification-key":
 		game = fs.String("game", "", "the game's name (or id)")
 	default:
-		fmt.Fprintf(stderr, "switchboard talo: unknown command %q (create-game, create-key, revoke-key, verification-key)\n", verb)
+		_, _ = fmt.Fprintf(stderr, "switchboard talo: unknown command %q (create-game, create-key, revoke-key, verification-key)\n", verb)
 		return 2
 	}
 	pos, err := parseInterspersed(fs, args)
@@ -69,7 +66,7 @@ func taloCmd(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	usage := func(format string, a ...any) int {
-		fmt.Fprintf(stderr, "switchboard talo %s: %s\n%s\n", verb, fmt.Sprintf(format, a...), taloUsage)
+		_, _ = fmt.Fprintf(stderr, "switchboard talo %s: %s\n%s\n", verb, fmt.Sprintf(format, a...), taloUsage)
 		return 2
 	}
 	switch {
@@ -99,17 +96,23 @@ func taloCmd(args []string, stdout, stderr io.Writer) int {
 
 	cfg, err := config.Load(*path, os.Getenv)
 	if err != nil {
-		fmt.Fprintln(stderr, err)
+		_, _ = fmt.Fprintln(stderr, err)
 		return 1
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	st, err := store.Open(ctx, store.Options{Path: cfg.Talo.StorePath, PostgresDSN: cfg.Talo.PostgresDSN})
 	if err != nil {
-		fmt.Fprintf(stderr, "switchboard talo %s: %v\n", verb, err)
+		_, _ = fmt.Fprintf(stderr, "switchboard talo %s: %v\n", verb, err)
 		return 1
 	}
-	defer st.Close()
+	// The verbs write to the store: a failed Close may mean a lost write.
+	defer func() {
+		if err := st.Close(); err != nil {
+			_, _ = fmt.Fprintf(stderr, "switchboard talo %s: closing the store: %v\n", verb, err)
+			code = 1
+		}
+	}()
 	admin := talo.NewAdmin(st)
 
 	var out string
@@ -136,11 +139,15 @@ func taloCmd(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "switchboard talo %s: %v\n", verb, err)
+		_, _ = fmt.Fprintf(stderr, "switchboard talo %s: %v\n", verb, err)
 		return 1
 	}
 	if out != "" {
-		fmt.Fprintln(stdout, out)
+		// The output is the new id or key: not getting it is a failure.
+		if _, err := fmt.Fprintln(stdout, out); err != nil {
+			_, _ = fmt.Fprintf(stderr, "switchboard talo %s: %v\n", verb, err)
+			return 1
+		}
 	}
 	return 0
 }

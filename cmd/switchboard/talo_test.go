@@ -144,7 +144,7 @@ func TestTaloCLIToServer(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { resp.Body.Close() })
+		t.Cleanup(func() { _ = resp.Body.Close() })
 		return resp
 	}
 	// Requests wait for the server's start (untilStarted): no polling.
@@ -160,7 +160,7 @@ func TestTaloCLIToServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	rd := io.Reader(c)
 	if br != nil {
 		rd = io.MultiReader(br, c)

@@ -68,13 +68,13 @@ func Dial(addr, path, extra string) (*Client, error) {
 		"Sec-WebSocket-Key: " + key + "\r\nSec-WebSocket-Version: 13\r\n" + extra + "\r\n"
 	_ = nc.SetDeadline(time.Now().Add(5 * time.Second))
 	if _, err := io.WriteString(nc, req); err != nil {
-		nc.Close()
+		_ = nc.Close() // the handshake error is the one to report
 		return nil, err
 	}
 	br := bufio.NewReader(nc)
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil {
-		nc.Close()
+		_ = nc.Close() // the handshake error is the one to report
 		return nil, err
 	}
 	sum := sha1.Sum([]byte(key + acceptGUID))
@@ -87,7 +87,7 @@ func Dial(addr, path, extra string) (*Client, error) {
 		err = fmt.Errorf("bad Sec-WebSocket-Accept %q", resp.Header.Get("Sec-WebSocket-Accept"))
 	}
 	if err != nil {
-		nc.Close()
+		_ = nc.Close() // the handshake error is the one to report
 		return nil, err
 	}
 	_ = nc.SetDeadline(time.Time{})

@@ -165,7 +165,7 @@ func dial(t *testing.T, ep endpoint, extra string) *conn {
 	if err != nil {
 		t.Fatalf("%s: %v", ep.path, err)
 	}
-	t.Cleanup(func() { c.Close() })
+	t.Cleanup(func() { _ = c.Close() })
 	ext := c.Response.Header.Get("Sec-WebSocket-Extensions")
 	return &conn{t: t, ep: ep, Client: c, deflate: strings.Contains(ext, "permessage-deflate")}
 }

@@ -81,8 +81,9 @@ func MachineFacts() [][2]string {
 		for line := range strings.Lines(string(b)) {
 			if rest, ok := strings.CutPrefix(line, "MemTotal:"); ok {
 				var kb int64
-				fmt.Sscan(strings.TrimSpace(rest), &kb)
-				out = append(out, [2]string{"memory", fmtBytes(kb * 1024)})
+				if _, err := fmt.Sscan(strings.TrimSpace(rest), &kb); err == nil {
+					out = append(out, [2]string{"memory", fmtBytes(kb * 1024)})
+				}
 			}
 		}
 	}

@@ -17,8 +17,11 @@ func writeReport(t *testing.T, dir, server, name string, r *Report) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
 	if err := r.WriteJSON(f); err != nil {
+		_ = f.Close() // the write error is the one to report
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -26,11 +26,13 @@ func progress(ctx context.Context, w io.Writer, clock *Clock, status func() stri
 	defer t.Stop()
 	for {
 		select {
+		// The progress line is a courtesy on a terminal: a failed write
+		// must not stop or fail the run.
 		case <-ctx.Done():
-			fmt.Fprint(w, "\r\033[K")
+			_, _ = fmt.Fprint(w, "\r\033[K")
 			return
 		case <-t.C:
-			fmt.Fprintf(w, "\r\033[K%6.1fs %s", time.Duration(clock.Now()).Seconds(), status())
+			_, _ = fmt.Fprintf(w, "\r\033[K%6.1fs %s", time.Duration(clock.Now()).Seconds(), status())
 		}
 	}
 }

@@ -84,7 +84,8 @@ func (p *Publisher) Trigger(ctx context.Context, name string, channels []string,
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
+	// The body is read below; closing it cannot change the outcome.
+	defer func() { _ = resp.Body.Close() }()
 	// Drain so the keep-alive connection is reused.
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	if resp.StatusCode/100 != 2 {

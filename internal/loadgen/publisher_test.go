@@ -32,31 +32,31 @@ func TestPublisherSignsLikeTheSpec(t *testing.T) {
 		body, _ := io.ReadAll(r.Body)
 		q := r.URL.Query()
 		if r.Method != http.MethodPost || r.URL.Path != "/apps/app-id/events" {
-			http.Error(w, "bad route", 404)
+			http.Error(w, "bad route", http.StatusNotFound)
 			return
 		}
 		if q.Get("auth_key") != "app-key" || q.Get("auth_version") != "1.0" || q.Get("body_md5") != pushersign.BodyMD5(body) {
-			http.Error(w, "bad auth params", 401)
+			http.Error(w, "bad auth params", http.StatusUnauthorized)
 			return
 		}
 		ts, _ := strconv.ParseInt(q.Get("auth_timestamp"), 10, 64)
 		if d := time.Since(time.Unix(ts, 0)); d > time.Minute || d < -time.Minute {
-			http.Error(w, "stale", 401)
+			http.Error(w, "stale", http.StatusUnauthorized)
 			return
 		}
 		if !pushersign.Equal(q.Get("auth_signature"), pushersign.RESTSignature("app-secret", r.Method, r.URL.Path, q)) {
-			http.Error(w, "bad signature", 401)
+			http.Error(w, "bad signature", http.StatusUnauthorized)
 			return
 		}
 		if r.Header.Get("Content-Type") != "application/json" {
-			http.Error(w, "content type", 400)
+			http.Error(w, "content type", http.StatusBadRequest)
 			return
 		}
 		if err := json.Unmarshal(body, &got); err != nil {
-			http.Error(w, err.Error(), 400)
+			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		w.Write([]byte("{}"))
+		_, _ = w.Write([]byte("{}")) // the client checks what it received
 	}))
 	defer srv.Close()
 	p := NewPublisher(testTarget(t, srv), 2, 5*time.Second)

@@ -138,19 +138,20 @@ func (r *Report) WriteText(w io.Writer) error {
 		fmt.Fprintf(&b, "  error ×%d: %s\n", e.Count, e.Message)
 	}
 	if len(r.Steps) > 0 {
+		// tw writes into b, a strings.Builder, whose writes cannot fail.
 		tw := tabwriter.NewWriter(&b, 2, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "step\trate/s\tsent\tdeliv/s\tp50ms\tp90ms\tp99ms\tp99.9ms\tmaxms\tmissing\tsrv µs/dlv\tsrv cores\tgen cores\tall cores\tresult\t")
+		_, _ = fmt.Fprintln(tw, "step\trate/s\tsent\tdeliv/s\tp50ms\tp90ms\tp99ms\tp99.9ms\tmaxms\tmissing\tsrv µs/dlv\tsrv cores\tgen cores\tall cores\tresult\t")
 		for _, s := range r.Steps {
 			res := "ok"
 			if !s.Pass {
 				res = "FAIL " + s.FailReason
 			}
-			fmt.Fprintf(tw, "%s\t%.0f\t%d\t%.0f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%d\t%s\t%s\t%.2f\t%s\t%s\t\n",
+			_, _ = fmt.Fprintf(tw, "%s\t%.0f\t%d\t%.0f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%d\t%s\t%s\t%.2f\t%s\t%s\t\n",
 				s.Name, s.Rate, s.Sent, s.DeliveriesPerSec, s.Latency.P50Ms, s.Latency.P90Ms, s.Latency.P99Ms,
 				s.Latency.P999Ms, s.Latency.MaxMs, s.Missing, optF(s.ServerCPUUsPerDelivery, 2), optF(s.ServerCores, 2),
 				s.GeneratorCores, optF(s.MachineCores, 2), res)
 		}
-		tw.Flush()
+		_ = tw.Flush()
 		for _, s := range r.Steps {
 			if s.RemoveLatency != nil {
 				fmt.Fprintf(&b, "%s member_removed latency: %s\n", s.Name, fmtLatency(*s.RemoveLatency))

@@ -25,7 +25,6 @@ type stepStats struct {
 	expected   atomic.Int64
 	expectRem  atomic.Int64
 	lagMax     atomic.Int64
-	unknown    atomic.Int64
 	errs       errTally
 }
 

@@ -103,7 +103,7 @@ func Dial(ctx context.Context, id int, o DialOptions) (*Conn, error) {
 	dl, _ := ctx.Deadline()
 	_ = nc.SetReadDeadline(dl)
 	if err := c.readHandshake(); err != nil {
-		nc.Close()
+		_ = nc.Close() // the handshake error is the one to report
 		return nil, err
 	}
 	_ = nc.SetReadDeadline(time.Time{})
@@ -209,7 +209,7 @@ func (c *Conn) readLoop() {
 	for {
 		msg, err := c.readMessage()
 		if err != nil {
-			c.nc.Close()
+			_ = c.nc.Close() // the connection is over either way
 			return
 		}
 		c.lastActive.Store(c.clock.Now())

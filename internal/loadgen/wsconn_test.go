@@ -21,7 +21,7 @@ func rawServer(t *testing.T, script func(nc net.Conn)) Target {
 		if err != nil {
 			return
 		}
-		defer nc.Close()
+		defer func() { _ = nc.Close() }() // the script has finished with the connection
 		script(nc)
 	}))
 	t.Cleanup(srv.Close)

@@ -26,7 +26,7 @@ func upgradeFrom(t *testing.T, srvAddr, src, path string) *http.Response {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.Close() })
+	t.Cleanup(func() { _ = c.Close() })
 	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
 	req := "GET " + path + " HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
 		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
@@ -95,7 +95,7 @@ func TestMiddlewareRefusesUpgradesOverTheLimit(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r.Body.Close()
+		_ = r.Body.Close()
 		if r.StatusCode != http.StatusTeapot {
 			t.Fatalf("plain GET: %s", r.Status)
 		}
@@ -135,7 +135,7 @@ func TestMiddlewareHonoursTrustedProxyHeader(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		return resp.StatusCode
 	}
 	// Two clients behind the same proxy (our 127.0.0.1) each get a bucket.
@@ -157,7 +157,7 @@ func TestListenerClosesRefusedConnections(t *testing.T) {
 		t.Fatal(err)
 	}
 	ln := lim.Listener(raw, "damon_tcp")
-	defer ln.Close()
+	defer func() { _ = ln.Close() }()
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -165,7 +165,7 @@ func TestListenerClosesRefusedConnections(t *testing.T) {
 				return
 			}
 			_, _ = io.WriteString(c, "hello\n")
-			c.Close()
+			_ = c.Close()
 		}
 	}()
 	read := func(src string) (string, error) {
@@ -174,7 +174,7 @@ func TestListenerClosesRefusedConnections(t *testing.T) {
 		if err != nil {
 			return "", err
 		}
-		defer c.Close()
+		defer func() { _ = c.Close() }()
 		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
 		b, err := io.ReadAll(c)
 		return string(b), err

@@ -23,7 +23,7 @@ func freePort(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
+	defer func() { _ = ln.Close() }()
 	return ln.Addr().String()
 }
 
@@ -52,7 +52,7 @@ damon:
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	defer tc.Close()
+	defer func() { _ = tc.Close() }()
 	br := bufio.NewReader(tc)
 	readDoc := func() string {
 		t.Helper()
@@ -65,7 +65,9 @@ damon:
 		}
 		return string(buf[:n])
 	}
-	io.WriteString(tc, `{"op":1,"data":{"group":"g","token":"tok"}}`)
+	if _, err := io.WriteString(tc, `{"op":1,"data":{"group":"g","token":"tok"}}`); err != nil {
+		t.Fatal(err)
+	}
 	if got := readDoc(); !strings.HasPrefix(got, `{"op":1,"data":{"id":"`) || !strings.HasSuffix(got, `","ping":20000}}`) {
 		t.Fatalf("identify reply %s", got)
 	}
@@ -74,7 +76,7 @@ damon:
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer wc.Close()
+	defer func() { _ = wc.Close() }()
 	if err := wsutil.WriteClientText(wc, []byte(`{"op":1,"data":{"group":"g","token":"tok"}}`)); err != nil {
 		t.Fatal(err)
 	}
@@ -87,14 +89,16 @@ damon:
 	if got := readDoc(); !strings.HasPrefix(got, `{"op":0,"event":"HI","intent":{"target":"GROUP","identifier":"g"},"id":"`) {
 		t.Fatalf("TCP got %s", got)
 	}
-	io.WriteString(tc, `{op:3}`)
+	if _, err := io.WriteString(tc, `{op:3}`); err != nil {
+		t.Fatal(err)
+	}
 
 	resp, err := http.Get("http://" + httpAddr + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
 	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	for _, want := range []string{
 		`switchboard_damon_dropped_total{reason="parse"} 1`,
 		`switchboard_damon_forwarded_total{op="event",target="group"} 1`,
@@ -113,7 +117,7 @@ damon:
 		t.Fatalf("TCP connection still open after shutdown (%d bytes)", n)
 	}
 	if c, err := net.Dial("tcp", tcpAddr); err == nil {
-		c.Close()
+		_ = c.Close()
 		t.Fatal("TCP listener still open after shutdown")
 	}
 }
@@ -123,7 +127,7 @@ func TestServerRefusesBusyPort(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
+	defer func() { _ = ln.Close() }()
 	cfg, err := config.Parse([]byte(`{listen: "127.0.0.1:0", damon: {enabled: true, listen: "` + ln.Addr().String() + `"}}`))
 	if err != nil {
 		t.Fatal(err)

@@ -25,7 +25,7 @@ func dialPusher(t testing.TB, url string, d ws.Dialer) net.Conn {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.Close() })
+	t.Cleanup(func() { _ = c.Close() })
 	if br != nil {
 		// The greeting came with the handshake response; read it from there.
 		defer ws.PutReader(br)
@@ -57,7 +57,7 @@ func pingPong(t testing.TB, c net.Conn) {
 		t.Fatal(err)
 	}
 	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	defer c.SetReadDeadline(time.Time{})
+	defer func() { _ = c.SetReadDeadline(time.Time{}) }()
 	if p, err := wsutil.ReadServerText(c); err != nil || string(p) != `{"event":"pusher:pong","data":"{}"}` {
 		t.Fatalf("pong: %s %v", p, err)
 	}

@@ -33,7 +33,7 @@ func slowBody(addr, path string) (net.Conn, error) {
 	}
 	_, err = io.WriteString(c, "POST "+path+" HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n{")
 	if err != nil {
-		c.Close()
+		_ = c.Close()
 		return nil, err
 	}
 	return c, nil
@@ -52,7 +52,7 @@ damon: {enabled: false}
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer c.Close()
+		defer func() { _ = c.Close() }()
 		// Far past the body timeout: a read that times out here means the
 		// server still holds the connection.
 		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
@@ -73,7 +73,7 @@ func TestUnknownPathIsJSON404(t *testing.T) {
 			t.Fatal(err)
 		}
 		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		if resp.StatusCode != 404 || resp.Header.Get("Content-Type") != "application/json" || string(body) != `{"error":"Not Found"}` {
 			t.Errorf("%s: %d %q %s", path, resp.StatusCode, resp.Header.Get("Content-Type"), body)
 		}
@@ -190,7 +190,7 @@ func TestSlowBodiesCannotExhaustDescriptors(t *testing.T) {
 	conns := make([]net.Conn, 0, clients)
 	defer func() {
 		for _, c := range conns {
-			c.Close()
+			_ = c.Close()
 		}
 	}()
 	for i := 0; i < clients; i++ {
@@ -214,7 +214,7 @@ func TestSlowBodiesCannotExhaustDescriptors(t *testing.T) {
 		t.Fatalf("/healthz with %d slow-body clients: %v", len(conns), err)
 	}
 	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if resp.StatusCode != 200 || string(body) != "ok\n" {
 		t.Fatalf("/healthz: %d %q", resp.StatusCode, body)
 	}
@@ -270,7 +270,7 @@ func TestDescriptorLimitReachedByWebSockets(t *testing.T) {
 	}
 	defer func() {
 		for _, c := range conns {
-			c.Close()
+			_ = c.Close()
 		}
 	}()
 	if len(conns) >= 2*limit {
@@ -285,14 +285,16 @@ func TestDescriptorLimitReachedByWebSockets(t *testing.T) {
 	pingPong(t, conns[0])
 
 	for i := 1; i <= 16; i++ {
-		conns[i].Close()
+		if err := conns[i].Close(); err != nil {
+			t.Fatal(err)
+		}
 	}
 	hc := &http.Client{Timeout: 10 * time.Second}
 	resp, err := hc.Get("http://" + addr + "/healthz")
 	if err != nil {
 		t.Fatalf("/healthz after 16 connections left: %v", err)
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if resp.StatusCode != 200 {
 		t.Fatalf("/healthz: %d", resp.StatusCode)
 	}
@@ -315,12 +317,12 @@ func tryPusher(d ws.Dialer, url string) (net.Conn, bool) {
 		io.Writer
 	}{r, c})
 	if err != nil || !strings.HasPrefix(string(p), `{"event":"pusher:connection_established"`) {
-		c.Close()
+		_ = c.Close()
 		return nil, false
 	}
 	if br != nil {
 		if br.Buffered() > 0 { // more than the greeting came early; keep it simple
-			c.Close()
+			_ = c.Close()
 			return nil, false
 		}
 		ws.PutReader(br)

@@ -198,7 +198,7 @@ func (s *Server) tlsListener(ln net.Listener) (net.Listener, error) {
 	}
 	cert, err := tls.LoadX509KeyPair(s.cfg.TLS.Cert, s.cfg.TLS.Key)
 	if err != nil {
-		ln.Close()
+		_ = ln.Close() // the TLS error is the one to report
 		return nil, fmt.Errorf("tls: %w", err)
 	}
 	return tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"}}), nil

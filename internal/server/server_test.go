@@ -73,7 +73,7 @@ func waitReady(t *testing.T, addr string) {
 	for {
 		resp, err := http.Get("http://" + addr + "/readyz")
 		if err == nil {
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return
 			}
@@ -92,7 +92,7 @@ func metric(t *testing.T, addr, name string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	body, _ := io.ReadAll(resp.Body)
 	for _, line := range strings.Split(string(body), "\n") {
 		if v, ok := strings.CutPrefix(line, name+" "); ok {
@@ -121,7 +121,7 @@ pusher:
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer c.Close()
+		defer func() { _ = c.Close() }()
 		// The greeting may have arrived with the handshake response.
 		var r io.Reader = c
 		if br != nil {
@@ -162,7 +162,9 @@ pusher:
 	}
 	waitMetric("20") // one message, then quiet: parked again at once
 
-	conns[3].Close()
+	if err := conns[3].Close(); err != nil {
+		t.Fatal(err)
+	}
 	waitMetric("19")
 	if err := stop(); err != nil {
 		t.Fatal(err)

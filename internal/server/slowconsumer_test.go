@@ -33,7 +33,7 @@ func trigger(t *testing.T, addr, channel, name, data string) {
 		t.Fatal(err)
 	}
 	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if resp.StatusCode != 200 {
 		t.Fatalf("trigger: %d %s", resp.StatusCode, b)
 	}
@@ -45,7 +45,7 @@ func subscribe(t *testing.T, c net.Conn, channel string) {
 		t.Fatal(err)
 	}
 	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	defer c.SetReadDeadline(time.Time{})
+	defer func() { _ = c.SetReadDeadline(time.Time{}) }()
 	p, err := wsutil.ReadServerText(c)
 	if err != nil || !strings.HasPrefix(string(p), `{"event":"pusher_internal:subscription_succeeded"`) {
 		t.Fatalf("subscribe: %s %v", p, err)

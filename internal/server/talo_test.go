@@ -30,7 +30,11 @@ func taloKey(t *testing.T) (dbPath, key string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
+	defer func() {
+		if err := st.Close(); err != nil {
+			t.Error(err)
+		}
+	}()
 	admin := talo.NewAdmin(st)
 	game, err := admin.CreateGame(context.Background(), "Test Game")
 	if err != nil {
@@ -52,7 +56,7 @@ func taloTicket(t *testing.T, base, key string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	var v struct{ Ticket string }
 	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil || resp.StatusCode != 200 || v.Ticket == "" {
 		t.Fatalf("socket ticket: %d %v %+v", resp.StatusCode, err, v)
@@ -67,7 +71,7 @@ func dialTalo(t *testing.T, url string) net.Conn {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.Close() })
+	t.Cleanup(func() { _ = c.Close() })
 	rw := struct {
 		io.Reader
 		io.Writer
@@ -98,7 +102,7 @@ func TestTaloServedFromConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("health-check: %d", resp.StatusCode)
 	}
@@ -180,7 +184,7 @@ func TestTaloDisabledServesNothing(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		if resp.StatusCode != http.StatusNotFound {
 			t.Errorf("GET %s: %d, want 404", path, resp.StatusCode)
 		}

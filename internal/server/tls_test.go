@@ -81,7 +81,7 @@ pusher: {apps: [{id: app-id, key: app-key, secret: app-secret}]}
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 	st := conn.ConnectionState()
 	if st.NegotiatedProtocol != "http/1.1" || st.Version < tls.VersionTLS12 {
 		t.Fatalf("ALPN %q, version %x", st.NegotiatedProtocol, st.Version)
@@ -105,7 +105,7 @@ pusher: {apps: [{id: app-id, key: app-key, secret: app-secret}]}
 	// Below TLS 1.2 the handshake fails.
 	old, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: pool, MaxVersion: tls.VersionTLS11})
 	if err == nil {
-		old.Close()
+		_ = old.Close()
 		t.Fatal("a TLS 1.1 client was accepted")
 	}
 }

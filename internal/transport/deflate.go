@@ -53,7 +53,7 @@ func (f *inflater) inflate(p []byte, max int) ([]byte, error) {
 	} else {
 		r = flate.NewReader(&f.src)
 	}
-	defer r.Close()
+	defer func() { _ = r.Close() }() // a stream error already came out of ReadFrom
 	f.out.Reset()
 	// Room for the sentinel on top of max.
 	n, err := f.out.ReadFrom(io.LimitReader(r, int64(max)+3))

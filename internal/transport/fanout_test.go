@@ -169,7 +169,7 @@ func benchClients(b *testing.B, subs int) (targets []Conn, stop func()) {
 	}
 	return targets, func() {
 		for _, nc := range clients {
-			nc.Close()
+			_ = nc.Close()
 		}
 		wg.Wait()
 	}
@@ -246,8 +246,8 @@ func newBenchServer(b *testing.B, up *Upgrader, conns chan<- Conn) string {
 			return &recorder{conn: c, closed: make(chan CloseInfo, 1)}
 		})
 	})}
-	go srv.Serve(ln)
-	b.Cleanup(func() { srv.Close() })
+	go func() { _ = srv.Serve(ln) }() // http.ErrServerClosed once Cleanup closes it
+	b.Cleanup(func() { _ = srv.Close() })
 	return ln.Addr().String()
 }
 

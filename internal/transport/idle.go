@@ -97,7 +97,6 @@ func (c *wsConn) waitIdle() (parked bool, err error) {
 		}
 		if !c.idleDeadline || fired {
 			c.setIdleDeadline(due)
-			fired = false
 		}
 		c.src.boundary = true
 		_, err := c.br.Peek(1)

@@ -167,7 +167,7 @@ func testSplitWrites(t *testing.T, parkAfter time.Duration) {
 					time.Sleep(time.Duration(rng.IntN(1000)) * time.Microsecond)
 				}
 				_ = c.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
-				f, err := ws.ReadFrame(c.br)
+				f, err := readBoundedFrame(c.br, maxTestFrame)
 				if err != nil {
 					t.Errorf("conn %d message %d: %v", i, m, err)
 					return

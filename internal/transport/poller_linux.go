@@ -55,15 +55,16 @@ func NewPoller() (*Poller, error) {
 	}
 	stop, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
 	if err != nil {
-		unix.Close(epfd)
+		_ = unix.Close(epfd) // the eventfd error is the one to report
 		return nil, fmt.Errorf("eventfd: %w", err)
 	}
 	// The stop eventfd is told apart from connections by its id 0, which
 	// IDSource never hands out.
 	ev := unix.EpollEvent{Events: unix.EPOLLIN}
 	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, stop, &ev); err != nil {
-		unix.Close(stop)
-		unix.Close(epfd)
+		// The epoll_ctl error is the one to report.
+		_ = unix.Close(stop)
+		_ = unix.Close(epfd)
 		return nil, fmt.Errorf("epoll_ctl eventfd: %w", err)
 	}
 	p := &Poller{epfd: epfd, stop: stop, conns: make(map[uint64]*wsConn), done: make(chan struct{})}
@@ -97,8 +98,7 @@ func (p *Poller) Close() error {
 	for _, c := range parked {
 		c.wake()
 	}
-	unix.Close(p.stop)
-	return unix.Close(p.epfd)
+	return errors.Join(unix.Close(p.stop), unix.Close(p.epfd))
 }
 
 // Parked reports how many connections are parked right now.

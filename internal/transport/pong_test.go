@@ -128,7 +128,7 @@ func TestPingFloodWithoutReadingIsASlowConsumer(t *testing.T) {
 	up := &Upgrader{Options: Options{SendQueueBytes: bound, SlowConsumerCode: 4100, WriteTimeout: time.Minute}}
 	up.init()
 	server, client := net.Pipe()
-	defer client.Close()
+	defer func() { _ = client.Close() }()
 	c := &wsConn{id: 1, nc: server, up: up, obs: up.opts.Observer, br: bufio.NewReaderSize(server, 512)}
 	c.out.init(server, &up.opts, up.opts.Observer, c)
 	rec := &recorder{conn: c, closed: make(chan CloseInfo, 1)}

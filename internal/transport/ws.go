@@ -101,9 +101,9 @@ func (u *Upgrader) Upgrade(w http.ResponseWriter, r *http.Request, obs Observer,
 	}
 	c := &wsConn{id: u.IDs.Next(), nc: nc, up: u, obs: obs}
 	c.src.c = c
-	if n := rw.Reader.Buffered(); n > 0 {
+	if br := rw.Reader; br.Buffered() > 0 {
 		// The client sent frames right behind its handshake; keep them.
-		early, _ := rw.Reader.Peek(n)
+		early, _ := br.Peek(br.Buffered())
 		c.src.early = bytes.Clone(early)
 	}
 	if sc, ok := nc.(syscall.Conn); ok && u.Poller != nil {

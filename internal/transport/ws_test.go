@@ -85,7 +85,7 @@ func dialRaw(t *testing.T, url string, header string) (*rawClient, *http.Respons
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { nc.Close() })
+	t.Cleanup(func() { _ = nc.Close() })
 	req := "GET / HTTP/1.1\r\nHost: " + addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
 		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" + header + "\r\n"
 	if _, err := nc.Write([]byte(req)); err != nil {
@@ -112,7 +112,7 @@ func (c *rawClient) writeFrame(f ws.Frame) {
 func (c *rawClient) readFrame() ws.Frame {
 	c.t.Helper()
 	_ = c.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
-	f, err := ws.ReadFrame(c.br)
+	f, err := readBoundedFrame(c.br, maxTestFrame)
 	if err != nil {
 		c.t.Fatalf("read frame: %v", err)
 	}
@@ -344,7 +344,7 @@ func TestEarlyFramesAfterHandshakeAreRead(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer nc.Close()
+		defer func() { _ = nc.Close() }()
 		var buf bytes.Buffer
 		buf.WriteString("GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
 			"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
@@ -498,3 +498,28 @@ func TestCloseReasonIsAlwaysValidUTF8(t *testing.T) {
 		}
 	}
 }
+
+// readBoundedFrame reads one frame as ws.ReadFrame did (payload not
+// unmasked), refusing a declared length over max instead of reading
+// whatever the peer announces.
+func readBoundedFrame(r io.Reader, max int64) (ws.Frame, error) {
+	h, err := ws.ReadHeader(r)
+	if err != nil {
+		return ws.Frame{}, err
+	}
+	if h.Length > max {
+		return ws.Frame{}, fmt.Errorf("frame payload of %d bytes, over %d", h.Length, max)
+	}
+	f := ws.Frame{Header: h}
+	if h.Length > 0 {
+		f.Payload = make([]byte, h.Length)
+		if _, err := io.ReadFull(r, f.Payload); err != nil {
+			return ws.Frame{}, err
+		}
+	}
+	return f, nil
+}
+
+// maxTestFrame bounds a frame this test client reads: far above what the
+// tests send, so only a broken length stops it.
+const maxTestFrame = 16 << 20

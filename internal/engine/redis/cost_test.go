@@ -99,7 +99,11 @@ func BenchmarkPublishAcrossNodes(b *testing.B) {
 		if err := e.Start(context.Background(), l); err != nil {
 			b.Fatal(err)
 		}
-		defer e.Close()
+		defer func() {
+			if err := e.Close(); err != nil {
+				b.Error(err)
+			}
+		}()
 		es = append(es, e)
 	}
 	ctx := context.Background()
@@ -128,7 +132,11 @@ func BenchmarkStoreOps(b *testing.B) {
 	if err := e.Start(context.Background(), enginetest.NewRecorder()); err != nil {
 		b.Fatal(err)
 	}
-	defer e.Close()
+	defer func() {
+		if err := e.Close(); err != nil {
+			b.Error(err)
+		}
+	}()
 	ctx := context.Background()
 	b.Run("occupancy", func(b *testing.B) {
 		b.ReportAllocs()

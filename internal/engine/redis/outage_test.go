@@ -81,11 +81,13 @@ func newFreezer(t *testing.T, target string) *freezer {
 	}
 	f := &freezer{ln: ln, target: target}
 	go f.accept()
+	// Closing the proxy's own sockets: an error there says nothing about
+	// the engine under test.
 	t.Cleanup(func() {
-		ln.Close()
+		_ = ln.Close()
 		f.mu.Lock()
 		for _, c := range f.conns {
-			c.Close()
+			_ = c.Close()
 		}
 		f.mu.Unlock()
 	})
@@ -101,12 +103,12 @@ func (f *freezer) accept() {
 			return
 		}
 		if f.down.Load() {
-			c.Close()
+			_ = c.Close() // refusing the client is the point
 			continue
 		}
 		up, err := net.Dial("tcp", f.target)
 		if err != nil {
-			c.Close()
+			_ = c.Close() // no upstream: the client sees a dropped connection
 			continue
 		}
 		stop := make(chan struct{})
@@ -125,7 +127,7 @@ func pipe(dst, src net.Conn, stop chan struct{}) {
 	for {
 		n, err := src.Read(buf)
 		if err != nil {
-			dst.Close()
+			_ = dst.Close() // pass the end on; the other direction may have closed it already
 			return
 		}
 		select {
@@ -134,7 +136,7 @@ func pipe(dst, src net.Conn, stop chan struct{}) {
 		default:
 		}
 		if _, err := dst.Write(buf[:n]); err != nil {
-			src.Close()
+			_ = src.Close() // pass the end on; the other direction may have closed it already
 			return
 		}
 	}

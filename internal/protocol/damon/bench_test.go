@@ -156,7 +156,7 @@ func BenchmarkGlobalFanoutTCP(b *testing.B) {
 			}
 			b.Cleanup(func() {
 				for _, c := range conns {
-					c.Close()
+					_ = c.Close()
 				}
 			})
 			for s.Sessions() < n {

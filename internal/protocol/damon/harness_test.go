@@ -12,7 +12,6 @@ import (
 	"regexp"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -95,8 +94,6 @@ type client struct {
 	mu        sync.Mutex
 	endErr    error
 	closeCode ws.StatusCode
-	pongs     atomic.Bool  // autoPong is on
-	pings     atomic.Int64 // answered by autoPong
 }
 
 type dialer func(e *testEnv, name string) *client
@@ -128,7 +125,7 @@ func (e *testEnv) dialTCPFrom(ip net.IP, name string) *client {
 		e.t.Fatal(err)
 	}
 	c := &client{t: e.t, name: name, nc: nc, docs: make(chan string, 4096), done: make(chan struct{})}
-	e.t.Cleanup(func() { nc.Close() })
+	e.t.Cleanup(func() { _ = nc.Close() })
 	go c.readTCP()
 	return c
 }
@@ -153,7 +150,7 @@ func (e *testEnv) dialWSFrom(ip net.IP, name string) *client {
 		e.t.Fatal(err)
 	}
 	c := &client{t: e.t, name: name, nc: nc, ws: true, docs: make(chan string, 4096), done: make(chan struct{})}
-	e.t.Cleanup(func() { nc.Close() })
+	e.t.Cleanup(func() { _ = nc.Close() })
 	go c.readWS()
 	return c
 }
@@ -238,17 +235,8 @@ func (c *client) write(doc string) error {
 	return err
 }
 
-// autoPong makes the reader answer every server PING from now on, like
-// SocketClient; the PINGs are counted and not passed on.
-func (c *client) autoPong() { c.pongs.Store(true) }
-
 // push hands a received document to the test.
 func (c *client) push(doc string) {
-	if doc == `{"op":3}` && c.pongs.Load() {
-		_ = c.write(`{"op":4}`)
-		c.pings.Add(1)
-		return
-	}
 	c.docs <- doc
 }
 
@@ -318,15 +306,6 @@ func (c *client) expectClosed() {
 	case doc := <-c.docs:
 		c.t.Fatalf("%s: unexpected %s before close", c.name, doc)
 	default:
-	}
-}
-
-func (c *client) isOpen() bool {
-	select {
-	case <-c.done:
-		return false
-	default:
-		return true
 	}
 }
 

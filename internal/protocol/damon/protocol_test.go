@@ -188,7 +188,7 @@ func TestGroup(t *testing.T) {
 			t.Fatal("no_recipient not counted")
 		}
 		// A closed member leaves its group.
-		c.nc.Close()
+		_ = c.nc.Close()
 		eventually(t, "C gone", func() bool { return e.srv.opts.Hub.LocalSubscribers(Namespace, "group:sg2") == 1 })
 	})
 }
@@ -555,7 +555,7 @@ func TestMisbehavingClientDoesNotAffectOthers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer stalled.Close()
+	defer func() { _ = stalled.Close() }()
 	eventually(t, "stalled registered", func() bool { return e.srv.Sessions() == 3 })
 
 	// Bad actors, in parallel with real traffic.

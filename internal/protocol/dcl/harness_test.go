@@ -3,6 +3,7 @@ package dcl
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"github.com/switchboard-rt/switchboard/internal/transport"
 	"io"
 	"log/slog"
@@ -244,7 +245,7 @@ func (c *client) read(r *bufio.Reader) {
 			<-c.release
 			return
 		}
-		f, err := ws.ReadFrame(r)
+		f, err := readBoundedFrame(r, maxTestFrame)
 		if err != nil {
 			return
 		}
@@ -254,14 +255,16 @@ func (c *client) read(r *bufio.Reader) {
 			c.pings++
 			c.closeMu.Unlock()
 			if !c.noPong.Load() {
-				c.write(ws.NewPongFrame(f.Payload))
+				// A pong the server no longer takes is for the test's
+				// own checks to notice, not this reader.
+				_ = c.write(ws.NewPongFrame(f.Payload))
 			}
 		case ws.OpPong:
 		case ws.OpClose:
 			c.closeMu.Lock()
 			c.closeGot = &frame{op: ws.OpClose, payload: f.Payload}
 			c.closeMu.Unlock()
-			c.write(ws.NewCloseFrame(f.Payload))
+			_ = c.write(ws.NewCloseFrame(f.Payload)) // the server may have closed already
 			_ = c.conn.Close()
 			return
 		default:
@@ -453,3 +456,28 @@ func testLogger() *slog.Logger {
 	}
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
+
+// readBoundedFrame reads one frame as ws.ReadFrame did (payload not
+// unmasked), refusing a declared length over max instead of reading
+// whatever the peer announces.
+func readBoundedFrame(r io.Reader, max int64) (ws.Frame, error) {
+	h, err := ws.ReadHeader(r)
+	if err != nil {
+		return ws.Frame{}, err
+	}
+	if h.Length > max {
+		return ws.Frame{}, fmt.Errorf("frame payload of %d bytes, over %d", h.Length, max)
+	}
+	f := ws.Frame{Header: h}
+	if h.Length > 0 {
+		f.Payload = make([]byte, h.Length)
+		if _, err := io.ReadFull(r, f.Payload); err != nil {
+			return ws.Frame{}, err
+		}
+	}
+	return f, nil
+}
+
+// maxTestFrame bounds a frame this test client reads: far above what the
+// tests send, so only a broken length stops it.
+const maxTestFrame = 16 << 20

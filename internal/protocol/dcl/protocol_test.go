@@ -548,7 +548,7 @@ func TestHTTPEndpoints(t *testing.T) {
 			t.Fatal(err)
 		}
 		body, _ := io.ReadAll(res.Body)
-		res.Body.Close()
+		_ = res.Body.Close()
 		if res.StatusCode != 200 || res.Header.Get("Access-Control-Allow-Origin") != "*" {
 			t.Fatalf("%s: %d %v", path, res.StatusCode, res.Header)
 		}
@@ -574,7 +574,7 @@ func TestHTTPEndpoints(t *testing.T) {
 		t.Fatal(err)
 	}
 	body, _ := io.ReadAll(res.Body)
-	res.Body.Close()
+	_ = res.Body.Close()
 	if res.StatusCode != 404 || string(body) != `{"error":"Not Found"}` {
 		t.Errorf("/rooms/a/b: %d %s", res.StatusCode, body)
 	}
@@ -583,7 +583,7 @@ func TestHTTPEndpoints(t *testing.T) {
 		t.Fatal(err)
 	}
 	body, _ = io.ReadAll(res.Body)
-	res.Body.Close()
+	_ = res.Body.Close()
 	if res.StatusCode != 200 || string(body) != "alive" {
 		t.Errorf("/health/live: %d %s", res.StatusCode, body)
 	}

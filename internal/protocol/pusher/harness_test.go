@@ -157,7 +157,7 @@ func (e *testEnv) connect() *client {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	e.t.Cleanup(func() { nc.Close() })
+	e.t.Cleanup(func() { _ = nc.Close() })
 	c := &client{t: e.t, nc: nc}
 	f := c.read()
 	if f.Event != "pusher:connection_established" {

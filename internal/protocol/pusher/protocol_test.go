@@ -18,7 +18,7 @@ func TestConnectionEstablishedShape(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer nc.Close()
+	defer func() { _ = nc.Close() }()
 	c := &client{t: t, nc: nc}
 	f := c.read()
 	re := regexp.MustCompile(`^\{"event":"pusher:connection_established","data":"\{\\"socket_id\\":\\"\d+\.\d+\\",\\"activity_timeout\\":120\}"\}$`)
@@ -54,7 +54,7 @@ func TestRefusedConnectionsCloseWithPusherCodes(t *testing.T) {
 			t.Fatalf("%s: first frame %s", tc.path, f.raw)
 		}
 		c.expectClose(tc.code)
-		nc.Close()
+		_ = nc.Close()
 	}
 	first := e.connect()
 	_ = first
@@ -176,7 +176,10 @@ func TestPresenceMembersPerUser(t *testing.T) {
 	alice1.send(`{"event":"pusher:unsubscribe","data":{"channel":"presence-room"}}`)
 	alice1.nothingBeforePong() // the leave, and any member_removed, is done
 	bob.nothingBeforePong()    // alice still has a connection
-	alice2.nc.Close()          // her last connection goes: by closing, not unsubscribing
+	// Her last connection goes: by closing, not unsubscribing.
+	if err := alice2.nc.Close(); err != nil {
+		t.Fatal(err)
+	}
 	removed := bob.read()
 	if removed.raw != `{"event":"pusher_internal:member_removed","channel":"presence-room","data":"{\"user_id\":\"alice\"}"}` {
 		t.Fatalf("member_removed %s", removed.raw)
@@ -289,7 +292,9 @@ func TestSubscriptionCount(t *testing.T) {
 	if f := a.expect("pusher_internal:subscription_count"); f.dataString() != `{"subscription_count":2}` {
 		t.Fatalf("%s", f.raw)
 	}
-	b.nc.Close()
+	if err := b.nc.Close(); err != nil {
+		t.Fatal(err)
+	}
 	if f := a.expect("pusher_internal:subscription_count"); f.dataString() != `{"subscription_count":1}` {
 		t.Fatalf("%s", f.raw)
 	}

@@ -66,7 +66,11 @@ func TestAdminFindsGamesByName(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
+	defer func() {
+		if err := st.Close(); err != nil {
+			t.Error(err)
+		}
+	}()
 	a := talo.NewAdmin(st)
 	first, err := a.CreateGameNamed(ctx, "Space Game")
 	if err != nil {

@@ -130,7 +130,9 @@ func godotFlow(t *testing.T, e *env) {
 		expect(t, 200, `{"presence":{"playerAlias":`+annTesting+`,"online":true,"customStatus":"Testing","updatedAt":"`+fixedISO+`"}}`)
 
 	// Disconnect: the player goes offline, the others hear it.
-	b.conn.Close()
+	if err := b.conn.Close(); err != nil {
+		t.Fatal(err)
+	}
 	bobOffline := aliasJSON(bob, "bob", presenceLite(false, ""))
 	a.expect(presenceUpdated(bobOffline, false, "", true, true))
 }
@@ -151,7 +153,9 @@ func TestUnityFlow(t *testing.T) {
 	c.expect(`{"res":"v1.players.identify.success","data":` + online + `}`)
 
 	// Connection restored: the old socket goes, a new token and ticket.
-	c.conn.Close()
+	if err := c.conn.Close(); err != nil {
+		t.Fatal(err)
+	}
 	e.waitConnections(0) // its close has been handled (player offline)
 	r := e.do("POST", "/v1/players/socket-token", key, "", "X-Talo-Alias", fmt.Sprint(p.aliasID))
 	var v struct{ SocketToken string }

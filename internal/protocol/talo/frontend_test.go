@@ -37,7 +37,7 @@ func TestSocketListen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if resp.StatusCode != http.StatusUpgradeRequired {
 		t.Fatalf("plain GET: %d", resp.StatusCode)
 	}
@@ -51,7 +51,7 @@ func TestSocketListen(t *testing.T) {
 		}
 	}
 	if c, err := net.Dial("tcp", eps[2].Addr); err == nil {
-		c.Close()
+		_ = c.Close()
 		t.Fatal("the socket listener still accepts after Drain")
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -67,7 +68,9 @@ func newEnv(t *testing.T, mutate func(*talo.Options)) *env {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
-	s.Mount(mux)
+	if err := s.Mount(mux); err != nil {
+		t.Fatal(err)
+	}
 	hs := httptest.NewServer(mux)
 	t.Cleanup(hs.Close)
 	game, err := s.CreateGame(ctx, "Test game")
@@ -122,7 +125,7 @@ func (e *env) do(method, path, key string, body string, headers ...string) respo
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	defer res.Body.Close()
+	defer func() { _ = res.Body.Close() }()
 	b, _ := io.ReadAll(res.Body)
 	return response{res.StatusCode, string(b), res.Header}
 }
@@ -229,7 +232,7 @@ func (e *env) connect(key string) *client {
 func (c *client) read(r *bufio.Reader) {
 	defer close(c.done)
 	for {
-		f, err := ws.ReadFrame(r)
+		f, err := readBoundedFrame(r, maxTestFrame)
 		if err != nil {
 			return
 		}
@@ -354,3 +357,28 @@ func (e *env) waitConnections(n int) {
 func (e *env) errors(reason string) float64 {
 	return e.metrics.Value("switchboard_protocol_errors_total", "protocol", "talo", "reason", reason)
 }
+
+// readBoundedFrame reads one frame as ws.ReadFrame did (payload not
+// unmasked), refusing a declared length over max instead of reading
+// whatever the peer announces.
+func readBoundedFrame(r io.Reader, max int64) (ws.Frame, error) {
+	h, err := ws.ReadHeader(r)
+	if err != nil {
+		return ws.Frame{}, err
+	}
+	if h.Length > max {
+		return ws.Frame{}, fmt.Errorf("frame payload of %d bytes, over %d", h.Length, max)
+	}
+	f := ws.Frame{Header: h}
+	if h.Length > 0 {
+		f.Payload = make([]byte, h.Length)
+		if _, err := io.ReadFull(r, f.Payload); err != nil {
+			return ws.Frame{}, err
+		}
+	}
+	return f, nil
+}
+
+// maxTestFrame bounds a frame this test client reads: far above what the
+// tests send, so only a broken length stops it.
+const maxTestFrame = 16 << 20

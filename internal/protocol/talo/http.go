@@ -48,11 +48,10 @@ type apiCtx struct {
 	devBuild   bool
 	includeDev bool
 
-	body     map[string]json.RawMessage
-	bodyRaw  []byte
-	badBody  bool
-	errs     map[string][]string
-	errOrder []string
+	body    map[string]json.RawMessage
+	bodyRaw []byte
+	badBody bool
+	errs    map[string][]string
 }
 
 func (s *Server) handle(pattern string, rt route) {

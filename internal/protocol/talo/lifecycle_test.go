@@ -28,7 +28,9 @@ func TestTemporaryMembership(t *testing.T) {
 	a.expectPrefix(`{"res":"v1.channels.player-joined"`)
 	b.expectPrefix(`{"res":"v1.channels.player-joined"`)
 
-	b.conn.Close() // the owner goes
+	if err := b.conn.Close(); err != nil { // the owner goes
+		t.Fatal(err)
+	}
 	ch := strings.Replace(channelJSON(1, "lobby", bobOnline, 0), `"autoCleanup":false`, `"autoCleanup":true`, 1)
 	ch = strings.Replace(ch, `"temporaryMembership":false`, `"temporaryMembership":true`, 1)
 	// The owner's alias as stored when it left: offline already.

@@ -47,7 +47,7 @@ func (s *gobwasServer) serve(ln net.Listener) error {
 const maxClientMessage = 64 << 10
 
 func (s *gobwasServer) handle(nc net.Conn) {
-	defer nc.Close()
+	defer func() { _ = nc.Close() }() // the connection is over; nothing to report to
 	if _, err := ws.Upgrade(nc); err != nil {
 		return
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"testing"
@@ -20,8 +21,8 @@ func startMode(t *testing.T, mode string) (server, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ln.Close() })
-	go srv.serve(ln)
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() { _ = srv.serve(ln) }() // ends with an error when Cleanup closes ln
 	return srv, "ws://" + ln.Addr().String() + "/"
 }
 
@@ -33,7 +34,7 @@ func dial(t *testing.T, url string) (net.Conn, io.Reader) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { nc.Close() })
+	t.Cleanup(func() { _ = nc.Close() })
 	_ = nc.SetDeadline(time.Now().Add(5 * time.Second))
 	if br != nil {
 		return nc, br
@@ -151,7 +152,7 @@ func TestPrebuiltProtocol(t *testing.T) {
 			if err := ws.WriteFrame(nc, f); err != nil {
 				t.Fatal(err)
 			}
-			got, err := ws.ReadFrame(r)
+			got, err := readBoundedFrame(r, maxTestFrame)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -183,3 +184,28 @@ func TestPrebuiltProtocol(t *testing.T) {
 		})
 	}
 }
+
+// readBoundedFrame reads one frame as ws.ReadFrame did (payload not
+// unmasked), refusing a declared length over max instead of reading
+// whatever the peer announces.
+func readBoundedFrame(r io.Reader, max int64) (ws.Frame, error) {
+	h, err := ws.ReadHeader(r)
+	if err != nil {
+		return ws.Frame{}, err
+	}
+	if h.Length > max {
+		return ws.Frame{}, fmt.Errorf("frame payload of %d bytes, over %d", h.Length, max)
+	}
+	f := ws.Frame{Header: h}
+	if h.Length > 0 {
+		f.Payload = make([]byte, h.Length)
+		if _, err := io.ReadFull(r, f.Payload); err != nil {
+			return ws.Frame{}, err
+		}
+	}
+	return f, nil
+}
+
+// maxTestFrame bounds a frame this test client reads: far above what the
+// tests send, so only a broken length stops it.
+const maxTestFrame = 16 << 20

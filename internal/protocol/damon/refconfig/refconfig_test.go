@@ -155,11 +155,15 @@ func TestLoadDir(t *testing.T) {
 	if _, _, err := LoadDir(dir); err == nil {
 		t.Fatal("empty dir accepted")
 	}
-	os.WriteFile(filepath.Join(dir, "config.json"), []byte(referenceConfig), 0o600)
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), []byte(referenceConfig), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if _, _, err := LoadDir(dir); err == nil {
 		t.Fatal("missing auth.json accepted (the reference crashes on it)")
 	}
-	os.WriteFile(filepath.Join(dir, "auth.json"), []byte(`{"token":"s3cret"}`), 0o600)
+	if err := os.WriteFile(filepath.Join(dir, "auth.json"), []byte(`{"token":"s3cret"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	c, a, err := LoadDir(dir)
 	if err != nil || c.PingMS != 30000 || a.Token != "s3cret" {
 		t.Fatalf("%+v %+v %v", c, a, err)

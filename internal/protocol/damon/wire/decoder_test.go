@@ -206,7 +206,9 @@ func TestDecoderZeroCopyAndBuffering(t *testing.T) {
 	d := NewDecoder(Limits{})
 	in := bs(`{"op":3}{"op":4`)
 	var first []byte
-	d.Feed(in, func(f Frame) error { first = f.Doc; return nil })
+	if err := d.Feed(in, func(f Frame) error { first = f.Doc; return nil }); err != nil {
+		t.Fatal(err)
+	}
 	if &first[0] != &in[0] {
 		t.Error("document inside one Feed call was copied")
 	}
@@ -214,13 +216,18 @@ func TestDecoderZeroCopyAndBuffering(t *testing.T) {
 		t.Errorf("Pending = %d", d.Pending())
 	}
 	var second string
-	d.Feed(bs(`}`), func(f Frame) error { second = string(f.Doc); return nil })
+	if err := d.Feed(bs(`}`), func(f Frame) error { second = string(f.Doc); return nil }); err != nil {
+		t.Fatal(err)
+	}
 	if second != `{"op":4}` || d.Pending() != 0 {
 		t.Errorf("second = %q, pending %d", second, d.Pending())
 	}
 	// A large carried-over buffer is not retained.
-	d.Feed(bs(docOfSize(20000)[:10000]), func(Frame) error { return nil })
-	d.Feed(bs(docOfSize(20000)[10000:]), func(Frame) error { return nil })
+	for _, part := range []string{docOfSize(20000)[:10000], docOfSize(20000)[10000:]} {
+		if err := d.Feed(bs(part), func(Frame) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if cap(d.buf) > retainBuf {
 		t.Errorf("retained %d bytes", cap(d.buf))
 	}

@@ -112,7 +112,10 @@ func (l Limits) ParseEnvelope(doc []byte) (Envelope, error) {
 		var in [2]Value // target, identifier
 		if intent.kind == KindObject {
 			sub := parser{doc: intent.raw, maxDepth: l.MaxDepth}
-			sub.fields([]string{"target", "identifier"}, in[:]) // already validated
+			// Cannot fail: the whole document was validated above.
+			if r := sub.fields([]string{"target", "identifier"}, in[:]); r != ReasonNone {
+				return Envelope{}, r
+			}
 		}
 		switch {
 		case in[0].isString("GLOBAL"):
@@ -133,7 +136,10 @@ func (l Limits) ParseEnvelope(doc []byte) (Envelope, error) {
 		if data.kind == KindObject {
 			var tg [2]Value
 			sub := parser{doc: data.raw, maxDepth: l.MaxDepth}
-			sub.fields([]string{"token", "group"}, tg[:])
+			// Cannot fail: the whole document was validated above.
+			if r := sub.fields([]string{"token", "group"}, tg[:]); r != ReasonNone {
+				return Envelope{}, r
+			}
 			env.Identify = Identify{Token: tg[0], Group: tg[1]}
 		}
 	}

@@ -329,9 +329,7 @@ func (g docGen) object(depth int, forced [][2]string) string {
 	for range g.r.IntN(4) {
 		members = append(members, [2]string{g.pick(genKeys), g.value(depth)})
 	}
-	for _, f := range forced {
-		members = append(members, f)
-	}
+	members = append(members, forced...)
 	g.r.Shuffle(len(members), func(i, j int) { members[i], members[j] = members[j], members[i] })
 	var b strings.Builder
 	b.WriteString("{" + g.ws())

@@ -167,7 +167,7 @@ func (v *JSONRPCVerifier) VerifyEIP1654(ctx context.Context, address string, has
 	if err != nil {
 		return false, fmt.Errorf("eth_call: %w", err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }() // read below; closing cannot change the answer
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, v.maxBytes+1))
 	if err != nil {
 		return false, fmt.Errorf("eth_call: reading response: %w", err)

@@ -81,28 +81,28 @@ func (n *fakeNode) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	switch n.mode {
 	case "revert":
-		fmt.Fprintf(w, `{"jsonrpc":"2.0","id":%s,"error":{"code":3,"message":"execution reverted","data":"0x"}}`, req.ID)
+		_, _ = fmt.Fprintf(w, `{"jsonrpc":"2.0","id":%s,"error":{"code":3,"message":"execution reverted","data":"0x"}}`, req.ID)
 	case "rpc-error":
-		fmt.Fprintf(w, `{"jsonrpc":"2.0","id":%s,"error":{"code":-32005,"message":"rate limited"}}`, req.ID)
+		_, _ = fmt.Fprintf(w, `{"jsonrpc":"2.0","id":%s,"error":{"code":-32005,"message":"rate limited"}}`, req.ID)
 	case "http-500":
 		http.Error(w, "upstream down", http.StatusInternalServerError)
 	case "echo": // a contract whose fallback returns its calldata
-		fmt.Fprintf(w, `{"jsonrpc":"2.0","id":%s,"result":%q}`, req.ID, call.Data)
+		_, _ = fmt.Fprintf(w, `{"jsonrpc":"2.0","id":%s,"result":%q}`, req.ID, call.Data)
 	case "eoa": // no code at the address
-		fmt.Fprintf(w, `{"jsonrpc":"2.0","id":%s,"result":"0x"}`, req.ID)
+		_, _ = fmt.Fprintf(w, `{"jsonrpc":"2.0","id":%s,"result":"0x"}`, req.ID)
 	case "junk":
-		fmt.Fprint(w, `<html>not json</html>`)
+		_, _ = fmt.Fprint(w, `<html>not json</html>`)
 	case "huge":
-		fmt.Fprintf(w, `{"jsonrpc":"2.0","id":%s,"result":"0x%s"}`, req.ID, strings.Repeat("00", 64*1024))
+		_, _ = fmt.Fprintf(w, `{"jsonrpc":"2.0","id":%s,"result":"0x%s"}`, req.ID, strings.Repeat("00", 64*1024))
 	case "wrong-id":
-		fmt.Fprintf(w, `{"jsonrpc":"2.0","id":2,"result":%q}`, result)
+		_, _ = fmt.Fprintf(w, `{"jsonrpc":"2.0","id":2,"result":%q}`, result)
 	case "slow":
 		select {
 		case <-r.Context().Done():
 		case <-time.After(5 * time.Second):
 		}
 	default:
-		fmt.Fprintf(w, `{"jsonrpc":"2.0","id":%s,"result":%q}`, req.ID, result)
+		_, _ = fmt.Fprintf(w, `{"jsonrpc":"2.0","id":%s,"result":%q}`, req.ID, result)
 	}
 }
 

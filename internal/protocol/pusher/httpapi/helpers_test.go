@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -265,15 +264,6 @@ func (res response) jsonEq(t testing.TB, want string) {
 // httpCount reads switchboard_http_requests_total for the labels.
 func (h *harness) httpCount(app, route string, code string) float64 {
 	return h.m.Value("switchboard_http_requests_total", "app", app, "route", route, "code", code)
-}
-
-func sortedChannels(evs []pusher.TriggerEvent) []string {
-	var out []string
-	for _, e := range evs {
-		out = append(out, e.Channels...)
-	}
-	sort.Strings(out)
-	return out
 }
 
 func engineStats(subs, users int) engine.ChannelStats {

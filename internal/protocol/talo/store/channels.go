@@ -137,12 +137,12 @@ func (s *Store) ListChannels(ctx context.Context, gameID int64, f ChannelFilter)
 	for rows.Next() {
 		c, err := scanChannel(rows)
 		if err != nil {
-			rows.Close()
+			_ = rows.Close() // the scan error is the one to report
 			return nil, 0, err
 		}
 		out = append(out, c)
 	}
-	rows.Close()
+	_ = rows.Close() // a read-only query: rows.Err reports its failures
 	if err := rows.Err(); err != nil {
 		return nil, 0, err
 	}

@@ -58,7 +58,7 @@ func (s *Store) GameIDsByName(ctx context.Context, name string) ([]int64, error)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
+	defer func() { _ = rows.Close() }() // a read-only query: rows.Err reports its failures
 	var ids []int64
 	for rows.Next() {
 		var id int64
@@ -170,7 +170,7 @@ func (s *Store) props(ctx context.Context, q querier, query string, args ...any)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
+	defer func() { _ = rows.Close() }() // a read-only query: rows.Err reports its failures
 	out := []Prop{}
 	for rows.Next() {
 		var p Prop

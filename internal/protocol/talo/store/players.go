@@ -110,7 +110,7 @@ func (s *Store) fillPlayer(ctx context.Context, p *Player) error {
 	if err != nil {
 		return err
 	}
-	defer rows.Close()
+	defer func() { _ = rows.Close() }() // a read-only query: rows.Err reports its failures
 	p.Groups = []Group{}
 	for rows.Next() {
 		var g Group
@@ -265,7 +265,7 @@ func (s *Store) ids(ctx context.Context, q querier, query string, args ...any) (
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
+	defer func() { _ = rows.Close() }() // a read-only query: rows.Err reports its failures
 	out := []int64{}
 	for rows.Next() {
 		var id int64
@@ -292,7 +292,7 @@ func (s *Store) StaleOnlinePresence(ctx context.Context, before time.Time) ([]St
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
+	defer func() { _ = rows.Close() }() // a read-only query: rows.Err reports its failures
 	var out []StalePresence
 	for rows.Next() {
 		var sp StalePresence

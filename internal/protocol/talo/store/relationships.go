@@ -110,7 +110,7 @@ func (s *Store) ListSubscriptions(ctx context.Context, f SubscriptionFilter) ([]
 	if err != nil {
 		return nil, 0, err
 	}
-	defer rows.Close()
+	defer func() { _ = rows.Close() }() // a read-only query: rows.Err reports its failures
 	out := []Subscription{}
 	for rows.Next() {
 		sub, err := scanSubscription(rows)

@@ -28,7 +28,7 @@ type StorageChange struct {
 }
 
 func scanStorage(rows *sql.Rows) ([]StorageProp, error) {
-	defer rows.Close()
+	defer func() { _ = rows.Close() }() // a read-only query: rows.Err reports its failures
 	out := []StorageProp{}
 	for rows.Next() {
 		var p StorageProp
