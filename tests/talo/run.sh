@@ -26,6 +26,9 @@ tmp="$(mktemp -d "${TMPDIR:-/tmp}/switchboard-talo.XXXXXX")"
 trap 'rm -rf "$tmp"' EXIT
 
 switchboard_bin "$tmp" || exit 1
+# The servers' directories (config, store, log) go under $tmp.
+mkdir -p "$tmp/servers"
+export TMPDIR="$tmp/servers"
 
 files=("$@")
 [ ${#files[@]} -gt 0 ] || files=(*.test.mjs)
@@ -35,5 +38,12 @@ timeout --kill-after=10 "${TALO_TIMEOUT:-120}" \
   node --test --test-reporter=spec --test-concurrency=3 --test-timeout=60000 "${files[@]}"
 rc=$?
 set -e
-[ $rc -eq 124 ] || [ $rc -eq 137 ] && echo "run.sh: the suite exceeded ${TALO_TIMEOUT:-120} s" >&2
+if [ $rc -ne 0 ]; then
+  [ $rc -eq 124 ] || [ $rc -eq 137 ] && echo "run.sh: the suite exceeded ${TALO_TIMEOUT:-120} s" >&2
+  for log in "$tmp"/servers/*/server.log; do
+    [ -f "$log" ] || continue
+    echo "---- $log (tail) ----" >&2
+    tail -n 60 "$log" >&2
+  done
+fi
 exit $rc
