@@ -57,7 +57,9 @@ func runCompare(args []string) error {
 		c.Titles[k] = v
 	}
 	w := os.Stdout
+	var kept []byte
 	if *out != "-" {
+		kept = keptTail(*out)
 		f, err := os.Create(*out)
 		if err != nil {
 			return err
@@ -68,10 +70,32 @@ func runCompare(args []string) error {
 	if err := c.WriteMarkdown(w); err != nil {
 		return err
 	}
+	if len(kept) > 0 {
+		if _, err := fmt.Fprintf(w, "\n%s", kept); err != nil {
+			return err
+		}
+	}
 	if *out != "-" {
 		fmt.Fprintln(os.Stderr, "wrote", *out)
 	}
 	return nil
+}
+
+// keptMarker starts the hand-written part of the output file (sections
+// from Go benchmarks, e.g. Talo versus Pusher): a re-render keeps it.
+const keptMarker = "<!-- hand-written below; switchboard-bench compare keeps it -->"
+
+// keptTail is the existing file from keptMarker on, or nil.
+func keptTail(path string) []byte {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	i := strings.Index(string(b), keptMarker)
+	if i < 0 {
+		return nil
+	}
+	return b[i:]
 }
 
 type multiFlag []string
