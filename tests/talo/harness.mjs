@@ -54,6 +54,19 @@ after(async () => {
   for (const s of servers) await s.stop();
 });
 
+// A run cut short (run.sh's timeout sends SIGTERM) must not leave servers
+// behind: they are this process's children, killed on its way out.
+function killServers() {
+  for (const s of servers) if (!s.exited) s.proc.kill('SIGKILL');
+}
+process.on('exit', killServers);
+for (const sig of ['SIGTERM', 'SIGINT']) {
+  process.on(sig, () => {
+    killServers();
+    process.exit(128 + (sig === 'SIGTERM' ? 15 : 2));
+  });
+}
+
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 function binary() {
