@@ -3,7 +3,7 @@
 #   make test   install what the tests need, then run the whole suite (Go with -race, real clients)
 GO ?= go
 
-.PHONY: bench-go run test test-go test-pusher test-python test-damon test-dcl bench fuzz fuzz-long vet lint
+.PHONY: bench-go run test test-go test-pusher test-python test-damon test-dcl test-talo bench fuzz fuzz-long vet lint
 
 run:
 	$(GO) run ./cmd/switchboard
@@ -25,6 +25,9 @@ test-python:
 
 test-dcl:
 	./scripts/test.sh dcl
+
+test-talo:
+	./scripts/test.sh talo
 
 vet:
 	$(GO) vet ./...

@@ -8,17 +8,18 @@
 #   python  a strict independent WebSocket client (Debian's python3-websockets)
 #   damon   a Node client behaving as Damon's reference SocketClient
 #   dcl     real Decentraland libraries (@dcl/protocol, @dcl/crypto) in Node
+#   talo    the Talo Godot/Unity clients' traffic replayed in Node (ws)
 # With no argument it runs them all ("lint" alone runs only golangci-lint,
 # as `make lint` does). The server binary the suites after "go"
 # test is built once here (or taken from SWITCHBOARD_BIN).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 parts=("$@")
-[ ${#parts[@]} -gt 0 ] || parts=(go pusher python damon dcl)
+[ ${#parts[@]} -gt 0 ] || parts=(go pusher python damon dcl talo)
 for part in "${parts[@]}"; do
   case "$part" in
-    go | lint | pusher | python | damon | dcl) ;;
-    *) echo "unknown part $part (go, lint, pusher, python, damon, dcl)" >&2; exit 2 ;;
+    go | lint | pusher | python | damon | dcl | talo) ;;
+    *) echo "unknown part $part (go, lint, pusher, python, damon, dcl, talo)" >&2; exit 2 ;;
   esac
 done
 
@@ -115,6 +116,9 @@ for part in "${parts[@]}"; do
       ;;
     dcl)
       echo "== dcl (Decentraland libraries)"; run_suite dcl
+      ;;
+    talo)
+      echo "== talo (Godot/Unity client traffic, ws)"; run_suite talo
       ;;
   esac
 done

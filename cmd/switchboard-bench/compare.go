@@ -59,6 +59,7 @@ func runCompare(args []string) error {
 	if *out == "-" {
 		return c.WriteMarkdown(os.Stdout)
 	}
+	kept := keptTail(*out)
 	f, err := os.Create(*out)
 	if err != nil {
 		return err
@@ -67,6 +68,12 @@ func runCompare(args []string) error {
 		_ = f.Close() // the write error is the one to report
 		return err
 	}
+	if len(kept) > 0 {
+		if _, err := fmt.Fprintf(f, "\n%s", kept); err != nil {
+			_ = f.Close()
+			return err
+		}
+	}
 	// Close reports a write the OS deferred: the document is complete only
 	// if it succeeds.
 	if err := f.Close(); err != nil {
@@ -74,6 +81,23 @@ func runCompare(args []string) error {
 	}
 	fmt.Fprintln(os.Stderr, "wrote", *out)
 	return nil
+}
+
+// keptMarker starts the hand-written part of the output file (sections
+// from Go benchmarks, e.g. Talo versus Pusher): a re-render keeps it.
+const keptMarker = "<!-- hand-written below; switchboard-bench compare keeps it -->"
+
+// keptTail is the existing file from keptMarker on, or nil.
+func keptTail(path string) []byte {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	i := strings.Index(string(b), keptMarker)
+	if i < 0 {
+		return nil
+	}
+	return b[i:]
 }
 
 type multiFlag []string

@@ -54,9 +54,7 @@ func startEmbedded(o Options, token string) (*server.Server, error) {
 			PingInterval: 2 * time.Second,
 			MaxPingsOut:  3,
 		}
-		for _, r := range peerRoutes(o.Listen, o.Routes) {
-			so.Routes = append(so.Routes, r)
-		}
+		so.Routes = append(so.Routes, peerRoutes(o.Listen, o.Routes)...)
 	}
 	ns, err := server.NewServer(so)
 	if err != nil {
