@@ -144,6 +144,30 @@ for (const engine of ENGINES) {
       assert.deepEqual(dataOf(cached), { v: 1 });
     });
 
+    test('a node paused past node_timeout is reaped, then fences itself on waking: its clients get 4200', async () => {
+      const ch = 'presence-' + uid();
+      const watcher = pj(0, { presence: () => ({ user_id: 'w2' }) });
+      const events = record((await subscribed(watcher, ch)).channel);
+      const sleeper = await raw(1);
+      const pd = { user_id: 'sleeper' };
+      const auth = sdk(c.nodes[1]).authorizeChannel(sleeper.socketId, ch, pd);
+      await rawSub(sleeper, ch, { auth: auth.auth, channel_data: auth.channel_data });
+      await eventually(() => events.some((e) => e.event === 'pusher:member_added' && e.data.id === 'sleeper'), { label: 'sleeper added' });
+      c.nodes[1].proc.kill('SIGSTOP');
+      try {
+        await eventually(() => events.some((e) => e.event === 'pusher:member_removed' && e.data.id === 'sleeper'), { timeout: NODE_TIMEOUT_MS + 8000, label: 'the paused node reaped' });
+      } finally {
+        c.nodes[1].proc.kill('SIGCONT');
+      }
+      const closed = await sleeper.waitClose(10000);
+      assert.equal(closed.code, 4200, 'a fenced node asks its clients to reconnect');
+      // The node rejoined under a new id: a new client there works, and
+      // the watcher saw the sleeper leave once.
+      const fresh = await raw(1);
+      await rawSub(fresh, uid('after-'));
+      assert.equal(events.filter((e) => e.event === 'pusher:member_removed' && e.data.id === 'sleeper').length, 1);
+    });
+
     test(`a node killed with SIGKILL: its members leave everywhere, once (the delay after the kill is printed)`, async () => {
       const ch = 'presence-' + uid();
       const watcher = pj(0, { presence: () => ({ user_id: 'w' }) });
