@@ -29,7 +29,10 @@ for (const engine of ENGINES) {
 
     before(async () => {
       hooks = await new WebhookReceiver().start();
-      c = await startCluster(engine, { apps: [app({ webhooks: [{ url: hooks.url, event_types: ['channel_occupied', 'channel_vacated', 'member_added', 'member_removed'] }] })] });
+      c = await startCluster(engine, {
+        apps: [app({ webhooks: [{ url: hooks.url, event_types: ['channel_occupied', 'channel_vacated', 'member_added', 'member_removed'] }] })],
+        damon: { enabled: true, token: 'cluster-token' },
+      });
     });
     after(async () => {
       for (const x of open.splice(0)) {
@@ -142,6 +145,28 @@ for (const engine of ENGINES) {
       await rawSub(s, ch);
       const cached = await s.expect('last', ch, 5000);
       assert.deepEqual(dataOf(cached), { v: 1 });
+    });
+
+    test('Damon GLOBAL, GROUP and DIRECT reach services on other nodes', async () => {
+      const svc = async (i, group) => {
+        const cl = await RawClient.connect(`ws://127.0.0.1:${c.nodes[i].port}/damon`, { established: false });
+        open.push(cl);
+        cl.send({ op: 1, data: { group, token: 'cluster-token' } });
+        const ok = await cl.take((m) => m?.op === 1, 5000, 'IDENTIFY answer');
+        return { cl, id: ok.data.id };
+      };
+      const a = await svc(0, 'g1');
+      const b = await svc(1, 'g1');
+      const d = await svc(2, 'g2');
+      const next = (s, label) => s.cl.take((m) => m?.op === 0 || m?.op === 5, 5000, label);
+      a.cl.send({ op: 0, event: 'hello', data: 1, intent: { target: 'GLOBAL' } });
+      for (const s of [a, b, d]) assert.equal((await next(s, 'GLOBAL')).event, 'hello');
+      a.cl.send({ op: 0, event: 'group', data: 2, intent: { target: 'GROUP', identifier: 'g1' } });
+      a.cl.send({ op: 0, event: 'direct', data: 3, intent: { target: 'DIRECT', identifier: d.id } });
+      assert.equal((await next(b, 'GROUP on node 1')).event, 'group');
+      // d (group g2) gets the DIRECT next, not the GROUP message.
+      assert.equal((await next(d, 'DIRECT on node 2')).event, 'direct');
+      assert.equal((await next(a, 'GROUP back to its sender')).event, 'group');
     });
 
     test('a node paused past node_timeout is reaped, then fences itself on waking: its clients get 4200', async () => {

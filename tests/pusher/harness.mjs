@@ -214,8 +214,9 @@ async function startServerOnce(cfg) {
     limits: { connection_rate: { per_second: 0 }, ...(cfg.limits || {}) },
     shutdown: { timeout: '5s', ...(cfg.shutdown || {}) },
     pusher: { ...(cfg.pusher || {}), apps },
-    // Several servers run at once: keep the Damon TCP port (42069) free.
-    damon: { enabled: false },
+    // Several servers run at once: keep the Damon TCP port (42069) free
+    // (a test that wants Damon gets its WebSocket path only).
+    damon: cfg.damon ? { ...cfg.damon, tcp: false } : { enabled: false },
     ...(cfg.cluster ? { cluster: cfg.cluster } : {}),
   };
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'switchboard-pusher-'));
