@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/gobwas/ws"
+
+	"github.com/switchboard-rt/switchboard/internal/wstest"
 )
 
 // forEachReader runs f with a goroutine per connection (poller nil) and
@@ -167,7 +169,7 @@ func testSplitWrites(t *testing.T, parkAfter time.Duration) {
 					time.Sleep(time.Duration(rng.IntN(1000)) * time.Microsecond)
 				}
 				_ = c.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
-				f, err := readBoundedFrame(c.br, maxTestFrame)
+				f, err := wstest.ReadFrame(c.br, wstest.MaxFrame)
 				if err != nil {
 					t.Errorf("conn %d message %d: %v", i, m, err)
 					return

@@ -18,6 +18,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/gobwas/ws"
+
+	"github.com/switchboard-rt/switchboard/internal/wstest"
 )
 
 // recorder is a Handler that records what a connection receives.
@@ -112,7 +114,7 @@ func (c *rawClient) writeFrame(f ws.Frame) {
 func (c *rawClient) readFrame() ws.Frame {
 	c.t.Helper()
 	_ = c.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
-	f, err := readBoundedFrame(c.br, maxTestFrame)
+	f, err := wstest.ReadFrame(c.br, wstest.MaxFrame)
 	if err != nil {
 		c.t.Fatalf("read frame: %v", err)
 	}
@@ -498,28 +500,3 @@ func TestCloseReasonIsAlwaysValidUTF8(t *testing.T) {
 		}
 	}
 }
-
-// readBoundedFrame reads one frame as ws.ReadFrame did (payload not
-// unmasked), refusing a declared length over max instead of reading
-// whatever the peer announces.
-func readBoundedFrame(r io.Reader, max int64) (ws.Frame, error) {
-	h, err := ws.ReadHeader(r)
-	if err != nil {
-		return ws.Frame{}, err
-	}
-	if h.Length > max {
-		return ws.Frame{}, fmt.Errorf("frame payload of %d bytes, over %d", h.Length, max)
-	}
-	f := ws.Frame{Header: h}
-	if h.Length > 0 {
-		f.Payload = make([]byte, h.Length)
-		if _, err := io.ReadFull(r, f.Payload); err != nil {
-			return ws.Frame{}, err
-		}
-	}
-	return f, nil
-}
-
-// maxTestFrame bounds a frame this test client reads: far above what the
-// tests send, so only a broken length stops it.
-const maxTestFrame = 16 << 20

@@ -34,6 +34,7 @@ import (
 	"github.com/switchboard-rt/switchboard/internal/metrics"
 	"github.com/switchboard-rt/switchboard/internal/protocol/talo"
 	"github.com/switchboard-rt/switchboard/internal/transport"
+	"github.com/switchboard-rt/switchboard/internal/wstest"
 )
 
 // benchScopes leave out read:playerPresence, so identifies broadcast to
@@ -185,7 +186,7 @@ func (c *benchConn) readText(b *testing.B) string {
 	_ = c.conn.SetReadDeadline(time.Now().Add(30 * time.Second))
 	defer func() { _ = c.conn.SetReadDeadline(time.Time{}) }()
 	for {
-		f, err := readBoundedFrame(c.r, maxTestFrame)
+		f, err := wstest.ReadFrame(c.r, wstest.MaxFrame)
 		if err != nil {
 			b.Fatalf("read: %v", err)
 		}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -25,6 +24,7 @@ import (
 	"github.com/switchboard-rt/switchboard/internal/hub"
 	"github.com/switchboard-rt/switchboard/internal/metrics"
 	"github.com/switchboard-rt/switchboard/internal/protocol/talo"
+	"github.com/switchboard-rt/switchboard/internal/wstest"
 )
 
 // fixedNow is the server's clock in tests, so every timestamp in a frame
@@ -232,7 +232,7 @@ func (e *env) connect(key string) *client {
 func (c *client) read(r *bufio.Reader) {
 	defer close(c.done)
 	for {
-		f, err := readBoundedFrame(r, maxTestFrame)
+		f, err := wstest.ReadFrame(r, wstest.MaxFrame)
 		if err != nil {
 			return
 		}
@@ -357,28 +357,3 @@ func (e *env) waitConnections(n int) {
 func (e *env) errors(reason string) float64 {
 	return e.metrics.Value("switchboard_protocol_errors_total", "protocol", "talo", "reason", reason)
 }
-
-// readBoundedFrame reads one frame as ws.ReadFrame did (payload not
-// unmasked), refusing a declared length over max instead of reading
-// whatever the peer announces.
-func readBoundedFrame(r io.Reader, max int64) (ws.Frame, error) {
-	h, err := ws.ReadHeader(r)
-	if err != nil {
-		return ws.Frame{}, err
-	}
-	if h.Length > max {
-		return ws.Frame{}, fmt.Errorf("frame payload of %d bytes, over %d", h.Length, max)
-	}
-	f := ws.Frame{Header: h}
-	if h.Length > 0 {
-		f.Payload = make([]byte, h.Length)
-		if _, err := io.ReadFull(r, f.Payload); err != nil {
-			return ws.Frame{}, err
-		}
-	}
-	return f, nil
-}
-
-// maxTestFrame bounds a frame this test client reads: far above what the
-// tests send, so only a broken length stops it.
-const maxTestFrame = 16 << 20
