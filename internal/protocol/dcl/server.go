@@ -230,9 +230,10 @@ type Server struct {
 	pm      *metrics.Conn // switchboard_* counters for protocol "dcl"
 	warnEIP throttle
 
-	aliases atomic.Uint32 // last alias handed out: 1, 2, 3... never reused
-	baseCtx atomic.Pointer[context.Context]
-	open    atomic.Int64 // connections upgraded or upgrading, for MaxConnections
+	aliases   atomic.Uint32 // last alias handed out: from a random base, never reused
+	keySuffix string        // of this process's hub connection keys
+	baseCtx   atomic.Pointer[context.Context]
+	open      atomic.Int64 // connections upgraded or upgrading, for MaxConnections
 
 	conns connset.Set[*session] // every open connection; its lock is a leaf, taken under mu too
 
@@ -259,15 +260,17 @@ func NewServer(opts Options) *Server {
 		opts.Metrics = metrics.New()
 	}
 	s := &Server{
-		opts:     opts,
-		optErr:   optErr,
-		log:      opts.Logger.With("protocol", "dcl"),
-		m:        newRoomMetrics(opts.Metrics.Registry, opts.CommitHash, opts.EthNetwork),
-		pm:       opts.Metrics.ForConn("dcl", ""),
-		warnEIP:  throttle{interval: 10 * time.Second},
-		rooms:    map[string]*room{},
-		sessions: map[string]*session{},
+		opts:      opts,
+		optErr:    optErr,
+		log:       opts.Logger.With("protocol", "dcl"),
+		m:         newRoomMetrics(opts.Metrics.Registry, opts.CommitHash, opts.EthNetwork),
+		pm:        opts.Metrics.ForConn("dcl", ""),
+		warnEIP:   throttle{interval: 10 * time.Second},
+		rooms:     map[string]*room{},
+		sessions:  map[string]*session{},
+		keySuffix: randomKeySuffix(),
 	}
+	s.aliases.Store(randomAliasBase())
 	tOpts := opts.Transport
 	tOpts.Observer = s.pm
 	s.up = &transport.Upgrader{
@@ -285,6 +288,8 @@ func NewServer(opts Options) *Server {
 		// Rooms keep their own counts; the hub's occupancy stays on this
 		// node and costs a cluster's store nothing.
 		opts.Hub.CountLocally(Namespace)
+		// Peers of a node that died are announced as gone by a survivor.
+		opts.Hub.Own(Namespace, s)
 	}
 	return s
 }
@@ -452,8 +457,8 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 
 // ---------------------------------------------------------------- registry
 
-// nextAlias hands out the next alias: per process, from 1, never reused
-// (0 is skipped should the counter ever wrap).
+// nextAlias hands out the next alias: per process, counting up from a
+// random base, never reused (0 is skipped should the counter ever wrap).
 func (s *Server) nextAlias() uint32 {
 	for {
 		if a := s.aliases.Add(1); a != 0 {
@@ -500,11 +505,14 @@ func (s *Server) publish(roomID string, payload []byte, exclude string) {
 }
 
 // join adds a verified session to its room (spec section 6), atomically
-// with respect to every other join and leave: kick the address's previous
-// session (its room gets peer_leave first), check the capacity again,
-// welcome the peer with the room's other peers, subscribe it to the room's
-// traffic, and tell the others with peer_join. It reports false when the
-// session could not join (closed meanwhile, or the room filled up).
+// with respect to every other join and leave of this node: kick the
+// address's previous session here (its room gets peer_leave first), claim
+// the address cluster-wide (a previous session on another node is kicked
+// there), enter the room's cluster-wide membership within its capacity,
+// welcome the peer with the room's other peers on every node, subscribe
+// it to the room's traffic, and tell the others with peer_join. It
+// reports false when the session could not join (closed meanwhile, the
+// room filled up, or the cluster's store failed).
 func (s *Server) join(ss *session) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -519,20 +527,36 @@ func (s *Server) join(ss *session) bool {
 			"old_room", old.roomID, "old_alias", old.alias, "room", ss.roomID, "alias", ss.alias)
 		s.kickLocked(old, ReasonRoomFull, "replaced")
 	}
-	r := s.rooms[ss.roomID]
-	if r != nil && len(r.members) >= s.opts.RoomCapacity {
-		// Filled up between identification and now.
-		ss.kick(ReasonRoomFull, "room_full")
+	if err := s.enterRoom(ss); err != nil {
+		if errors.Is(err, engine.ErrFull) {
+			// Filled up (on any node) between identification and now.
+			ss.kick(ReasonRoomFull, "room_full")
+		} else {
+			s.log.Warn("room membership failed", "room", ss.roomID, "err", err)
+		}
 		return false
 	}
+	// Connected before the claim: a newer login elsewhere that takes the
+	// claim right after finds this session to kick.
+	s.opts.Hub.Connect(Namespace, ss.key, ss)
+	if err := s.claimAddress(ss); err != nil {
+		s.log.Warn("address claim failed", "room", ss.roomID, "err", err)
+		s.opts.Hub.Disconnect(Namespace, ss.key)
+		s.leaveCluster(ss)
+		return false
+	}
+	peers, err := s.roomPeers(ss)
+	if err != nil {
+		s.log.Warn("room members failed", "room", ss.roomID, "err", err)
+		s.opts.Hub.Disconnect(Namespace, ss.key)
+		s.leaveCluster(ss)
+		return false
+	}
+	r := s.rooms[ss.roomID]
 	if r == nil {
 		r = &room{id: ss.roomID, members: map[*session]struct{}{}}
 		s.rooms[ss.roomID] = r
 		s.m.rooms.Set(float64(len(s.rooms)))
-	}
-	peers := make([]identity, 0, len(r.members))
-	for p := range r.members {
-		peers = append(peers, identity{p.alias, p.address})
 	}
 	r.members[ss] = struct{}{}
 	r.size.Store(int32(len(r.members)))
@@ -545,11 +569,11 @@ func (s *Server) join(ss *session) bool {
 	// peer_join goes out means that a peer who saw the join and answers
 	// at once (the relay does not take s.mu) is heard by the newcomer.
 	// Nothing can reach the newcomer before its welcome, which is queued.
-	ss.send(encodeWelcome(ss.alias, peers))
-	s.opts.Hub.Connect(Namespace, ss.key, ss)
+	ss.send(encodeWelcome(ss.alias, slices.Clone(peers)))
 	if _, err := s.opts.Hub.Subscribe(context.Background(), Namespace, r.id, ss); err != nil {
 		s.log.Warn("room subscription failed", "room", r.id, "err", err)
 	}
+	s.catchUp(ss, peers)
 	joinMsg := encodePeerJoin(ss.alias, ss.address)
 	s.publish(r.id, joinMsg, ss.key)
 	s.m.out(len(peers), len(joinMsg))
@@ -572,15 +596,14 @@ func (s *Server) leaveLocked(ss *session, r *room) {
 		s.log.Warn("room unsubscribe failed", "room", r.id, "err", err)
 	}
 	s.opts.Hub.Disconnect(Namespace, ss.key)
-	if len(r.members) == 0 {
-		if s.rooms[r.id] == r {
-			delete(s.rooms, r.id)
-		}
-	} else {
-		leave := encodePeerLeave(ss.alias)
-		s.publish(r.id, leave, "")
-		s.m.out(len(r.members), len(leave))
+	s.leaveCluster(ss)
+	if len(r.members) == 0 && s.rooms[r.id] == r {
+		delete(s.rooms, r.id)
 	}
+	// The room may have peers on other nodes even when none is left here.
+	leave := encodePeerLeave(ss.alias)
+	s.publish(r.id, leave, "")
+	s.m.out(len(r.members), len(leave))
 	s.m.rooms.Set(float64(len(s.rooms)))
 	s.m.connections.Set(float64(len(s.sessions)))
 }
@@ -620,5 +643,9 @@ func (t *throttle) allow() bool {
 	return true
 }
 
-// aliasKey is a session's hub connection key.
+// aliasKey is an alias as a presence member's user id.
 func aliasKey(alias uint32) string { return strconv.FormatUint(uint64(alias), 10) }
+
+// connKey is a session's hub connection key: its alias and this
+// process's suffix, unique across the cluster.
+func (s *Server) connKey(alias uint32) string { return aliasKey(alias) + "." + s.keySuffix }
