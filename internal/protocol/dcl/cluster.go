@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strconv"
 	"time"
 
@@ -73,11 +74,23 @@ func (ss *session) member() engine.Member {
 var errAliasTaken = errors.New("dcl: alias taken in the room")
 
 // enterRoom adds ss to its room's cluster-wide membership with the
-// room's capacity as the atomic limit (engine.ErrFull when full). Should
-// another node's peer already hold the alias in this room, it takes a
-// fresh alias and tries again, so two peers of one room never share one.
-// The caller holds s.mu; ss is not yet connected to the hub.
-func (s *Server) enterRoom(ss *session) error {
+// room's capacity as the atomic limit (engine.ErrFull when full). members
+// is the room read just before: should another node's peer hold the
+// session's alias there, the session takes its next alias first. Should
+// one take it between that read and the add (the add then finds the
+// member), the session leaves it and tries again with its next alias; the
+// add has then also replaced that member's info (its address) in the
+// store, which later welcomes show until that peer leaves: a clash of two
+// random counters within one store round trip, far rarer than the clash
+// itself. The caller holds s.mu; ss is not yet connected to the hub.
+func (s *Server) enterRoom(ss *session, members []identity) error {
+	for range maxAliasRetries {
+		if !slices.ContainsFunc(members, func(m identity) bool { return m.alias == ss.alias }) {
+			break
+		}
+		s.log.Warn("alias already in the room (from another node): taking another", "room", ss.roomID, "alias", ss.alias)
+		s.renameAlias(ss)
+	}
 	for range maxAliasRetries {
 		ctx, cancel := engineCtx()
 		first, err := s.opts.Hub.PresenceJoinLimit(ctx, Namespace, ss.roomID, ss.key, ss.member(), s.opts.RoomCapacity)
@@ -92,37 +105,61 @@ func (s *Server) enterRoom(ss *session) error {
 		ctx, cancel = engineCtx()
 		_, _ = s.opts.Hub.PresenceLeave(ctx, Namespace, ss.roomID, ss.key, aliasKey(ss.alias))
 		cancel()
-		alias := s.nextAlias()
-		ss.mu.Lock()
-		ss.alias, ss.key = alias, s.connKey(alias)
-		ss.mu.Unlock()
+		s.renameAlias(ss)
 	}
 	return errAliasTaken
 }
 
-// roomPeers lists the room's members on every node, except ss and any
-// session of its own address (one it replaced, which its node is still
-// kicking: its peer_leave follows).
-func (s *Server) roomPeers(ss *session) ([]identity, error) {
+// renameAlias gives a session that is not yet joined its next alias.
+func (s *Server) renameAlias(ss *session) {
+	alias := s.nextAlias()
+	ss.mu.Lock()
+	ss.alias, ss.key = alias, s.connKey(alias)
+	ss.mu.Unlock()
+}
+
+// roomMembers lists the room's members on every node.
+func (s *Server) roomMembers(roomID string) ([]identity, error) {
 	ctx, cancel := engineCtx()
 	defer cancel()
-	ms, err := s.opts.Hub.PresenceMembers(ctx, Namespace, ss.roomID)
+	ms, err := s.opts.Hub.PresenceMembers(ctx, Namespace, roomID)
 	if err != nil {
 		return nil, err
 	}
-	peers := make([]identity, 0, len(ms))
+	out := make([]identity, 0, len(ms))
 	for _, m := range ms {
 		a, err := strconv.ParseUint(m.UserID, 10, 32)
-		if err != nil || uint32(a) == ss.alias {
+		if err != nil {
 			continue
 		}
 		var info memberInfo
-		if json.Unmarshal(m.Info, &info) != nil || info.Address == ss.address {
+		if json.Unmarshal(m.Info, &info) != nil {
 			continue
 		}
-		peers = append(peers, identity{uint32(a), info.Address})
+		out = append(out, identity{uint32(a), info.Address})
 	}
-	return peers, nil
+	return out, nil
+}
+
+// othersOf is members without ss and any session of its own address (one
+// it replaced, which its node is still kicking: its peer_leave follows).
+func othersOf(members []identity, ss *session) []identity {
+	out := make([]identity, 0, len(members))
+	for _, m := range members {
+		if m.alias != ss.alias && m.address != ss.address {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// roomPeers lists ss's room's other peers on every node.
+func (s *Server) roomPeers(ss *session) ([]identity, error) {
+	ms, err := s.roomMembers(ss.roomID)
+	if err != nil {
+		return nil, err
+	}
+	return othersOf(ms, ss), nil
 }
 
 // catchUp closes the gap between the welcome (a snapshot of the room) and

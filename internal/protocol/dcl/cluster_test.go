@@ -420,3 +420,33 @@ func TestClusterDeadNodePeersLeave(t *testing.T) {
 		t.Fatalf("got %v, want peer_leave{%d}", l, bw.Alias)
 	}
 }
+
+// Two nodes that hand out the same alias (forced here: their counters
+// start equal) never give it to two peers of one room: the second join
+// finds the alias's member and takes its next alias.
+func TestClusterAliasClash(t *testing.T) {
+	nodes := startCluster(t, 2, nil)
+	a, b := nodes[0], nodes[1]
+	b.srv.aliases.Store(a.srv.aliases.Load())
+	alice, bob := newPeer(t), newPeer(t)
+	ac, aw := a.joined("clash", alice)
+	bc, bw := b.joined("clash", bob)
+	if bw.Alias == aw.Alias {
+		t.Fatalf("both peers have alias %d", aw.Alias)
+	}
+	if got := bw.PeerIdentities; len(got) != 1 || got[aw.Alias] != alice.addr {
+		t.Fatalf("bob's welcome lists %v, want {%d: %s}", got, aw.Alias, alice.addr)
+	}
+	if j := ac.next(3*time.Second, "bob's join").GetPeerJoinMessage(); j == nil || j.Alias != bw.Alias {
+		t.Fatalf("alice got %v, want bob's join as %d", j, bw.Alias)
+	}
+	bc.update([]byte("b"), false)
+	if u := ac.nextUpdate("b", "bob's update"); u.FromAlias != bw.Alias {
+		t.Fatalf("update from %d, want %d", u.FromAlias, bw.Alias)
+	}
+	ctx, cancel := engineCtx()
+	defer cancel()
+	if n, err := a.srv.opts.Hub.PresenceCount(ctx, Namespace, "clash"); err != nil || n != 2 {
+		t.Fatalf("room has %d members (%v), want 2", n, err)
+	}
+}
