@@ -122,6 +122,13 @@ func startEnv(t testing.TB, stepped bool, mutate func(*Options)) *testEnv {
 	if err := h.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
+	return startEnvOn(t, ctx, h, m, stepped, mutate)
+}
+
+// startEnvOn starts a server on a started hub h (whose observer is m);
+// ctx ends with the test.
+func startEnvOn(t testing.TB, ctx context.Context, h *hub.Hub, m *metrics.Metrics, stepped bool, mutate func(*Options)) *testEnv {
+	t.Helper()
 	wheel := timewheel.New(testTick, 512)
 	var clock *testClock
 	if stepped {

@@ -16,6 +16,10 @@
 // its weaknesses fixed: stricter auth chains, a CSPRNG challenge, bounded
 // send queues, and every rejected input counted by reason.
 //
+// Across a cluster (cluster.go, docs/decentraland.md "Across a cluster")
+// a room's membership is engine presence, the one session per address an
+// engine claim, and the peers of a dead node leave through hub.Owner.
+//
 // Locks follow the server's one order, docs/locking.md (Server.mu, then
 // session.mu, then the hub's). The relay of a peer update holds only the
 // sender's session.mu, so updates in one room never wait for each other or
@@ -37,7 +41,6 @@ import (
 	"time"
 
 	"github.com/switchboard-rt/switchboard/internal/connset"
-	"github.com/switchboard-rt/switchboard/internal/engine"
 	"github.com/switchboard-rt/switchboard/internal/frontend"
 	"github.com/switchboard-rt/switchboard/internal/hub"
 	"github.com/switchboard-rt/switchboard/internal/metrics"
@@ -230,9 +233,10 @@ type Server struct {
 	pm      *metrics.Conn // switchboard_* counters for protocol "dcl"
 	warnEIP throttle
 
-	aliases atomic.Uint32 // last alias handed out: 1, 2, 3... never reused
-	baseCtx atomic.Pointer[context.Context]
-	open    atomic.Int64 // connections upgraded or upgrading, for MaxConnections
+	aliases   atomic.Uint32 // last alias handed out: from a random base, never reused
+	keySuffix string        // of this process's hub connection keys
+	baseCtx   atomic.Pointer[context.Context]
+	open      atomic.Int64 // connections upgraded or upgrading, for MaxConnections
 
 	conns connset.Set[*session] // every open connection; its lock is a leaf, taken under mu too
 
@@ -259,15 +263,17 @@ func NewServer(opts Options) *Server {
 		opts.Metrics = metrics.New()
 	}
 	s := &Server{
-		opts:     opts,
-		optErr:   optErr,
-		log:      opts.Logger.With("protocol", "dcl"),
-		m:        newRoomMetrics(opts.Metrics.Registry, opts.CommitHash, opts.EthNetwork),
-		pm:       opts.Metrics.ForConn("dcl", ""),
-		warnEIP:  throttle{interval: 10 * time.Second},
-		rooms:    map[string]*room{},
-		sessions: map[string]*session{},
+		opts:      opts,
+		optErr:    optErr,
+		log:       opts.Logger.With("protocol", "dcl"),
+		m:         newRoomMetrics(opts.Metrics.Registry, opts.CommitHash, opts.EthNetwork),
+		pm:        opts.Metrics.ForConn("dcl", ""),
+		warnEIP:   throttle{interval: 10 * time.Second},
+		rooms:     map[string]*room{},
+		sessions:  map[string]*session{},
+		keySuffix: randomKeySuffix(),
 	}
+	s.aliases.Store(randomAliasBase())
 	tOpts := opts.Transport
 	tOpts.Observer = s.pm
 	s.up = &transport.Upgrader{
@@ -285,6 +291,8 @@ func NewServer(opts Options) *Server {
 		// Rooms keep their own counts; the hub's occupancy stays on this
 		// node and costs a cluster's store nothing.
 		opts.Hub.CountLocally(Namespace)
+		// Peers of a node that died are announced as gone by a survivor.
+		opts.Hub.Own(Namespace, s)
 	}
 	return s
 }
@@ -450,158 +458,6 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	_, _ = w.Write(b)
 }
 
-// ---------------------------------------------------------------- registry
-
-// nextAlias hands out the next alias: per process, from 1, never reused
-// (0 is skipped should the counter ever wrap).
-func (s *Server) nextAlias() uint32 {
-	for {
-		if a := s.aliases.Add(1); a != 0 {
-			return a
-		}
-	}
-}
-
-// addrKey is the key of the one-session-per-address rule.
-func (s *Server) addrKey(roomID, address string) string {
-	if s.opts.SessionPerRoom {
-		return roomID + "\x00" + address
-	}
-	return address
-}
-
-// hasSession reports whether key has a joined session (the challenge's
-// already_connected hint).
-func (s *Server) hasSession(key string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.sessions[key] != nil
-}
-
-// roomSize is the number of joined peers in a room.
-func (s *Server) roomSize(id string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if r := s.rooms[id]; r != nil {
-		return len(r.members)
-	}
-	return 0
-}
-
-// publish sends a pre-encoded packet to the room's subscribers on every
-// node, except the connection keyed exclude.
-func (s *Server) publish(roomID string, payload []byte, exclude string) {
-	err := s.opts.Hub.Publish(context.Background(), engine.Publication{
-		Namespace: Namespace, Channel: roomID, Payload: payload, Binary: true, ExcludeConn: exclude,
-	})
-	if err != nil {
-		s.log.Warn("publish to room failed", "room", roomID, "err", err)
-	}
-}
-
-// join adds a verified session to its room (spec section 6), atomically
-// with respect to every other join and leave: kick the address's previous
-// session (its room gets peer_leave first), check the capacity again,
-// welcome the peer with the room's other peers, subscribe it to the room's
-// traffic, and tell the others with peer_join. It reports false when the
-// session could not join (closed meanwhile, or the room filled up).
-func (s *Server) join(ss *session) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	ss.mu.Lock()
-	closing := ss.closing
-	ss.mu.Unlock()
-	if closing || s.conns.Draining() {
-		return false
-	}
-	if old := s.sessions[ss.addrKey]; old != nil {
-		s.log.Debug("address joined again: kicking its previous session", "address", ss.address,
-			"old_room", old.roomID, "old_alias", old.alias, "room", ss.roomID, "alias", ss.alias)
-		s.kickLocked(old, ReasonRoomFull, "replaced")
-	}
-	r := s.rooms[ss.roomID]
-	if r != nil && len(r.members) >= s.opts.RoomCapacity {
-		// Filled up between identification and now.
-		ss.kick(ReasonRoomFull, "room_full")
-		return false
-	}
-	if r == nil {
-		r = &room{id: ss.roomID, members: map[*session]struct{}{}}
-		s.rooms[ss.roomID] = r
-		s.m.rooms.Set(float64(len(s.rooms)))
-	}
-	peers := make([]identity, 0, len(r.members))
-	for p := range r.members {
-		peers = append(peers, identity{p.alias, p.address})
-	}
-	r.members[ss] = struct{}{}
-	r.size.Store(int32(len(r.members)))
-	s.sessions[ss.addrKey] = ss
-	ss.mu.Lock()
-	ss.stage, ss.room = stageJoined, r
-	ss.mu.Unlock()
-
-	// Welcome first; then subscribe, then announce. Subscribing before the
-	// peer_join goes out means that a peer who saw the join and answers
-	// at once (the relay does not take s.mu) is heard by the newcomer.
-	// Nothing can reach the newcomer before its welcome, which is queued.
-	ss.send(encodeWelcome(ss.alias, peers))
-	s.opts.Hub.Connect(Namespace, ss.key, ss)
-	if _, err := s.opts.Hub.Subscribe(context.Background(), Namespace, r.id, ss); err != nil {
-		s.log.Warn("room subscription failed", "room", r.id, "err", err)
-	}
-	joinMsg := encodePeerJoin(ss.alias, ss.address)
-	s.publish(r.id, joinMsg, ss.key)
-	s.m.out(len(peers), len(joinMsg))
-	s.m.connectionsTotal.Inc()
-	s.m.connections.Set(float64(len(s.sessions)))
-	return true
-}
-
-// leaveLocked takes a joined session out of its room: it stops relaying
-// for it, unsubscribes it, deletes the room when empty, and otherwise tells
-// the rest with peer_leave. The caller holds s.mu and has moved ss out of
-// stageJoined under ss.mu, so no update of ss can follow its peer_leave.
-func (s *Server) leaveLocked(ss *session, r *room) {
-	delete(r.members, ss)
-	r.size.Store(int32(len(r.members)))
-	if s.sessions[ss.addrKey] == ss {
-		delete(s.sessions, ss.addrKey)
-	}
-	if _, _, err := s.opts.Hub.Unsubscribe(context.Background(), Namespace, r.id, ss); err != nil {
-		s.log.Warn("room unsubscribe failed", "room", r.id, "err", err)
-	}
-	s.opts.Hub.Disconnect(Namespace, ss.key)
-	if len(r.members) == 0 {
-		if s.rooms[r.id] == r {
-			delete(s.rooms, r.id)
-		}
-	} else {
-		leave := encodePeerLeave(ss.alias)
-		s.publish(r.id, leave, "")
-		s.m.out(len(r.members), len(leave))
-	}
-	s.m.rooms.Set(float64(len(s.rooms)))
-	s.m.connections.Set(float64(len(s.sessions)))
-}
-
-// kickLocked sends peer_kicked{reason} to a joined session, closes it and
-// takes it out of its room (its peer_leave goes out now). s.mu is held.
-func (s *Server) kickLocked(old *session, reason, metric string) {
-	old.mu.Lock()
-	old.closing = true
-	r, joined := old.room, old.stage == stageJoined
-	old.stage = stageGone
-	old.mu.Unlock()
-	old.send(encodeKicked(reason))
-	old.conn.Close(0, "")
-	s.m.kicks.Inc()
-	s.pm.Error(metric)
-	if joined {
-		s.leaveLocked(old, r)
-	}
-}
-
 // throttle lets one event through per interval.
 type throttle struct {
 	interval time.Duration
@@ -620,5 +476,9 @@ func (t *throttle) allow() bool {
 	return true
 }
 
-// aliasKey is a session's hub connection key.
+// aliasKey is an alias as a presence member's user id.
 func aliasKey(alias uint32) string { return strconv.FormatUint(uint64(alias), 10) }
+
+// connKey is a session's hub connection key: its alias and this
+// process's suffix, unique across the cluster.
+func (s *Server) connKey(alias uint32) string { return aliasKey(alias) + "." + s.keySuffix }

@@ -67,7 +67,7 @@ type session struct {
 
 func (s *Server) newSession(c transport.Conn, roomID, peerID string) *session {
 	alias := s.nextAlias()
-	ss := &session{srv: s, conn: c, roomID: roomID, alias: alias, key: aliasKey(alias), peerID: peerID}
+	ss := &session{srv: s, conn: c, roomID: roomID, alias: alias, key: s.connKey(alias), peerID: peerID}
 	ss.timer = s.opts.Wheel.NewTimer(ss.onTimer)
 	draining := s.conns.Add(ss)
 	s.pm.Open.Inc()
@@ -252,7 +252,7 @@ func (ss *session) identify(pkt *dclpb.WsPacket) {
 		ss.fail(errTokenPeer)
 		return
 	}
-	if s.roomSize(ss.roomID) >= s.opts.RoomCapacity {
+	if s.clusterRoomSize(ss.roomID) >= s.opts.RoomCapacity {
 		ss.kick(ReasonRoomFull, "room_full")
 		return
 	}

@@ -1,0 +1,182 @@
+package dcl
+
+import (
+	"context"
+	"errors"
+	"slices"
+
+	"github.com/switchboard-rt/switchboard/internal/engine"
+)
+
+// The registry: this node's rooms and joined sessions (Server.rooms,
+// Server.sessions), kept in step with the room's cluster-wide state
+// (cluster.go).
+
+// nextAlias hands out the next alias: per process, counting up from a
+// random base, never reused (0 is skipped should the counter ever wrap).
+func (s *Server) nextAlias() uint32 {
+	for {
+		if a := s.aliases.Add(1); a != 0 {
+			return a
+		}
+	}
+}
+
+// addrKey is the key of the one-session-per-address rule.
+func (s *Server) addrKey(roomID, address string) string {
+	if s.opts.SessionPerRoom {
+		return roomID + "\x00" + address
+	}
+	return address
+}
+
+// hasSession reports whether key has a joined session (the challenge's
+// already_connected hint).
+func (s *Server) hasSession(key string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sessions[key] != nil
+}
+
+// roomSize is the number of joined peers in a room.
+func (s *Server) roomSize(id string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r := s.rooms[id]; r != nil {
+		return len(r.members)
+	}
+	return 0
+}
+
+// publish sends a pre-encoded packet to the room's subscribers on every
+// node, except the connection keyed exclude.
+func (s *Server) publish(roomID string, payload []byte, exclude string) {
+	err := s.opts.Hub.Publish(context.Background(), engine.Publication{
+		Namespace: Namespace, Channel: roomID, Payload: payload, Binary: true, ExcludeConn: exclude,
+	})
+	if err != nil {
+		s.log.Warn("publish to room failed", "room", roomID, "err", err)
+	}
+}
+
+// join adds a verified session to its room (spec section 6), atomically
+// with respect to every other join and leave of this node: kick the
+// address's previous session here (its room gets peer_leave first), claim
+// the address cluster-wide (a previous session on another node is kicked
+// there), enter the room's cluster-wide membership within its capacity,
+// welcome the peer with the room's other peers on every node, subscribe
+// it to the room's traffic, and tell the others with peer_join. It
+// reports false when the session could not join (closed meanwhile, the
+// room filled up, or the cluster's store failed).
+func (s *Server) join(ss *session) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ss.mu.Lock()
+	closing := ss.closing
+	ss.mu.Unlock()
+	if closing || s.conns.Draining() {
+		return false
+	}
+	if old := s.sessions[ss.addrKey]; old != nil {
+		s.log.Debug("address joined again: kicking its previous session", "address", ss.address,
+			"old_room", old.roomID, "old_alias", old.alias, "room", ss.roomID, "alias", ss.alias)
+		s.kickLocked(old, ReasonRoomFull, "replaced")
+	}
+	// The room as it is before the join: the alias check and the welcome
+	// (catchUp below sends what changes until the subscription).
+	members, err := s.roomMembers(ss.roomID)
+	if err != nil {
+		s.log.Warn("room members failed", "room", ss.roomID, "err", err)
+		return false
+	}
+	if err := s.enterRoom(ss, members); err != nil {
+		if errors.Is(err, engine.ErrFull) {
+			// Filled up (on any node) between identification and now.
+			ss.kick(ReasonRoomFull, "room_full")
+		} else {
+			s.log.Warn("room membership failed", "room", ss.roomID, "err", err)
+		}
+		return false
+	}
+	// Connected before the claim: a newer login elsewhere that takes the
+	// claim right after finds this session to kick.
+	s.opts.Hub.Connect(Namespace, ss.key, ss)
+	if err := s.claimAddress(ss); err != nil {
+		s.log.Warn("address claim failed", "room", ss.roomID, "err", err)
+		s.opts.Hub.Disconnect(Namespace, ss.key)
+		s.leaveCluster(ss)
+		return false
+	}
+	peers := othersOf(members, ss)
+	r := s.rooms[ss.roomID]
+	if r == nil {
+		r = &room{id: ss.roomID, members: map[*session]struct{}{}}
+		s.rooms[ss.roomID] = r
+		s.m.rooms.Set(float64(len(s.rooms)))
+	}
+	r.members[ss] = struct{}{}
+	r.size.Store(int32(len(r.members)))
+	s.sessions[ss.addrKey] = ss
+	ss.mu.Lock()
+	ss.stage, ss.room = stageJoined, r
+	ss.mu.Unlock()
+
+	// Welcome first; then subscribe, then announce. Subscribing before the
+	// peer_join goes out means that a peer who saw the join and answers
+	// at once (the relay does not take s.mu) is heard by the newcomer.
+	// Nothing can reach the newcomer before its welcome, which is queued.
+	ss.send(encodeWelcome(ss.alias, slices.Clone(peers)))
+	if _, err := s.opts.Hub.Subscribe(context.Background(), Namespace, r.id, ss); err != nil {
+		s.log.Warn("room subscription failed", "room", r.id, "err", err)
+	}
+	s.catchUp(ss, peers)
+	joinMsg := encodePeerJoin(ss.alias, ss.address)
+	s.publish(r.id, joinMsg, ss.key)
+	s.m.out(len(peers), len(joinMsg))
+	s.m.connectionsTotal.Inc()
+	s.m.connections.Set(float64(len(s.sessions)))
+	return true
+}
+
+// leaveLocked takes a joined session out of its room: it stops relaying
+// for it, unsubscribes it, deletes the room when empty, and otherwise tells
+// the rest with peer_leave. The caller holds s.mu and has moved ss out of
+// stageJoined under ss.mu, so no update of ss can follow its peer_leave.
+func (s *Server) leaveLocked(ss *session, r *room) {
+	delete(r.members, ss)
+	r.size.Store(int32(len(r.members)))
+	if s.sessions[ss.addrKey] == ss {
+		delete(s.sessions, ss.addrKey)
+	}
+	if _, _, err := s.opts.Hub.Unsubscribe(context.Background(), Namespace, r.id, ss); err != nil {
+		s.log.Warn("room unsubscribe failed", "room", r.id, "err", err)
+	}
+	s.opts.Hub.Disconnect(Namespace, ss.key)
+	s.leaveCluster(ss)
+	if len(r.members) == 0 && s.rooms[r.id] == r {
+		delete(s.rooms, r.id)
+	}
+	// The room may have peers on other nodes even when none is left here.
+	leave := encodePeerLeave(ss.alias)
+	s.publish(r.id, leave, "")
+	s.m.out(len(r.members), len(leave))
+	s.m.rooms.Set(float64(len(s.rooms)))
+	s.m.connections.Set(float64(len(s.sessions)))
+}
+
+// kickLocked sends peer_kicked{reason} to a joined session, closes it and
+// takes it out of its room (its peer_leave goes out now). s.mu is held.
+func (s *Server) kickLocked(old *session, reason, metric string) {
+	old.mu.Lock()
+	old.closing = true
+	r, joined := old.room, old.stage == stageJoined
+	old.stage = stageGone
+	old.mu.Unlock()
+	old.send(encodeKicked(reason))
+	old.conn.Close(0, "")
+	s.m.kicks.Inc()
+	s.pm.Error(metric)
+	if joined {
+		s.leaveLocked(old, r)
+	}
+}
