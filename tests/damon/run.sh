@@ -43,6 +43,7 @@ log: {level: debug}
 shutdown: {timeout: 3s}
 limits: {connection_rate: {per_second: 0}}  # many connections from 127.0.0.1
 pusher: {enabled: false}
+talo: {enabled: false}  # no store file where the suite runs
 damon:
   enabled: true
   listen: "127.0.0.1:$damon_port"

@@ -47,6 +47,8 @@ pusher:
   enabled: false
 damon:
   enabled: false
+talo:
+  enabled: false  # no store file in the suite's directory
 dcl:
   enabled: true
   path_prefixes: [/rooms, /mini-comms]

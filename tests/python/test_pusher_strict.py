@@ -55,6 +55,7 @@ def start_server(tmp, binary, name, compression):
         # connection_rate off: the suite opens many connections from 127.0.0.1.
         "limits": {"max_message_bytes": 8192, "connection_rate": {"per_second": 0}},
         "damon": {"enabled": False},
+        "talo": {"enabled": False},  # no store file in the working directory
         "websocket": {"compression": compression},
         "pusher": {
             "apps": [

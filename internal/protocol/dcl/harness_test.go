@@ -3,7 +3,6 @@ package dcl
 import (
 	"bufio"
 	"context"
-	"fmt"
 	"github.com/switchboard-rt/switchboard/internal/transport"
 	"io"
 	"log/slog"
@@ -26,6 +25,7 @@ import (
 	"github.com/switchboard-rt/switchboard/internal/protocol/dcl/authchain/authchaintest"
 	"github.com/switchboard-rt/switchboard/internal/protocol/dcl/dclpb"
 	"github.com/switchboard-rt/switchboard/internal/timewheel"
+	"github.com/switchboard-rt/switchboard/internal/wstest"
 )
 
 // testEnv is a ws-room server on real loopback sockets.
@@ -252,7 +252,7 @@ func (c *client) read(r *bufio.Reader) {
 			<-c.release
 			return
 		}
-		f, err := readBoundedFrame(r, maxTestFrame)
+		f, err := wstest.ReadFrame(r, wstest.MaxFrame)
 		if err != nil {
 			return
 		}
@@ -463,28 +463,3 @@ func testLogger() *slog.Logger {
 	}
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
-
-// readBoundedFrame reads one frame as ws.ReadFrame did (payload not
-// unmasked), refusing a declared length over max instead of reading
-// whatever the peer announces.
-func readBoundedFrame(r io.Reader, max int64) (ws.Frame, error) {
-	h, err := ws.ReadHeader(r)
-	if err != nil {
-		return ws.Frame{}, err
-	}
-	if h.Length > max {
-		return ws.Frame{}, fmt.Errorf("frame payload of %d bytes, over %d", h.Length, max)
-	}
-	f := ws.Frame{Header: h}
-	if h.Length > 0 {
-		f.Payload = make([]byte, h.Length)
-		if _, err := io.ReadFull(r, f.Payload); err != nil {
-			return ws.Frame{}, err
-		}
-	}
-	return f, nil
-}
-
-// maxTestFrame bounds a frame this test client reads: far above what the
-// tests send, so only a broken length stops it.
-const maxTestFrame = 16 << 20
