@@ -19,7 +19,10 @@ type Owner interface {
 
 // Kickable is a subscriber that can tell its client why it is being
 // replaced by a newer connection holding the same claim (Decentraland's
-// peer_kicked). Others are terminated.
+// peer_kicked). Others are terminated. Kick may run on the claiming
+// connection's goroutine, inside its Claim call (the memory engine, or a
+// claim taken on this node), so it must not block or take the protocol's
+// own locks: hand the work to another goroutine.
 type Kickable interface {
 	Kick(claimKey string)
 }
