@@ -3,7 +3,7 @@
 #   make test   install what the tests need, then run the whole suite (Go with -race, real clients)
 GO ?= go
 
-.PHONY: bench-go run test test-go test-pusher test-python test-damon test-dcl test-talo bench fuzz fuzz-long vet lint
+.PHONY: bench-go run test test-go test-pusher test-pusher-cluster test-python test-damon test-dcl test-talo bench fuzz fuzz-long vet lint
 
 run:
 	$(GO) run ./cmd/switchboard
@@ -16,6 +16,10 @@ test-go:
 
 test-pusher:
 	./scripts/test.sh pusher
+
+# The whole Pusher suite on 3-node Redis and NATS clusters (docs/cluster.md).
+test-pusher-cluster:
+	./scripts/test.sh pusher-redis pusher-nats
 
 test-damon:
 	./scripts/test.sh damon

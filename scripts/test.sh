@@ -4,7 +4,11 @@
 # then runs:
 #   go      go vet, golangci-lint (.golangci.yml) and go test -race ./..., and
 #           the same for the bench/wslib module
-#   pusher  real clients in Node: pusher-js, pusher (server SDK), laravel-echo, ws
+#   pusher  real clients in Node: pusher-js, pusher (server SDK), laravel-echo, ws,
+#           with tests/pusher/cluster.test.mjs on 3-node Redis and NATS clusters
+#   pusher-redis, pusher-nats
+#           the whole Pusher suite again, each file on a 3-node cluster of that
+#           engine with its clients and REST calls spread over the nodes
 #   python  a strict independent WebSocket client (Debian's python3-websockets)
 #   damon   a Node client behaving as Damon's reference SocketClient
 #   dcl     real Decentraland libraries (@dcl/protocol, @dcl/crypto) in Node
@@ -15,11 +19,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 parts=("$@")
-[ ${#parts[@]} -gt 0 ] || parts=(go pusher python damon dcl talo)
+[ ${#parts[@]} -gt 0 ] || parts=(go pusher pusher-redis pusher-nats python damon dcl talo)
 for part in "${parts[@]}"; do
   case "$part" in
-    go | lint | pusher | python | damon | dcl | talo) ;;
-    *) echo "unknown part $part (go, lint, pusher, python, damon, dcl, talo)" >&2; exit 2 ;;
+    go | lint | pusher | pusher-redis | pusher-nats | python | damon | dcl | talo) ;;
+    *) echo "unknown part $part (go, lint, pusher, pusher-redis, pusher-nats, python, damon, dcl, talo)" >&2; exit 2 ;;
   esac
 done
 
@@ -80,7 +84,8 @@ run_suite() {
     echo "FAIL: $script is not executable (git update-index --chmod=+x $script)" >&2
     exit 1
   fi
-  "$script"
+  shift
+  "$script" "$@"
 }
 
 for part in "${parts[@]}"; do
@@ -105,7 +110,19 @@ for part in "${parts[@]}"; do
       run_lint
       ;;
     pusher)
+      apt_install redis-server
       echo "== pusher (Node real clients)"; run_suite pusher
+      ;;
+    pusher-redis | pusher-nats)
+      apt_install redis-server
+      engine="${part#pusher-}"
+      echo "== pusher on a 3-node $engine cluster"
+      # Every file but the cluster file, which starts clusters of its own.
+      files=()
+      for f in tests/pusher/*.test.mjs; do
+        [ "$(basename "$f")" = cluster.test.mjs ] || files+=("$(basename "$f")")
+      done
+      PUSHER_CLUSTER="$engine" run_suite pusher "${files[@]}"
       ;;
     python)
       apt_install python3-websockets

@@ -98,3 +98,48 @@ export async function startCluster(engine, cfg = {}, n = 3) {
     },
   };
 }
+
+/**
+ * A cluster that looks like one harness Server to the test files: every
+ * read of .port (a client, an SDK, a REST call) names the next node, so the
+ * files' clients spread over the nodes; stop and signals reach every node.
+ */
+export async function startClusterServer(engine, cfg = {}) {
+  const c = await startCluster(engine, cfg);
+  let next = 0;
+  const all = c.nodes;
+  const proc = {
+    kill: (sig) => all.forEach((n) => n.proc.kill(sig)),
+  };
+  return {
+    host: '127.0.0.1',
+    apps: all[0].apps,
+    proc,
+    get port() {
+      return all[next++ % all.length].port;
+    },
+    get httpURL() {
+      return `http://127.0.0.1:${this.port}`;
+    },
+    wsURL(...args) {
+      return all[next++ % all.length].wsURL(...args);
+    },
+    get exited() {
+      return Promise.all(all.map((n) => n.exited)).then(async (infos) => {
+        await c.redis?.stop();
+        return infos[0];
+      });
+    },
+    get exitInfo() {
+      return all.every((n) => n.exitInfo) ? all[0].exitInfo : null;
+    },
+    logs(n = 60) {
+      return all.map((s, i) => `-- node ${i}\n${s.logs(n)}`).join('\n');
+    },
+    async stop(sig) {
+      const infos = await Promise.all(all.map((s) => s.stop(sig)));
+      await c.redis?.stop();
+      return infos[0];
+    },
+  };
+}

@@ -190,6 +190,12 @@ export class Server {
  * limits: {...}, shutdown: {...} }. Resolves once /readyz answers 200.
  */
 export async function startServer(cfg = {}) {
+  // PUSHER_CLUSTER=redis|nats runs every file against a 3-node cluster
+  // on that engine, each client and REST call on the next node in turn.
+  if (process.env.PUSHER_CLUSTER && !cfg.cluster) {
+    const { startClusterServer } = await import('./cluster.mjs');
+    return startClusterServer(process.env.PUSHER_CLUSTER, cfg);
+  }
   for (let attempt = 1; ; attempt++) {
     try {
       return await startServerOnce(cfg);
