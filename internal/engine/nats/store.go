@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -98,7 +99,11 @@ func (e *Engine) ensureStreams(ctx context.Context) error {
 // read returns key's value and revision; found is false for a missing or
 // deleted key.
 func (e *Engine) read(ctx context.Context, key string) (val []byte, rev uint64, found bool, err error) {
-	ent, err := e.kv.Get(ctx, key)
+	var ent jetstream.KeyValueEntry
+	err = e.retryTransient(ctx, func() error {
+		ent, err = e.kv.Get(ctx, key)
+		return err
+	})
 	e.obs.StoreOp("get", false, err)
 	switch {
 	case err == nil:
@@ -115,6 +120,7 @@ func (e *Engine) read(ctx context.Context, key string) (val []byte, rev uint64, 
 // again on every retry) and returns the new value (nil: delete the key)
 // and whether to write at all.
 func (e *Engine) mutate(ctx context.Context, key string, f func(cur []byte, found bool) (next []byte, write bool, err error)) error {
+	var transientSince time.Time
 	for attempt := 0; ; attempt++ {
 		cur, rev, found, err := e.read(ctx, key)
 		if err != nil {
@@ -146,6 +152,9 @@ func (e *Engine) mutate(ctx context.Context, key string, f func(cur []byte, foun
 		}
 		if !isConflict(err) {
 			e.obs.StoreOp(op, false, err)
+			if isTransient(err) && e.waitTransient(ctx, &transientSince) {
+				continue // a leader election: read again once it is over
+			}
 			return err
 		}
 		e.obs.StoreOp(op, true, nil)
@@ -191,4 +200,50 @@ func (e *Engine) keys(ctx context.Context, filter string) ([]string, error) {
 	}
 	e.obs.StoreOp("scan", false, err)
 	return nil, err
+}
+
+// isTransient reports an error JetStream gives while its cluster is
+// electing a leader or a peer is catching up (503 "JetStream system
+// temporarily unavailable", a request with no responder or no answer yet):
+// the same operation succeeds once that is over, 4-9 s at worst.
+func isTransient(err error) bool {
+	var api *jetstream.APIError
+	if errors.As(err, &api) && api.Code == 503 {
+		return true
+	}
+	return errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse)
+}
+
+// waitTransient sleeps before another try of an operation that failed
+// transiently, and reports false once it has been failing for NodeTimeout
+// (since *since, set on the first failure) or ctx ended: a caller then
+// gets the error instead of waiting on a store that is really gone.
+func (e *Engine) waitTransient(ctx context.Context, since *time.Time) bool {
+	now := time.Now()
+	if since.IsZero() {
+		*since = now
+	}
+	elapsed := now.Sub(*since)
+	if elapsed >= e.o.NodeTimeout {
+		return false
+	}
+	backoff := min(10*time.Millisecond<<min(int(elapsed/(50*time.Millisecond)), 6), 500*time.Millisecond)
+	select {
+	case <-ctx.Done():
+		return false
+	case <-time.After(backoff):
+		return true
+	}
+}
+
+// retryTransient runs op until it succeeds, fails for another reason, or
+// waitTransient gives up.
+func (e *Engine) retryTransient(ctx context.Context, op func() error) error {
+	var since time.Time
+	for {
+		err := op()
+		if err == nil || !isTransient(err) || !e.waitTransient(ctx, &since) {
+			return err
+		}
+	}
 }
