@@ -53,7 +53,7 @@ func orphansIn(ls []*enginetest.Recorder) []string {
 // with none of its old state coming back.
 func TestFencedNodeRejoinsUnderNewID(t *testing.T) {
 	locals := recorders(2)
-	nodes := startNodes(t, sharedRedis(t).url(), locals)
+	nodes := startNodes(t, sharedRedis(t).URL(), locals)
 	live, paused := nodes[0], nodes[1]
 	ctx := tctx(t)
 	const ns = "app"
@@ -109,7 +109,7 @@ func TestFencedNodeRejoinsUnderNewID(t *testing.T) {
 // record before it returns, with the transitions handed to its own hub.
 func TestCloseLeavesAtOnce(t *testing.T) {
 	locals := recorders(2)
-	nodes := startNodes(t, sharedRedis(t).url(), locals)
+	nodes := startNodes(t, sharedRedis(t).URL(), locals)
 	stay, leave := nodes[0], nodes[1]
 	ctx := tctx(t)
 	const ns = "app"
@@ -165,7 +165,7 @@ func TestCloseLeavesAtOnce(t *testing.T) {
 func TestRedisRestart(t *testing.T) {
 	srv := startRedis(t)
 	locals := recorders(2)
-	nodes := startNodes(t, srv.url(), locals)
+	nodes := startNodes(t, srv.URL(), locals)
 	ctx := tctx(t)
 	const ns = "app"
 	for _, n := range nodes {
@@ -173,7 +173,7 @@ func TestRedisRestart(t *testing.T) {
 	}
 	oldIDs := []string{nodes[0].NodeID(), nodes[1].NodeID()}
 
-	srv.restart(t)
+	srv.Restart(t)
 	enginetest.WaitForAny(t, locals, testNodeTimeout+enginetest.Wait, "both nodes fence", func() bool {
 		return locals[0].FencedCount() >= 1 && locals[1].FencedCount() >= 1
 	})
@@ -205,7 +205,7 @@ func TestRedisRestart(t *testing.T) {
 // TestInterestAfterCloseReturns: a hub still unsubscribing its channels
 // after the engine closed must not hang.
 func TestInterestAfterCloseReturns(t *testing.T) {
-	nodes := startNodes(t, sharedRedis(t).url(), recorders(1))
+	nodes := startNodes(t, sharedRedis(t).URL(), recorders(1))
 	if err := nodes[0].Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +218,7 @@ func TestInterestAfterCloseReturns(t *testing.T) {
 // range characters keep apart and answer prefix queries exactly.
 func TestAwkwardNames(t *testing.T) {
 	locals := recorders(2)
-	nodes := startNodes(t, sharedRedis(t).url(), locals)
+	nodes := startNodes(t, sharedRedis(t).URL(), locals)
 	ctx := tctx(t)
 	type nc struct{ ns, ch string }
 	names := []nc{{"dcl:room", "x"}, {"dcl", "room:x"}, {"a{b}", "}c{"}, {"a{b}", "[lo"}, {"a{b}", "(lo"}, {"a{b}", "-"}, {"a{b}", "n\x00ul"}}

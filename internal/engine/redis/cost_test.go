@@ -17,7 +17,7 @@ import (
 // node's first and last connection reach Redis.
 func TestStoreWritesOnlyAtNodeTransitions(t *testing.T) {
 	m := newTestMetrics()
-	nodes := startNodes(t, sharedRedis(t).url(), recorders(1), func(_ int, o *Options) { o.Metrics = m })
+	nodes := startNodes(t, sharedRedis(t).URL(), recorders(1), func(_ int, o *Options) { o.Metrics = m })
 	e, ctx := nodes[0], tctx(t)
 	ops := func(op string) int { return m.snapshot(func(m *testMetrics) int { return m.ops[op] }) }
 	for tab := range 5 {
@@ -55,7 +55,7 @@ func TestStoreWritesOnlyAtNodeTransitions(t *testing.T) {
 func TestBrokerMessagesPerPublish(t *testing.T) {
 	m := newTestMetrics()
 	locals := recorders(3)
-	nodes := startNodes(t, sharedRedis(t).url(), locals, func(i int, o *Options) {
+	nodes := startNodes(t, sharedRedis(t).URL(), locals, func(i int, o *Options) {
 		if i == 0 {
 			o.Metrics = m
 		}
@@ -95,7 +95,7 @@ func BenchmarkPublishAcrossNodes(b *testing.B) {
 	prefix := testPrefix()
 	var es []*Engine
 	for i, l := range []engine.Local{send, recv} {
-		e := New(Options{URL: srv.url(), NodeName: fmt.Sprintf("b%d", i), Prefix: prefix, Heartbeat: time.Second, NodeTimeout: 10 * time.Second})
+		e := New(Options{URL: srv.URL(), NodeName: fmt.Sprintf("b%d", i), Prefix: prefix, Heartbeat: time.Second, NodeTimeout: 10 * time.Second})
 		if err := e.Start(context.Background(), l); err != nil {
 			b.Fatal(err)
 		}
@@ -128,7 +128,7 @@ func BenchmarkPublishAcrossNodes(b *testing.B) {
 //	go test -run '^$' -bench StoreOps -benchtime 2000x ./internal/engine/redis/
 func BenchmarkStoreOps(b *testing.B) {
 	srv := benchRedis(b)
-	e := New(Options{URL: srv.url(), NodeName: "b", Prefix: testPrefix()})
+	e := New(Options{URL: srv.URL(), NodeName: "b", Prefix: testPrefix()})
 	if err := e.Start(context.Background(), enginetest.NewRecorder()); err != nil {
 		b.Fatal(err)
 	}
@@ -168,7 +168,7 @@ func BenchmarkStoreOps(b *testing.B) {
 // the scripts still give exactly one member_added/online and one
 // member_removed/offline.
 func TestConcurrentTabsTransitionOnce(t *testing.T) {
-	nodes := startNodes(t, sharedRedis(t).url(), recorders(3))
+	nodes := startNodes(t, sharedRedis(t).URL(), recorders(3))
 	ctx := tctx(t)
 	const tabs = 20
 	var mu sync.Mutex

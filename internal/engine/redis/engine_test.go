@@ -75,7 +75,7 @@ func startNodes(t *testing.T, url string, locals []*enginetest.Recorder, opts ..
 // TestContract runs the engine contract on three nodes sharing one Redis.
 func TestContract(t *testing.T) {
 	enginetest.Run(t, func(t *testing.T, locals []*enginetest.Recorder) *enginetest.Cluster {
-		nodes := startNodes(t, sharedRedis(t).url(), locals)
+		nodes := startNodes(t, sharedRedis(t).URL(), locals)
 		c := &enginetest.Cluster{Locals: locals, Crash: func(i int) { nodes[i].crash() }}
 		for _, n := range nodes {
 			c.Engines = append(c.Engines, n)
@@ -90,7 +90,7 @@ var _ engine.Engine = (*Engine)(nil)
 // nodes sharing one Redis (real time: Redis keeps the clock).
 func TestKVContract(t *testing.T) {
 	locals := []*enginetest.Recorder{enginetest.NewRecorder(), enginetest.NewRecorder(), enginetest.NewRecorder()}
-	nodes := startNodes(t, sharedRedis(t).url(), locals)
+	nodes := startNodes(t, sharedRedis(t).URL(), locals)
 	kvs := make([]engine.KV, len(nodes))
 	for i, n := range nodes {
 		kvs[i] = n

@@ -22,8 +22,8 @@ func TestOutageReapsNobody(t *testing.T) {
 	srv := sharedRedis(t)
 	locals := recorders(2)
 	ms := []*testMetrics{newTestMetrics(), newTestMetrics()}
-	proxies := []*freezer{newFreezer(t, srv.addr()), newFreezer(t, srv.addr())}
-	nodes := startNodes(t, "", locals, func(i int, o *Options) { o.Metrics, o.URL = ms[i], proxies[i].url() })
+	proxies := []*freezer{newFreezer(t, srv.Addr()), newFreezer(t, srv.Addr())}
+	nodes := startNodes(t, "", locals, func(i int, o *Options) { o.Metrics, o.URL = ms[i], proxies[i].URL() })
 	ctx := tctx(t)
 	must[int](t)(nodes[0].Occupancy(ctx, "app", "a", 1))
 	must[int](t)(nodes[1].Occupancy(ctx, "app", "b", 1))
@@ -94,7 +94,7 @@ func newFreezer(t *testing.T, target string) *freezer {
 	return f
 }
 
-func (f *freezer) url() string { return "redis://" + f.ln.Addr().String() }
+func (f *freezer) URL() string { return "redis://" + f.ln.Addr().String() }
 
 func (f *freezer) accept() {
 	for {
@@ -167,12 +167,12 @@ func (f *freezer) restore() { f.down.Store(false) }
 // (centrifugo#1189: delivery silently lost while health stayed green).
 func TestWedgedPubSubIsReplaced(t *testing.T) {
 	srv := sharedRedis(t)
-	proxy := newFreezer(t, srv.addr())
+	proxy := newFreezer(t, srv.Addr())
 	locals := recorders(2)
-	nodes := startNodes(t, srv.url(), locals, func(i int, o *Options) {
+	nodes := startNodes(t, srv.URL(), locals, func(i int, o *Options) {
 		o.NodeTimeout = 10 * time.Second // this test is about delivery, not reaping
 		if i == 1 {
-			o.URL = proxy.url()
+			o.URL = proxy.URL()
 		}
 	})
 	ctx := tctx(t)
@@ -197,12 +197,12 @@ func TestWedgedPubSubIsReplaced(t *testing.T) {
 // user stays behind.
 func TestFailedRemovalIsRetried(t *testing.T) {
 	srv := sharedRedis(t)
-	proxy := newFreezer(t, srv.addr())
+	proxy := newFreezer(t, srv.Addr())
 	locals := recorders(2)
-	nodes := startNodes(t, srv.url(), locals, func(i int, o *Options) {
+	nodes := startNodes(t, srv.URL(), locals, func(i int, o *Options) {
 		o.NodeTimeout = 10 * time.Second // this test is about retries, not reaping
 		if i == 1 {
-			o.URL = proxy.url()
+			o.URL = proxy.URL()
 		}
 	})
 	ctx := tctx(t)

@@ -1,17 +1,11 @@
 package dcl
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
-	"strconv"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +14,7 @@ import (
 	"github.com/switchboard-rt/switchboard/internal/metrics"
 	"github.com/switchboard-rt/switchboard/internal/protocol/dcl/authchain/authchaintest"
 	"github.com/switchboard-rt/switchboard/internal/protocol/dcl/dclpb"
+	"github.com/switchboard-rt/switchboard/internal/redistest"
 )
 
 // Rooms across a cluster: two or three nodes (each its own hub, server
@@ -31,94 +26,18 @@ const testNodeTimeout = 2 * time.Second
 
 // clusterRedis is one redis-server for the package's cluster tests; each
 // cluster uses its own key prefix on it.
-var clusterRedis struct {
-	once sync.Once
-	addr string
-	cmd  *exec.Cmd
-	err  error
-}
+var clusterRedis redistest.Shared
 
 // TestMain stops the shared redis-server after the tests.
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if c := clusterRedis.cmd; c != nil && c.Process != nil {
-		_ = c.Process.Kill()
-		_ = c.Wait()
-	}
+	clusterRedis.Stop()
 	os.Exit(code)
 }
 
 // needRedis returns the shared redis-server's address, starting it on
 // first use; without redis-server the test is skipped (failed under CI).
-func needRedis(t *testing.T) string {
-	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("redis-server not found on PATH (CI is set): apt-get install redis-server")
-		}
-		t.Skip("redis-server not found on PATH; install it (apt-get install redis-server) to run the cluster tests")
-	}
-	clusterRedis.once.Do(func() {
-		for range 5 {
-			if clusterRedis.err = startRedisServer(bin); clusterRedis.err == nil {
-				return
-			}
-		}
-	})
-	if clusterRedis.addr == "" {
-		t.Fatalf("redis-server did not start: %v", clusterRedis.err)
-	}
-	return clusterRedis.addr
-}
-
-// startRedisServer starts redis-server without persistence on a free
-// loopback port and waits until it answers PING.
-func startRedisServer(bin string) error {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	_ = l.Close()
-	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--protected-mode", "no", "--loglevel", "warning")
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		if pingRedis(addr) == nil {
-			clusterRedis.addr, clusterRedis.cmd = addr, cmd
-			return nil
-		}
-		time.Sleep(20 * time.Millisecond) // a process starting up: nothing to wait on but its port
-	}
-	_ = cmd.Process.Kill()
-	_ = cmd.Wait()
-	return fmt.Errorf("redis-server on port %d did not answer PING", port)
-}
-
-func pingRedis(addr string) error {
-	c, err := net.DialTimeout("tcp", addr, time.Second)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = c.Close() }() // a probe: its close error says nothing
-	_ = c.SetDeadline(time.Now().Add(time.Second))
-	if _, err := c.Write([]byte("PING\r\n")); err != nil {
-		return err
-	}
-	line, err := bufio.NewReader(c).ReadString('\n')
-	if err != nil {
-		return err
-	}
-	if !strings.HasPrefix(line, "+PONG") {
-		return fmt.Errorf("PING answered %q", line)
-	}
-	return nil
-}
+func needRedis(t *testing.T) string { return clusterRedis.Get(t).Addr() }
 
 // clusterNode is one node of a test cluster; crash stops its engine as a
 // killed process would (no leave: the others reap it after
