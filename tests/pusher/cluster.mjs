@@ -19,13 +19,18 @@ export const HEARTBEAT = '200ms';
 export const NODE_TIMEOUT_MS = 2000;
 
 /** A private redis-server on a free loopback port, without persistence. */
-export async function startRedis() {
+export async function startRedis(attempt = 1) {
   const port = await freePort();
   const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
   const exited = new Promise((r) => proc.on('exit', r));
   const deadline = Date.now() + 10000;
   for (;;) {
-    if (await ping(port)) break;
+    // Answering, and ours: another file's redis-server may have taken the
+    // port first (ours then exits), and its keys must not mix with ours.
+    if ((await redisPid(port)) === proc.pid) break;
+    if (proc.exitCode !== null && attempt < 5) {
+      return startRedis(attempt + 1); // lost the port: try another
+    }
     if (Date.now() > deadline) {
       proc.kill('SIGKILL');
       throw new Error(`redis-server on ${port} did not answer PING (is Debian's redis-server installed?)`);
@@ -42,22 +47,24 @@ export async function startRedis() {
   };
 }
 
-function ping(port) {
+/** The process id the redis-server on port reports (INFO server), or 0. */
+function redisPid(port) {
   return new Promise((resolve) => {
     const s = net.connect(port, '127.0.0.1');
     let got = '';
-    s.on('connect', () => s.write('PING\r\n'));
+    s.on('connect', () => s.write('INFO server\r\n'));
     s.on('data', (d) => {
       got += d;
-      if (got.includes('+PONG')) {
+      const m = /process_id:(\d+)/.exec(got);
+      if (m) {
         s.destroy();
-        resolve(true);
+        resolve(Number(m[1]));
       }
     });
-    s.on('error', () => resolve(false));
+    s.on('error', () => resolve(0));
     setTimeout(() => {
       s.destroy();
-      resolve(false);
+      resolve(0);
     }, 500);
   });
 }

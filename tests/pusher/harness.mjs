@@ -250,10 +250,15 @@ async function startServerOnce(cfg) {
   const deadline = Date.now() + 20000;
   for (;;) {
     if (srv.exitInfo) throw new Error(`server exited during startup (${JSON.stringify(srv.exitInfo)}); config ${configPath}\n${srv.logs()}`);
+    // Ready, and ours: another file's server may have taken the port
+    // between freePort() and this process's bind (then this one exits
+    // with "address already in use" and startServer retries), and its
+    // /readyz must not count as this server's.
+    const listening = srv.logTail.some((l) => l.includes('msg="switchboard listening"') && l.includes(`addr=127.0.0.1:${port} `));
     try {
       const r = await fetch(`${srv.httpURL}/readyz`);
       await r.arrayBuffer();
-      if (r.status === 200) break;
+      if (r.status === 200 && listening) break;
     } catch {}
     if (Date.now() > deadline) {
       await srv.stop('SIGKILL');
