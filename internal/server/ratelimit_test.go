@@ -134,23 +134,6 @@ func upgradeStatus(t *testing.T, src, addr, path string) (*http.Response, string
 	return resp, string(body)
 }
 
-// metricLine returns the value of the exposition line starting with series.
-func metricLine(t *testing.T, addr, series string) string {
-	t.Helper()
-	resp, err := http.Get("http://" + addr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	body, _ := io.ReadAll(resp.Body)
-	for _, line := range strings.Split(string(body), "\n") {
-		if v, ok := strings.CutPrefix(line, series+" "); ok {
-			return v
-		}
-	}
-	return ""
-}
-
 // The report in issue 13: a file with only a log level. The default app
 // must still be there.
 func TestOneLineConfigServesDefaultApp(t *testing.T) {
@@ -224,10 +207,10 @@ damon: {listen: "` + tcpAddr + `", token: tok}
 	if resp, err := http.Get("http://" + addr + "/healthz"); err != nil || resp.StatusCode != 200 {
 		t.Fatalf("healthz: %v %v", resp, err)
 	}
-	if v := metricLine(t, addr, `switchboard_connections_rate_limited_total{listener="websocket"}`); v != "3" {
+	if v := metric(t, addr, `switchboard_connections_rate_limited_total{listener="websocket"}`); v != "3" {
 		t.Fatalf("websocket refusals counted %q, want 3", v)
 	}
-	if v := metricLine(t, addr, `switchboard_connections_rate_limited_total{listener="damon_tcp"}`); v != "1" {
+	if v := metric(t, addr, `switchboard_connections_rate_limited_total{listener="damon_tcp"}`); v != "1" {
 		t.Fatalf("damon_tcp refusals counted %q, want 1", v)
 	}
 	// The connection accepted first is unaffected.
@@ -341,7 +324,7 @@ pusher:
 	if got := sub.read(); got != `{"event":"pusher:pong","data":"{}"}` {
 		t.Fatalf("after the events: %s, want the pong", got)
 	}
-	if v := metricLine(t, addr, `switchboard_http_api_rate_limited_total{app="one"}`); v != "5" {
+	if v := metric(t, addr, `switchboard_http_api_rate_limited_total{app="one"}`); v != "5" {
 		t.Fatalf("api refusals counted %q, want 5", v)
 	}
 }

@@ -85,7 +85,8 @@ func waitReady(t *testing.T, addr string) {
 	}
 }
 
-// metric scrapes /metrics for one unlabelled series ("" when absent).
+// metric scrapes /metrics for the exposition line of one series: a name,
+// with its labels if it has any ("" when absent).
 func metric(t *testing.T, addr, name string) string {
 	t.Helper()
 	resp, err := http.Get("http://" + addr + "/metrics")
