@@ -74,6 +74,11 @@ func (s *Server) clusterWebhook(app *App, ev webhook.Event) bool {
 	if kv == nil {
 		return true
 	}
+	switch ev.Name {
+	case "channel_vacated", "member_removed", "channel_occupied", "member_added":
+	default:
+		return true // client events and the rest: no pairing, no store call
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	switch ev.Name {
