@@ -39,7 +39,7 @@ Run "switchboard-bench <scenario> -h" for its flags.
 
 func main() {
 	if len(os.Args) < 2 || strings.HasPrefix(os.Args[1], "-") {
-		fmt.Fprint(os.Stderr, usage)
+		fmt.Fprint(os.Stderr, usage+clusterUsage)
 		os.Exit(2)
 	}
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -142,6 +142,9 @@ func run(ctx context.Context, scenario string, args []string) (retErr error) {
 	if scenario == "compare" {
 		return runCompare(args)
 	}
+	if isClusterScenario(scenario) {
+		return runCluster(ctx, scenario, args)
+	}
 	fs := flag.NewFlagSet(scenario, flag.ContinueOnError)
 	var cf commonFlags
 	var report func(loadgen.Common, loadgen.Env) (*loadgen.Report, error)
@@ -205,7 +208,7 @@ func run(ctx context.Context, scenario string, args []string) (retErr error) {
 				Rate: *rate, Duration: *dur, Hold: *hold, Limits: loadgen.StepLimits{MaxP99: *maxP99}}, env)
 		}
 	default:
-		fmt.Fprint(os.Stderr, usage)
+		fmt.Fprint(os.Stderr, usage+clusterUsage)
 		return fmt.Errorf("unknown scenario %q", scenario)
 	}
 	if err := fs.Parse(args); err != nil {
