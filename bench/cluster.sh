@@ -7,18 +7,19 @@
 #   BENCH_QUICK=1 bench/cluster.sh           # short steps, small counts: for development
 #   bench/cluster.sh --servers sb-redis      # some of: sb-redis sb-nats soketi
 #   BENCH_STEP=10s bench/cluster.sh          # step length
-#   BENCH_RATES=1000,5000,10000 bench/cluster.sh   # ramp rates (publishes/s)
+#   BENCH_RAMP=2000,4000,8000 bench/cluster.sh     # ceiling ramp rates (publishes/s)
 #
 # Workload (sockudo's): 900 subscribers spread round-robin over the 3 nodes,
 # 100 channels (9 subscribers each, 3 per node), so every publish is 9
 # deliveries, 6 of them on another node than the one the HTTP publish went
 # to. Per server it runs:
-#   ramp-3n     publishes round-robin over the nodes, rates ramped (the first
-#               two steps are the 1,000/s and 5,000/s workload; the ramp stops
-#               at the first step with p99 > 100 ms or a missing delivery)
-#   one-3n      the same at 1,000/s and 5,000/s, every publish to node 1
-#   ramp-1n     the ramp with all subscribers and publishes on node 1 alone
-#               (the other two idle): the ceiling 3 nodes are compared with
+#   rr-3n       1,000 and 5,000 publishes/s, round-robin over the nodes' HTTP APIs
+#   one-3n      the same, every publish to node 1
+#   ceiling-3n  publish rate ramped (BENCH_RAMP) until a step misses a delivery
+#               or its p99 exceeds BENCH_CEILING_P99 (500 ms): the highest
+#               deliveries/s the 3 nodes sustain
+#   ceiling-1n  the same ramp with every subscriber and publish on node 1 (the
+#               other two idle in the cluster): the 1-node ceiling
 #   damon       (Switchboard) 300 Damon clients over the nodes: store
 #               operations per connect/disconnect (target 0)
 #   kill        a presence member on node 3, one watcher on nodes 1 and 2;
@@ -40,20 +41,21 @@ RESULTS="$ROOT/bench/results-cluster"
 SERVERS="sb-redis sb-nats soketi"
 QUICK="${BENCH_QUICK:-0}"
 NODE_TIMEOUT="${BENCH_NODE_TIMEOUT:-10s}"
+CEIL_P99="${BENCH_CEILING_P99:-500ms}"
 if [ "$QUICK" = 1 ]; then
-	STEP="${BENCH_STEP:-4s}" RATES="${BENCH_RATES:-200,1000}" CONNS=90 CHANNELS=10 DAMON=30 KILL_WAIT=15s
+	STEP="${BENCH_STEP:-4s}" FIXED="${BENCH_FIXED_RATES:-200,1000}" RAMP="${BENCH_RAMP:-500,1000,2000}"
+	CONNS=90 CHANNELS=10 DAMON=30 KILL_WAIT=15s
 else
-	STEP="${BENCH_STEP:-20s}" RATES="${BENCH_RATES:-1000,5000,10000,15000,20000}" CONNS=900 CHANNELS=100 DAMON=300 KILL_WAIT=30s
+	STEP="${BENCH_STEP:-20s}" FIXED="${BENCH_FIXED_RATES:-1000,5000}" RAMP="${BENCH_RAMP:-2000,3000,4000,5000,6000,8000,10000,13000,16000}"
+	CONNS=900 CHANNELS=100 DAMON=300 KILL_WAIT=30s
 fi
-FIXED="${BENCH_FIXED_RATES:-1000,5000}"
-[ "$QUICK" = 1 ] && FIXED="${BENCH_FIXED_RATES:-200,1000}"
 
-usage() { sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--servers) SERVERS="$2"; shift 2 ;;
 	--results) RESULTS="$2"; shift 2 ;;
-	--quick) QUICK=1; STEP=4s RATES=200,1000 FIXED=200,1000 CONNS=90 CHANNELS=10 DAMON=30 KILL_WAIT=15s; shift ;;
+	--quick) QUICK=1; STEP=4s FIXED=200,1000 RAMP=500,1000,2000 CONNS=90 CHANNELS=10 DAMON=30 KILL_WAIT=15s; shift ;;
 	-h | --help) usage 0 ;;
 	*) echo "cluster.sh: unknown argument $1" >&2; usage 2 ;;
 	esac
@@ -126,8 +128,9 @@ start_switchboard() { # engine
 			printf 'listen: 127.0.0.1:%s\n' "${np[$i]}"
 			printf 'log: {level: warn}\n'
 			# The generator opens hundreds of connections per second from a few
-			# loopback addresses: the per-address connection rate limit is off.
-			printf 'limits: {connection_rate: {per_second: 0}}\n'
+			# loopback addresses, and publishes up to 16,000 times a second to one
+			# app: the connection and HTTP API rate limits are off.
+			printf 'limits: {connection_rate: {per_second: 0}, api_rate: {per_second: 0}}\n'
 			printf 'damon: {enabled: true, tcp: false, websocket: true, token: %s}\n' "$DAMON_TOKEN"
 			printf 'talo: {enabled: false}\n'
 			printf 'cluster:\n  engine: %s\n  node_name: bench%s\n  node_timeout: %s\n' "$engine" "$((i + 1))" "$NODE_TIMEOUT"
@@ -230,13 +233,14 @@ run_server() {
 	*) die "unknown server $server (sb-redis, sb-nats, soketi)" ;;
 	esac
 	log "$server: nodes $(nodes_list) pids ${NODE_PIDS[*]}"
-	local common=(--conns "$CONNS" --channels "$CHANNELS" --step "$STEP" --pause 2s --max-p99 100ms)
+	local common=(--conns "$CONNS" --channels "$CHANNELS" --step "$STEP" --pause 2s --publish-workers 64)
 	# Redis fans a PUBLISH out to every connection subscribed to the channel;
 	# PUBSUB NUMSUB during the run says how many that is per channel.
 	[ "$server" = sb-nats ] || numsub_probe "$server" "$STEP" &
-	gen "$server" ramp-3n cluster --nodes "$(nodes_list)" "${common[@]}" --rates "$RATES" --publish round-robin "${metrics[@]}"
-	gen "$server" one-3n cluster --nodes "$(nodes_list)" "${common[@]}" --rates "$FIXED" --publish one --publish-node 0 --keep-going "${metrics[@]}"
-	gen "$server" ramp-1n cluster --nodes "$(nodes_list 1)" "${common[@]}" --rates "$RATES" --publish one "${metrics[@]}"
+	gen "$server" rr-3n cluster --nodes "$(nodes_list)" "${common[@]}" --rates "$FIXED" --keep-going --publish round-robin "${metrics[@]}"
+	gen "$server" one-3n cluster --nodes "$(nodes_list)" "${common[@]}" --rates "$FIXED" --keep-going --publish one --publish-node 0 "${metrics[@]}"
+	gen "$server" ceiling-3n cluster --nodes "$(nodes_list)" "${common[@]}" --rates "$RAMP" --max-p99 "$CEIL_P99" --publish round-robin
+	gen "$server" ceiling-1n cluster --nodes "$(nodes_list 1)" "${common[@]}" --rates "$RAMP" --max-p99 "$CEIL_P99" --publish one "${metrics[@]}"
 	if [ "$server" != soketi ]; then
 		SWITCHBOARD_DAMON_TOKEN="$DAMON_TOKEN" gen "$server" damon cluster-damon --nodes "$(nodes_list)" --conns "$DAMON"
 	fi
