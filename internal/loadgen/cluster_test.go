@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os/exec"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -340,5 +341,58 @@ func TestDamonIdentified(t *testing.T) {
 		if _, err := damonIdentified([]byte(doc)); err == nil {
 			t.Errorf("%s accepted", doc)
 		}
+	}
+}
+
+// The victim is a real child process; when it dies, the fake cluster drops
+// the member that "lived" on it, as a surviving node reaping it would.
+func TestRunKillTimesMemberRemoved(t *testing.T) {
+	fc, c := startFakeCluster(t, 3)
+	victim := exec.Command("sleep", "60")
+	if err := victim.Start(); err != nil {
+		t.Skip("no sleep binary:", err)
+	}
+	reaped := make(chan struct{})
+	go func() {
+		defer close(reaped)
+		_ = victim.Wait() // killed by RunKill: the error is the signal
+		fp := fc.fp
+		fp.mu.Lock()
+		var gone []*fakeConn
+		for conn, user := range fp.channels["presence-sb-kill"] {
+			if user == killMemberID {
+				gone = append(gone, conn)
+			}
+		}
+		fp.mu.Unlock()
+		for _, conn := range gone {
+			fp.unsubscribe(conn, "presence-sb-kill")
+		}
+	}()
+	t.Cleanup(func() {
+		_ = victim.Process.Kill() // already dead when the test passed
+		<-reaped
+	})
+	rep, err := RunKill(context.Background(), KillConfig{Common: c, Nodes: fc.nodes, Victim: 2,
+		VictimPID: victim.Process.Pid, Wait: 5 * time.Second}, Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-reaped
+	if victim.ProcessState == nil || victim.ProcessState.Success() {
+		t.Fatalf("victim not killed: %v", victim.ProcessState)
+	}
+	k := rep.Cluster.Kill
+	if k.Victim != fc.nodes[2].Addr() || len(k.Watchers) != 2 {
+		t.Fatalf("kill %+v", k)
+	}
+	for i, w := range k.Watchers {
+		if w.Node != fc.nodes[i].Addr() || !w.Removed || w.DelayMs <= 0 || !strings.HasPrefix(w.UsersQuery, "HTTP 404") {
+			t.Fatalf("watcher %d: %+v", i, w)
+		}
+	}
+	if _, err := RunKill(context.Background(), KillConfig{Common: c, Nodes: fc.nodes, Victim: 0,
+		VictimPID: victim.Process.Pid, Wait: time.Second}, Env{}); err == nil {
+		t.Fatal("a pid that no longer exists was accepted")
 	}
 }
