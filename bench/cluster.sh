@@ -6,6 +6,7 @@
 #   bench/cluster.sh                         # every server, full length (steps of 20 s)
 #   BENCH_QUICK=1 bench/cluster.sh           # short steps, small counts: for development
 #   bench/cluster.sh --servers sb-redis      # some of: sb-redis sb-nats soketi
+#   bench/cluster.sh --phases "ceiling kill" # some of: rr one ceiling damon kill
 #   BENCH_STEP=10s bench/cluster.sh          # step length
 #   BENCH_RAMP=2000,4000,8000 bench/cluster.sh     # ceiling ramp rates (publishes/s)
 #
@@ -39,6 +40,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BIN="$ROOT/bench/.bin"
 RESULTS="$ROOT/bench/results-cluster"
 SERVERS="sb-redis sb-nats soketi"
+PHASES="${BENCH_PHASES:-rr one ceiling damon kill}"
 QUICK="${BENCH_QUICK:-0}"
 NODE_TIMEOUT="${BENCH_NODE_TIMEOUT:-10s}"
 CEIL_P99="${BENCH_CEILING_P99:-500ms}"
@@ -50,10 +52,11 @@ else
 	CONNS=900 CHANNELS=100 DAMON=300 KILL_WAIT=30s
 fi
 
-usage() { sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,35p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--servers) SERVERS="$2"; shift 2 ;;
+	--phases) PHASES="$2"; shift 2 ;;
 	--results) RESULTS="$2"; shift 2 ;;
 	--quick) QUICK=1; STEP=4s FIXED=200,1000 RAMP=500,1000,2000 CONNS=90 CHANNELS=10 DAMON=30 KILL_WAIT=15s; shift ;;
 	-h | --help) usage 0 ;;
@@ -224,6 +227,8 @@ numsub_probe() { # server step: Redis pub/sub subscribers per channel, during th
 	} >"$RESULTS/$1/numsub.txt" 2>&1
 }
 
+want() { case " $PHASES " in *" $1 "*) return 0 ;; esac; return 1; }
+
 run_server() {
 	local server="$1" metrics=()
 	case "$server" in
@@ -236,15 +241,15 @@ run_server() {
 	local common=(--conns "$CONNS" --channels "$CHANNELS" --step "$STEP" --pause 2s --publish-workers 64)
 	# Redis fans a PUBLISH out to every connection subscribed to the channel;
 	# PUBSUB NUMSUB during the run says how many that is per channel.
-	[ "$server" = sb-nats ] || numsub_probe "$server" "$STEP" &
-	gen "$server" rr-3n cluster --nodes "$(nodes_list)" "${common[@]}" --rates "$FIXED" --keep-going --publish round-robin "${metrics[@]}"
-	gen "$server" one-3n cluster --nodes "$(nodes_list)" "${common[@]}" --rates "$FIXED" --keep-going --publish one --publish-node 0 "${metrics[@]}"
-	gen "$server" ceiling-3n cluster --nodes "$(nodes_list)" "${common[@]}" --rates "$RAMP" --max-p99 "$CEIL_P99" --publish round-robin
-	gen "$server" ceiling-1n cluster --nodes "$(nodes_list 1)" "${common[@]}" --rates "$RAMP" --max-p99 "$CEIL_P99" --publish one "${metrics[@]}"
-	if [ "$server" != soketi ]; then
+	[ "$server" = sb-nats ] || ! want rr || numsub_probe "$server" "$STEP" &
+	want rr && gen "$server" rr-3n cluster --nodes "$(nodes_list)" "${common[@]}" --rates "$FIXED" --keep-going --publish round-robin "${metrics[@]}"
+	want one && gen "$server" one-3n cluster --nodes "$(nodes_list)" "${common[@]}" --rates "$FIXED" --keep-going --publish one --publish-node 0 "${metrics[@]}"
+	want ceiling && gen "$server" ceiling-3n cluster --nodes "$(nodes_list)" "${common[@]}" --rates "$RAMP" --max-p99 "$CEIL_P99" --publish round-robin
+	want ceiling && gen "$server" ceiling-1n cluster --nodes "$(nodes_list 1)" "${common[@]}" --rates "$RAMP" --max-p99 "$CEIL_P99" --publish one "${metrics[@]}"
+	if [ "$server" != soketi ] && want damon; then
 		SWITCHBOARD_DAMON_TOKEN="$DAMON_TOKEN" gen "$server" damon cluster-damon --nodes "$(nodes_list)" --conns "$DAMON"
 	fi
-	gen "$server" kill cluster-kill --nodes "$(nodes_list)" --victim 2 --victim-pid "${NODE_PIDS[2]}" --wait "$KILL_WAIT" --settle 1s
+	want kill && gen "$server" kill cluster-kill --nodes "$(nodes_list)" --victim 2 --victim-pid "${NODE_PIDS[2]}" --wait "$KILL_WAIT" --settle 1s
 	stop_nodes
 }
 
