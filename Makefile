@@ -3,7 +3,7 @@
 #   make test   install what the tests need, then run the whole suite (Go with -race, real clients)
 GO ?= go
 
-.PHONY: bench-go run test test-go test-pusher test-pusher-cluster test-python test-damon test-dcl test-talo bench fuzz fuzz-long vet lint
+.PHONY: bench-go run test test-go test-pusher test-pusher-cluster test-python test-damon test-dcl test-talo bench bench-cluster fuzz fuzz-long vet lint
 
 run:
 	$(GO) run ./cmd/switchboard
@@ -46,6 +46,11 @@ lint:
 # bench/compare.sh runs the same against soketi and writes docs/benchmarks.md.
 bench:
 	bench/run.sh
+
+# 3 Switchboard nodes (Redis, embedded NATS) against 3 soketi nodes on its
+# Redis adapter (docs/benchmarks.md, "Cluster"); BENCH_QUICK=1 for a short run.
+bench-cluster:
+	bench/cluster.sh
 
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/hub/ ./internal/transport/ ./internal/protocol/damon/

@@ -104,13 +104,16 @@ func (e *Engine) read(ctx context.Context, key string) (val []byte, rev uint64, 
 		ent, err = e.kv.Get(ctx, key)
 		return err
 	})
-	e.obs.StoreOp("get", false, err)
 	switch {
 	case err == nil:
+		e.obs.StoreOp("get", false, nil)
 		return ent.Value(), ent.Revision(), true, nil
 	case errors.Is(err, jetstream.ErrKeyNotFound), errors.Is(err, jetstream.ErrKeyDeleted):
+		// An absent key is an answer, not a failed operation.
+		e.obs.StoreOp("get", false, nil)
 		return nil, 0, false, nil
 	}
+	e.obs.StoreOp("get", false, err)
 	return nil, 0, false, err
 }
 
