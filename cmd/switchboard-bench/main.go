@@ -4,6 +4,7 @@
 //	switchboard-bench fanout --conns 2000 --channels 1 --rates 10,20,40 --server-pid $PID
 //	switchboard-bench idle --conns 10000 --json
 //	switchboard-bench compare --results bench/results --out docs/benchmarks.md
+//	go test -run '^$' -bench LoopbackWriteFloor ./internal/transport/ | switchboard-bench gobench --run write-floor
 package main
 
 import (
@@ -32,7 +33,10 @@ scenarios:
   churn          connect/subscribe/disconnect at a fixed rate
   client-events  peer-to-peer client events on private channels
   presence       members joining and leaving presence channels
+  damon          Damon master-socket GLOBAL/GROUP fan-out (Switchboard only)
+  dcl            Decentraland ws-room fan-out (Switchboard only)
   compare        render docs/benchmarks.md from --json results of two servers
+  gobench        turn "go test -bench" output (stdin) into a JSON report
 
 Run "switchboard-bench <scenario> -h" for its flags.
 `
@@ -58,6 +62,9 @@ type commonFlags struct {
 	label       string
 	verbose     bool
 	noProgress  bool
+	progressDur time.Duration
+	run         string
+	command     string
 	cpuProfile  string
 }
 
@@ -83,7 +90,10 @@ func (cf *commonFlags) register(fs *flag.FlagSet, defConns int) {
 	fs.BoolVar(&cf.jsonOut, "json", false, "print the report as JSON on stdout")
 	fs.StringVar(&cf.label, "label", "", "name of the server under test, for the report")
 	fs.BoolVar(&cf.verbose, "v", false, "debug logging")
-	fs.BoolVar(&cf.noProgress, "no-progress", false, "no progress line even on a terminal")
+	fs.BoolVar(&cf.noProgress, "no-progress", false, "no progress lines at all")
+	fs.DurationVar(&cf.progressDur, "progress-every", 0, "progress interval (default 1s overwritten on a terminal, else one line every 10s)")
+	fs.StringVar(&cf.run, "run", "", "the result's name in a suite (e.g. fanout-2k-1ch), for the report")
+	fs.StringVar(&cf.command, "command", "", "the command that reproduces this result, for the report (default: this command line)")
 	fs.StringVar(&cf.cpuProfile, "cpuprofile", "", "write the generator's own CPU profile here (to check it is not the bottleneck)")
 }
 
@@ -99,11 +109,23 @@ func (cf *commonFlags) finish() (loadgen.Common, loadgen.Env, error) {
 		level = slog.LevelDebug
 	}
 	var logw io.Writer = os.Stderr
-	env := loadgen.Env{Label: cf.label}
-	if !cf.noProgress && loadgen.IsTerminal(os.Stderr) {
+	env := loadgen.Env{Label: cf.label, Run: cf.run, Command: cf.command, GeneratorArgs: os.Args[1:]}
+	if env.Command == "" {
+		env.Command = "switchboard-bench " + strings.Join(os.Args[1:], " ")
+	}
+	if !cf.noProgress {
 		c.Progress = true
 		env.Progress = os.Stderr
-		logw = clearLine{os.Stderr}
+		env.ProgressEvery = cf.progressDur
+		if loadgen.IsTerminal(os.Stderr) {
+			logw = clearLine{os.Stderr}
+		} else {
+			// A log file or a pipe: whole lines, less often.
+			env.ProgressLines = true
+			if env.ProgressEvery == 0 {
+				env.ProgressEvery = loadgen.DefaultProgressEvery
+			}
+		}
 	}
 	env.Log = slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: level}))
 	return c, env, nil
@@ -139,8 +161,11 @@ func parseRates(s string) ([]float64, error) {
 }
 
 func run(ctx context.Context, scenario string, args []string) (retErr error) {
-	if scenario == "compare" {
+	switch scenario {
+	case "compare":
 		return runCompare(args)
+	case "gobench":
+		return runGoBench(args)
 	}
 	fs := flag.NewFlagSet(scenario, flag.ContinueOnError)
 	var cf commonFlags
@@ -245,4 +270,25 @@ func run(ctx context.Context, scenario string, args []string) (retErr error) {
 		}
 	}
 	return err
+}
+
+// runGoBench reads `go test -bench` output on stdin and prints it as a
+// JSON report (the same schema as every scenario's --json).
+func runGoBench(args []string) error {
+	fs := flag.NewFlagSet("gobench", flag.ContinueOnError)
+	label := fs.String("label", "", "server label, for the report")
+	run := fs.String("run", "", "the result's name in the suite")
+	command := fs.String("command", "", "the command that produced the benchmark output")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	res, err := loadgen.ParseGoBench(os.Stdin)
+	if err != nil {
+		return err
+	}
+	if len(res) == 0 {
+		return errors.New("gobench: no benchmark result lines on stdin")
+	}
+	env := loadgen.Env{Label: *label, Run: *run, Command: *command, GeneratorArgs: os.Args[1:]}
+	return loadgen.GoBenchReport(res, env, nil).WriteJSON(os.Stdout)
 }

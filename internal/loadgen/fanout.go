@@ -82,16 +82,11 @@ func RunFanout(ctx context.Context, cfg FanoutConfig, env Env) (*Report, error) 
 	defer pool.CloseAll(10 * time.Second)
 
 	n := r.capConns(cfg.Conns)
-	var curStep atomic.Int64
+	r.stepsPlanned = len(cfg.Rates)
 	stop := r.startProgress(ctx, func() string {
-		i := int(curStep.Load())
-		st := steps.get(i)
-		if st == nil {
+		return r.stepStatus(func() string {
 			return fmt.Sprintf("connecting %d/%d (errors %d)", pool.Held(), n, pool.ConnectErrors.Total())
-		}
-		return fmt.Sprintf("step %d/%d rate %.0f/s: sent %d, received %d/%d, p99 %.2fms, send errors %d",
-			i+1, len(cfg.Rates), cfg.Rates[i], st.sent.Load(), st.rec.Count(), st.expected.Load(),
-			st.rec.Summary().P99Ms, st.sendErrors.Load())
+		})
 	})
 	defer stop()
 
@@ -122,7 +117,6 @@ func RunFanout(ctx context.Context, cfg FanoutConfig, env Env) (*Report, error) 
 		}
 		st := newStepStats()
 		steps.set(i, st)
-		curStep.Store(int64(i))
 		name := fmt.Sprintf("%.0f/s", rate)
 		w := r.beginStep(name, rate, st)
 		sched := NewSchedule(r.clock.Now()+int64(10*time.Millisecond), rate, cfg.StepDuration)
@@ -137,8 +131,6 @@ func RunFanout(ctx context.Context, cfg FanoutConfig, env Env) (*Report, error) 
 		drain(ctx, st, cfg.Drain)
 		s := w.end(sched.End(), cfg.Limits)
 		r.rep.Steps = append(r.rep.Steps, s)
-		r.log.Info("step done", "rate", rate, "deliveries_per_s", s.DeliveriesPerSec, "p99_ms", s.Latency.P99Ms,
-			"missing", s.Missing, "pass", s.Pass, "reason", s.FailReason)
 		if s.Pass {
 			best = len(r.rep.Steps) - 1
 		} else if !cfg.KeepGoing {

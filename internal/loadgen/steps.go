@@ -144,6 +144,7 @@ func (r *runner) beginStep(name string, rate float64, st *stepStats) *stepWindow
 	w.self0, w.selfOK = r.self.sample()
 	w.mach0, w.machOK = machineBusy()
 	w.startNs = r.clock.Now()
+	r.live.set(&liveStep{index: len(r.rep.Steps), total: max(r.stepsPlanned, 1), name: name, rate: rate, st: st, startNs: w.startNs})
 	return w
 }
 
@@ -203,6 +204,11 @@ func (w *stepWindow) end(nominalEnd int64, lim StepLimits) Step {
 		}
 	}
 	s.Pass, s.FailReason = judge(s, lim)
+	// One line per finished step, whatever the scenario: long ramps show
+	// what each rate gave without waiting for the report.
+	w.r.log.Info("step done", "step", w.name, "offered_per_s", w.rate, "deliveries_per_s", s.DeliveriesPerSec,
+		"p50_ms", s.Latency.P50Ms, "p99_ms", s.Latency.P99Ms, "missing", s.Missing,
+		"server_cpu_us_per_delivery", s.ServerCPUUsPerDelivery, "pass", s.Pass, "reason", s.FailReason)
 	if clamped > 0 {
 		w.r.note(fmt.Sprintf("%s: %d latencies above %s were clamped", w.name, clamped, time.Duration(histHighest)*time.Microsecond))
 	}
