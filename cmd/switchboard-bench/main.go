@@ -142,6 +142,28 @@ func (c clearLine) Write(p []byte) (int, error) {
 	return c.w.Write(p)
 }
 
+// rampOpts are the rate-ramp flags of the damon and dcl scenarios (the
+// same meaning as fanout's).
+type rampOpts struct {
+	rates      *string
+	step       *time.Duration
+	pause      *time.Duration
+	maxP99     *time.Duration
+	maxMissing *float64
+	keepGoing  *bool
+}
+
+func registerRamp(fs *flag.FlagSet) rampOpts {
+	return rampOpts{
+		rates:      fs.String("rates", "10", "messages sent per second, one step each (comma list; a ramp stops at the first failing step)"),
+		step:       fs.Duration("step", 10*time.Second, "duration of each rate step"),
+		pause:      fs.Duration("pause", 2*time.Second, "pause between steps"),
+		maxP99:     fs.Duration("max-p99", 100*time.Millisecond, "a step fails when p99 latency exceeds this"),
+		maxMissing: fs.Float64("max-missing", 0, "a step fails when more than this fraction of deliveries is missing"),
+		keepGoing:  fs.Bool("keep-going", false, "run every rate even after a failed step"),
+	}
+}
+
 func parseRates(s string) ([]float64, error) {
 	var out []float64
 	for _, f := range strings.Split(s, ",") {
@@ -228,6 +250,39 @@ func run(ctx context.Context, scenario string, args []string) (retErr error) {
 		report = func(c loadgen.Common, env loadgen.Env) (*loadgen.Report, error) {
 			return loadgen.RunPresence(ctx, loadgen.PresenceConfig{Common: c, Channels: *channels,
 				Rate: *rate, Duration: *dur, Hold: *hold, Limits: loadgen.StepLimits{MaxP99: *maxP99}}, env)
+		}
+	case "damon":
+		cf.register(fs, 2000)
+		tcp := fs.String("tcp", "127.0.0.1:42069", "the Damon raw TCP listener (empty: use --ws-path on --host/--port)")
+		wsPath := fs.String("ws-path", "/damon", "the Damon WebSocket path (with --tcp '')")
+		token := fs.String("token", "", "the server's damon.token")
+		intent := fs.String("intent", "GLOBAL", "GLOBAL (every connection receives each EVENT) or GROUP (one group's members)")
+		groups := fs.Int("groups", 1, "groups the receivers are spread over")
+		senders := fs.Int("senders", 4, "sending connections (besides --conns receivers)")
+		rp := registerRamp(fs)
+		report = func(c loadgen.Common, env loadgen.Env) (*loadgen.Report, error) {
+			r, err := parseRates(*rp.rates)
+			if err != nil {
+				return nil, err
+			}
+			return loadgen.RunDamon(ctx, loadgen.DamonConfig{Common: c, TCPAddr: *tcp, WSPath: *wsPath, Token: *token,
+				Intent: *intent, Groups: *groups, Senders: *senders, Rates: r, StepDuration: *rp.step, Pause: *rp.pause,
+				KeepGoing: *rp.keepGoing, Limits: loadgen.StepLimits{MaxP99: *rp.maxP99, MaxMissingRatio: *rp.maxMissing}}, env)
+		}
+	case "dcl":
+		cf.register(fs, 2000)
+		prefix := fs.String("path-prefix", "/rooms", "the ws-room route prefix (dcl.path_prefixes)")
+		rooms := fs.Int("rooms", 20, "rooms the peers are spread over (the server's room_capacity bounds peers per room)")
+		workers := fs.Int("send-workers", 8, "concurrent senders")
+		rp := registerRamp(fs)
+		report = func(c loadgen.Common, env loadgen.Env) (*loadgen.Report, error) {
+			r, err := parseRates(*rp.rates)
+			if err != nil {
+				return nil, err
+			}
+			return loadgen.RunDCL(ctx, loadgen.DCLConfig{Common: c, PathPrefix: *prefix, Rooms: *rooms, SendWorkers: *workers,
+				Rates: r, StepDuration: *rp.step, Pause: *rp.pause, KeepGoing: *rp.keepGoing,
+				Limits: loadgen.StepLimits{MaxP99: *rp.maxP99, MaxMissingRatio: *rp.maxMissing}}, env)
 		}
 	default:
 		fmt.Fprint(os.Stderr, usage)

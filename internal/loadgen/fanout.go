@@ -82,7 +82,6 @@ func RunFanout(ctx context.Context, cfg FanoutConfig, env Env) (*Report, error) 
 	defer pool.CloseAll(10 * time.Second)
 
 	n := r.capConns(cfg.Conns)
-	r.stepsPlanned = len(cfg.Rates)
 	stop := r.startProgress(ctx, func() string {
 		return r.stepStatus(func() string {
 			return fmt.Sprintf("connecting %d/%d (errors %d)", pool.Held(), n, pool.ConnectErrors.Total())
@@ -110,43 +109,16 @@ func RunFanout(ctx context.Context, cfg FanoutConfig, env Env) (*Report, error) 
 	pub := NewPublisher(cfg.Target, cfg.PublishWorkers, 10*time.Second)
 	defer pub.Close()
 
-	best := -1
-	for i, rate := range cfg.Rates {
-		if ctx.Err() != nil {
-			break
+	rp := ramp{Rates: cfg.Rates, StepDuration: cfg.StepDuration, Pause: cfg.Pause, Workers: cfg.PublishWorkers,
+		Limits: cfg.Limits, KeepGoing: cfg.KeepGoing, Drain: cfg.Drain}
+	rp.run(ctx, r, steps, func(ctx context.Context, step int, seq, due int64) (int64, error) {
+		k := int(seq % int64(cfg.Channels))
+		data := appendStamp(make([]byte, 0, 64+cfg.PayloadBytes), step, seq, due, cfg.PayloadBytes)
+		if err := pub.Trigger(ctx, benchEvent, []string{fanoutChannel(k)}, data); err != nil {
+			return 0, err
 		}
-		st := newStepStats()
-		steps.set(i, st)
-		name := fmt.Sprintf("%.0f/s", rate)
-		w := r.beginStep(name, rate, st)
-		sched := NewSchedule(r.clock.Now()+int64(10*time.Millisecond), rate, cfg.StepDuration)
-		runSends(ctx, r.clock, sched, cfg.PublishWorkers, st, func(ctx context.Context, seq, due int64) (int64, error) {
-			k := int(seq % int64(cfg.Channels))
-			data := appendStamp(make([]byte, 0, 64+cfg.PayloadBytes), i, seq, due, cfg.PayloadBytes)
-			if err := pub.Trigger(ctx, benchEvent, []string{fanoutChannel(k)}, data); err != nil {
-				return 0, err
-			}
-			return subs[k], nil
-		})
-		drain(ctx, st, cfg.Drain)
-		s := w.end(sched.End(), cfg.Limits)
-		r.rep.Steps = append(r.rep.Steps, s)
-		if s.Pass {
-			best = len(r.rep.Steps) - 1
-		} else if !cfg.KeepGoing {
-			break
-		}
-		if s.GeneratorCores > 0.9 {
-			r.note(fmt.Sprintf("step %s: generator used %.2f cores; figures at this rate may be generator-bound", name, s.GeneratorCores))
-		}
-		if i < len(cfg.Rates)-1 {
-			sleepCtx(ctx, cfg.Pause)
-		}
-	}
-	if best >= 0 {
-		b := r.rep.Steps[best]
-		r.rep.Best = &b
-	}
+		return subs[k], nil
+	})
 	r.rep.Conns.Held = held
 	r.rep.Conns.Lost = held - pool.Held()
 	if u := unstamped.Load(); u > 0 {

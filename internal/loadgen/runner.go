@@ -139,24 +139,49 @@ func (r *runner) stepStatus(orElse func() string) string {
 	return orElse()
 }
 
+// poolStats is what finish needs from a pool of either kind.
+type poolStats struct {
+	attempted              int64
+	connect, setup, server *errTally
+	latency                *Recorder
+}
+
+func (p *Pool) stats() poolStats {
+	return poolStats{attempted: p.Attempted(), connect: &p.ConnectErrors, setup: &p.SetupErrors, server: &p.ServerErrors, latency: p.ConnectLatency}
+}
+
 // finish fills the connection summary and timing from the pool(s).
 func (r *runner) finish(requested int, pools ...*Pool) *Report {
+	var st []poolStats
+	for _, p := range pools {
+		if p != nil {
+			st = append(st, p.stats())
+		}
+	}
+	return r.finishStats(requested, st...)
+}
+
+// finishStats is finish for any pools' statistics; the first one's connect
+// latency is reported.
+func (r *runner) finishStats(requested int, pools ...poolStats) *Report {
 	cs := &r.rep.Conns
 	cs.Requested = requested
 	for _, p := range pools {
-		if p == nil {
-			continue
+		cs.Attempted += p.attempted
+		for _, t := range []*errTally{p.connect, p.setup, p.server} {
+			if t == nil {
+				continue
+			}
+			cs.Errors = append(cs.Errors, t.Top(5)...)
 		}
-		cs.Attempted += p.Attempted()
-		cs.ConnectErrors += p.ConnectErrors.Total()
-		cs.SetupErrors += p.SetupErrors.Total()
-		cs.ServerErrors += p.ServerErrors.Total()
-		cs.Errors = append(cs.Errors, p.ConnectErrors.Top(5)...)
-		cs.Errors = append(cs.Errors, p.SetupErrors.Top(5)...)
-		cs.Errors = append(cs.Errors, p.ServerErrors.Top(5)...)
+		cs.ConnectErrors += p.connect.Total()
+		cs.SetupErrors += p.setup.Total()
+		if p.server != nil {
+			cs.ServerErrors += p.server.Total()
+		}
 	}
-	if len(pools) > 0 && pools[0] != nil {
-		cs.ConnectLatency = pools[0].ConnectLatency.Summary()
+	if len(pools) > 0 {
+		cs.ConnectLatency = pools[0].latency.Summary()
 	}
 	if s, ok := r.self.sample(); ok {
 		r.rep.GeneratorRSSBytes = s.RSSBytes

@@ -49,6 +49,11 @@ func (t *stepTable) set(step int, s *stepStats) { t.steps[step].Store(s) }
 // recordStamped records the latency of a delivery whose frame carries a
 // stamp; it returns false for frames without one.
 func (t *stepTable) recordStamped(c *Conn, msg []byte, now int64) bool {
+	return t.recordStampedID(c.ID, msg, now)
+}
+
+// recordStampedID is recordStamped for a receiver known by its id.
+func (t *stepTable) recordStampedID(id int, msg []byte, now int64) bool {
 	step, _, ns, ok := parseStamp(msg)
 	if !ok {
 		return false
@@ -57,7 +62,7 @@ func (t *stepTable) recordStamped(c *Conn, msg []byte, now int64) bool {
 	if st == nil {
 		return false
 	}
-	st.rec.Record(c.ID, time.Duration(now-ns), now)
+	st.rec.Record(id, time.Duration(now-ns), now)
 	return true
 }
 
