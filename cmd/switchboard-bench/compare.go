@@ -54,7 +54,7 @@ func runCompare(args []string) error {
 		k, v, _ := strings.Cut(kv, "=")
 		c.Meta = append(c.Meta, [2]string{k, v})
 	}
-	c.Quick = *quick
+	c.Quick = *quick || c.AnyQuick()
 	c.Titles = map[string]string{}
 	for _, kv := range titles {
 		k, v, _ := strings.Cut(kv, "=")

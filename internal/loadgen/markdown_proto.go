@@ -110,7 +110,9 @@ func (c *Comparison) writeProto(b *strings.Builder) {
 			}
 		}
 		fmt.Fprintf(b, "**Bare-write floor**: one write(2) of a pre-framed 100-byte WebSocket frame per recipient from one goroutine, no server code "+
-			"(`BenchmarkLoopbackWriteFloor`, internal/transport), CPU per delivery: %s. Reproduce: `%s`\n\n",
+			"(`BenchmarkLoopbackWriteFloor`, internal/transport, pinned to the server's CPU), CPU per delivery: %s. "+
+			"That is the whole test process's CPU, including its own readers draining the sockets, which the server's figures below do not carry "+
+			"(the generator reads in another process): a server at 1.0× the floor spends about what the writes and the reads together cost. Reproduce: `%s`\n\n",
 			strings.Join(parts, ", "), reproduceCommand(f, c.Candidate, FloorRun, c.Quick))
 	}
 	if len(names) == 0 {
@@ -157,4 +159,26 @@ func (c *Comparison) writeProto(b *strings.Builder) {
 		}
 		writeNotes(b, c.Candidate, r)
 	}
+}
+
+// AnyQuick reports whether any result came from the quick suite (its
+// reproducing command sets BENCH_QUICK=1), e.g. when re-rendering old
+// results.
+func (c *Comparison) AnyQuick() bool {
+	quick := func(r *Report) bool { return r != nil && strings.HasPrefix(r.Command, "BENCH_QUICK=1 ") }
+	for _, runs := range c.Runs {
+		for _, r := range runs {
+			if quick(r) {
+				return true
+			}
+		}
+	}
+	for _, m := range []map[string]*Report{c.Proto, c.GoBench} {
+		for _, r := range m {
+			if quick(r) {
+				return true
+			}
+		}
+	}
+	return false
 }
