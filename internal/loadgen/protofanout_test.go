@@ -200,15 +200,22 @@ func TestDCLAgainstSwitchboard(t *testing.T) {
 func TestJSONDocReader(t *testing.T) {
 	docs := []string{`{"op":3}`, `{"id":"a}b","op":0,"data":{"s":"{[\"}"},"x":[1,{"y":2}]}`, `{"op":4}`}
 	stream := docs[0] + docs[1] + " \n\t" + docs[2]
-	d := &jsonDocReader{br: bufio.NewReader(iotest.OneByteReader(strings.NewReader(stream)))}
-	for _, want := range docs {
-		got, err := d.next()
-		if err != nil || string(got) != want {
-			t.Fatalf("got %q, %v; want %q", got, err, want)
+	// One byte per read (every document split everywhere), and everything
+	// in one read (several documents in one buffer).
+	for name, r := range map[string]io.Reader{
+		"byte by byte": iotest.OneByteReader(strings.NewReader(stream)),
+		"one read":     strings.NewReader(stream),
+	} {
+		d := &jsonDocReader{br: bufio.NewReaderSize(r, 16)}
+		for _, want := range docs {
+			got, err := d.next()
+			if err != nil || string(got) != want {
+				t.Fatalf("%s: got %q, %v; want %q", name, got, err, want)
+			}
 		}
-	}
-	if _, err := d.next(); !errors.Is(err, io.EOF) {
-		t.Fatalf("after the last document: %v", err)
+		if _, err := d.next(); !errors.Is(err, io.EOF) {
+			t.Fatalf("%s: after the last document: %v", name, err)
+		}
 	}
 }
 
