@@ -152,7 +152,7 @@ func (c *Comparison) WriteMarkdown(w io.Writer) error {
 	b.WriteString("- Per-process CPU is utime+stime; kernel softirq time for loopback TCP is not in it (it shows in the steps' *machine cores*, which count every core's busy time).\n\n")
 	if busy := c.busyRuns(); len(busy) > 0 {
 		fmt.Fprintf(&b, "> **The machine was not quiet**: other processes kept more than 0.2 cores busy just before these runs: %s. "+
-			"Other work competed for the two cores, so treat these figures as indicative and re-run `bench/compare.sh` on an idle machine.\n\n", strings.Join(busy, ", "))
+			"Other work competed for the two cores, so treat these figures as indicative and re-run `make bench` on an idle machine.\n\n", strings.Join(busy, ", "))
 	}
 
 	for _, name := range c.Order {
@@ -420,6 +420,11 @@ func (c *Comparison) busyRuns() []string {
 			if r := c.Runs[name][srv]; r != nil && r.BackgroundCores > 0.2 {
 				out = append(out, fmt.Sprintf("%s/%s (%.2f cores)", srv, name, r.BackgroundCores))
 			}
+		}
+	}
+	for _, name := range c.protoOrder() {
+		if r := c.Proto[name]; r.BackgroundCores > 0.2 {
+			out = append(out, fmt.Sprintf("%s/%s (%.2f cores)", c.Candidate, name, r.BackgroundCores))
 		}
 	}
 	return out

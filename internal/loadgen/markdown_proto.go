@@ -63,10 +63,11 @@ func (c *Comparison) Plots() map[string]Plot {
 		if runs == nil || !isRamp(runs[c.Candidate]) && !isRamp(runs[c.Baseline]) {
 			continue
 		}
-		out[name] = RampPlot(name+": p99 latency against offered publish rate", []string{c.Candidate, c.Baseline}, runs, maxP99Param(runs))
+		out[name] = RampPlot(name+": p99 latency against offered publish rate", "offered publishes/s (log scale)", []string{c.Candidate, c.Baseline}, runs, maxP99Param(runs))
 	}
 	if names := c.protoOrder(); len(names) > 0 {
-		p := RampPlot(c.Candidate+": Damon and ws-room fan-out, p99 latency against offered rate", names, c.Proto, maxP99Param(c.Proto))
+		p := RampPlot(c.Candidate+": Damon and ws-room fan-out, p99 latency against offered rate",
+			"offered messages/s: Damon EVENTs, ws-room updates (log scale)", names, c.Proto, maxP99Param(c.Proto))
 		if len(p.Series) > 0 {
 			out[ProtoPlotName] = p
 		}

@@ -244,5 +244,6 @@ func (p *msgPool) stats() poolStats {
 // Attempted is the number of dials started.
 func (p *msgPool) Attempted() int64 { return p.attempted.Load() }
 
-// errorf wraps a handshake failure after the socket connected.
+// setupErrorf makes a setupError: a handshake failure after the socket
+// connected.
 func setupErrorf(format string, args ...any) error { return setupError{fmt.Errorf(format, args...)} }

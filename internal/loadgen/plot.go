@@ -225,10 +225,11 @@ func (p Plot) WriteSVG(w io.Writer) error {
 	return err
 }
 
-// RampPlot is the p99-latency-against-offered-rate chart of one ramp for
-// several servers (label → report; labels in the order given).
-func RampPlot(title string, labels []string, reports map[string]*Report, bound float64) Plot {
-	p := Plot{Title: title, XLabel: "offered rate (messages/s, log scale)", YLabel: "p99 latency (ms, log scale)",
+// RampPlot is the p99-latency-against-offered-rate chart of ramps, one
+// series per label (label → report; labels in the order given); xLabel
+// names the offered operation.
+func RampPlot(title, xLabel string, labels []string, reports map[string]*Report, bound float64) Plot {
+	p := Plot{Title: title, XLabel: xLabel, YLabel: "p99 latency (ms, log scale)",
 		LogX: true, LogY: true, HLine: bound}
 	if bound > 0 {
 		p.HLineLabel = fmt.Sprintf("p99 bound %g ms", bound)

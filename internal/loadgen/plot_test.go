@@ -71,7 +71,7 @@ func TestRampPlotSVG(t *testing.T) {
 		return r
 	}
 	reports := map[string]*Report{"switchboard": ramp(2, 5, 40, 300), "soketi & co": ramp(3, 8, 1200)}
-	p := RampPlot("fanout-2k-1ch: p99 <latency>", []string{"switchboard", "soketi & co", "absent"}, reports, 100)
+	p := RampPlot("fanout-2k-1ch: p99 <latency>", "offered rate (messages/s, log scale)", []string{"switchboard", "soketi & co", "absent"}, reports, 100)
 	var b bytes.Buffer
 	if err := p.WriteSVG(&b); err != nil {
 		t.Fatal(err)
