@@ -61,7 +61,10 @@ func startSwitchboard(t *testing.T, damonAddr string) Common {
 	t.Cleanup(func() {
 		cancel()
 		select {
-		case <-done:
+		case err := <-done:
+			if err != nil {
+				t.Errorf("server: %v", err)
+			}
 		case <-time.After(5 * time.Second):
 			t.Error("server shutdown hung")
 		}
