@@ -63,6 +63,9 @@ type liveStep struct {
 	rate         float64
 	st           *stepStats
 	startNs      int64
+	// endNs is set when the step has been measured (0 while it runs):
+	// between steps the line shows the finished step, not a decaying rate.
+	endNs atomic.Int64
 }
 
 // stepProgress tracks the current step of a run.
@@ -78,6 +81,10 @@ func (p *stepProgress) status(now int64) string {
 	}
 	st := s.st
 	got := st.rec.Count()
+	state := "so far"
+	if end := s.endNs.Load(); end > 0 {
+		now, state = end, "(step done)"
+	}
 	rate := 0.0
 	if el := time.Duration(now - s.startNs).Seconds(); el > 0 {
 		rate = float64(got) / el
@@ -86,6 +93,6 @@ func (p *stepProgress) status(now int64) string {
 	if s.total > 1 {
 		step = fmt.Sprintf("%d/%d %s", s.index+1, s.total, s.name)
 	}
-	return fmt.Sprintf("step %s: offered %.0f/s, sent %d, %.0f deliveries/s, p99 %.2fms so far, received %d/%d, send errors %d",
-		step, s.rate, st.sent.Load(), rate, st.rec.Summary().P99Ms, got, st.expected.Load(), st.sendErrors.Load())
+	return fmt.Sprintf("step %s: offered %.0f/s, sent %d, %.0f deliveries/s, p99 %.2fms %s, received %d/%d, send errors %d",
+		step, s.rate, st.sent.Load(), rate, st.rec.Summary().P99Ms, state, got, st.expected.Load(), st.sendErrors.Load())
 }

@@ -14,7 +14,8 @@ func TestStepProgressStatus(t *testing.T) {
 		t.Fatalf("before any step: %q", got)
 	}
 	st := newStepStats()
-	p.set(&liveStep{index: 2, total: 5, name: "40/s", rate: 40, st: st, startNs: 0})
+	live := &liveStep{index: 2, total: 5, name: "40/s", rate: 40, st: st, startNs: 0}
+	p.set(live)
 	st.sent.Add(80)
 	st.expected.Add(4000)
 	for i := range 4000 {
@@ -28,6 +29,14 @@ func TestStepProgressStatus(t *testing.T) {
 	for _, want := range []string{"step 3/5 40/s", "offered 40/s", "sent 80", "2000 deliveries/s", "p99 1.00ms so far", "received 4000/4000"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("status %q lacks %q", got, want)
+		}
+	}
+	// Once measured, the step's rate is over its own window, not until now.
+	live.endNs.Store(int64(4 * time.Second))
+	got = p.status(int64(60 * time.Second))
+	for _, want := range []string{"1000 deliveries/s", "p99 1.00ms (step done)"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("status after the step %q lacks %q", got, want)
 		}
 	}
 }

@@ -141,6 +141,7 @@ type stepWindow struct {
 	selfOK  bool
 	mach0   time.Duration
 	machOK  bool
+	live    *liveStep
 }
 
 func (r *runner) beginStep(name string, rate float64, st *stepStats) *stepWindow {
@@ -149,7 +150,8 @@ func (r *runner) beginStep(name string, rate float64, st *stepStats) *stepWindow
 	w.self0, w.selfOK = r.self.sample()
 	w.mach0, w.machOK = machineBusy()
 	w.startNs = r.clock.Now()
-	r.live.set(&liveStep{index: len(r.rep.Steps), total: max(r.stepsPlanned, 1), name: name, rate: rate, st: st, startNs: w.startNs})
+	w.live = &liveStep{index: len(r.rep.Steps), total: max(r.stepsPlanned, 1), name: name, rate: rate, st: st, startNs: w.startNs}
+	r.live.set(w.live)
 	return w
 }
 
@@ -169,6 +171,7 @@ func (w *stepWindow) end(nominalEnd int64, lim StepLimits) Step {
 		lastNs = max(lastNs, rl)
 	}
 	endNs := max(nominalEnd, lastNs)
+	w.live.endNs.Store(endNs)
 	dur := time.Duration(endNs - w.startNs)
 	s := Step{
 		Name:          w.name,
