@@ -1,8 +1,12 @@
 // Command switchboard-bench is a load generator for Pusher-protocol servers
-// (Switchboard, soketi, …). See internal/loadgen for how it measures.
+// (Switchboard, soketi, …) and for Switchboard's Damon and Decentraland
+// ws-room front-ends. See internal/loadgen for how it measures; bench/run.sh
+// and bench/compare.sh (make bench) run the suite.
 //
 //	switchboard-bench fanout --conns 2000 --channels 1 --rates 10,20,40 --server-pid $PID
 //	switchboard-bench idle --conns 10000 --json
+//	switchboard-bench damon --token T --intent GLOBAL --conns 2000 --rates 10,20,40
+//	switchboard-bench dcl --conns 2000 --rooms 20 --rates 100,500,1000
 //	switchboard-bench compare --results bench/results --out docs/benchmarks.md
 //	go test -run '^$' -bench LoopbackWriteFloor ./internal/transport/ | switchboard-bench gobench --run write-floor
 package main
