@@ -31,7 +31,7 @@ QUICK="${BENCH_QUICK:-0}"
 PROGRESS_EVERY="${BENCH_PROGRESS_EVERY:-10s}"
 LIST=0
 
-usage() { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--server) SERVER="$2"; shift 2 ;;
