@@ -3,7 +3,7 @@
 #   make test   install what the tests need, then run the whole suite (Go with -race, real clients)
 GO ?= go
 
-.PHONY: bench-go run test test-go test-pusher test-pusher-cluster test-python test-damon test-dcl test-talo bench bench-cluster fuzz fuzz-long vet lint
+.PHONY: bench-go bench-switchboard run test test-go test-pusher test-pusher-cluster test-python test-damon test-dcl test-talo bench bench-cluster fuzz fuzz-long vet lint
 
 run:
 	$(GO) run ./cmd/switchboard
@@ -42,10 +42,19 @@ lint:
 	./scripts/test.sh lint
 
 # Benchmarks never run in `make test` or CI.
-# `make bench`: the load generator's scenarios against Switchboard (bench/run.sh);
-# bench/compare.sh runs the same against soketi and writes docs/benchmarks.md.
+# `make bench`: the whole comparison, end to end (bench/compare.sh): installs
+# soketi from npm into bench/soketi, runs every load-generator scenario
+# against Switchboard and soketi (plus the Damon, ws-room and write-floor
+# runs, Switchboard only), and writes docs/benchmarks.md with its charts in
+# docs/bench/. About 30 minutes; `BENCH_QUICK=1 make bench` runs the reduced
+# suite in a few. `make bench-switchboard`: Switchboard's results only
+# (bench/run.sh; BENCH_SCENARIO=fanout-2k-1ch for one), no document.
 bench:
-	bench/run.sh
+	bench/compare.sh
+
+BENCH_SCENARIO ?=
+bench-switchboard:
+	bench/run.sh $(if $(BENCH_SCENARIO),--scenario $(BENCH_SCENARIO))
 
 # 3 Switchboard nodes (Redis, embedded NATS) against 3 soketi nodes on its
 # Redis adapter (docs/benchmarks.md, "Cluster"); BENCH_QUICK=1 for a short run.

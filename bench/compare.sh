@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Side-by-side benchmark: the same scenarios against Switchboard and soketi
-# 1.6.1 on this machine, then docs/benchmarks.md with both servers' figures
-# and the ratio Switchboard/soketi.
+# Side-by-side benchmark (what `make bench` runs): the same scenarios
+# against Switchboard and soketi 1.6.1 on this machine, then
+# docs/benchmarks.md with both servers' figures, the ratio
+# Switchboard/soketi, the p99-against-offered-rate charts (docs/bench/*.svg,
+# drawn by switchboard-bench itself) and the Switchboard-only Damon and
+# ws-room fan-outs against the bare-write floor of the same run.
 #
-#   bench/compare.sh              # full run (about 20 minutes; holds up to 19,000 connections)
-#   BENCH_QUICK=1 bench/compare.sh   # small version, about 3 minutes
+#   bench/compare.sh              # full run (about 30 minutes; holds up to 19,000 connections)
+#   BENCH_QUICK=1 bench/compare.sh   # small version, a few minutes
 #   bench/compare.sh --no-switchboard  # soketi only (e.g. while the server does not build)
 #   bench/compare.sh --render-only     # rewrite the document from the last results
 #
@@ -32,7 +35,7 @@ while [ $# -gt 0 ]; do
 	--render-only) RENDER_ONLY=1; shift ;;
 	--results) RESULTS="$2"; shift 2 ;;
 	--out) DOC="$2"; shift 2 ;;
-	-h | --help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "compare.sh: unknown argument $1" >&2; exit 2 ;;
 	esac
 done
@@ -83,13 +86,17 @@ fi
 COMMIT="$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo "(no commit)")"
 if [ -n "$(cd "$ROOT" && git status --porcelain 2>/dev/null | head -1)" ]; then COMMIT="$COMMIT + local changes"; fi
 QUICKNOTE="full suite"
-[ "${BENCH_QUICK:-0}" = 1 ] && QUICKNOTE="quick suite (BENCH_QUICK=1: reduced counts, not for publication)"
+QUICKFLAG=()
+if [ "${BENCH_QUICK:-0}" = 1 ]; then
+	QUICKNOTE="quick suite (BENCH_QUICK=1: reduced counts, not for publication)"
+	QUICKFLAG=(--quick)
+fi
 
 mkdir -p "$(dirname "$DOC")"
 "$ROOT/bench/.bin/switchboard-bench" compare \
 	--results "$RESULTS" --out "$DOC" \
-	--candidate switchboard --baseline soketi \
-	--order fanout-2k-1ch,fanout-10k-1000ch,idle-10k,idle-19k,churn,client-events,presence \
+	--candidate switchboard --baseline soketi "${QUICKFLAG[@]}" \
+	--order fanout-2k-1ch,fanout-10k-1000ch,idle-10k,idle-19k,churn,client-events,presence,damon-global-2k,damon-group-2k-20g,dcl-2k-20rooms \
 	--meta "Switchboard=commit $COMMIT, built with $(go env GOVERSION)" \
 	--meta "soketi=@soketi/soketi $SOKETI_VERSION on Node $(node --version), uWebSockets.js → @trufflesuite/uws-js-unofficial $UWS_VERSION" \
 	--meta "open-file limit=$(ulimit -Hn) per process (hard)" \
@@ -100,6 +107,9 @@ mkdir -p "$(dirname "$DOC")"
 	--title "idle-19k=19,000 idle connections (the limit is 20,000 open files per process)" \
 	--title "churn=connect, subscribe, hold 1 s, disconnect at a fixed rate" \
 	--title "client-events=client events on private channels, peer to peer" \
-	--title "presence=members joining and leaving presence channels"
+	--title "presence=members joining and leaving presence channels" \
+	--title "damon-global-2k=Damon master socket over raw TCP, 2,000 identified connections, EVENT with intent GLOBAL (every connection receives each), rate ramped" \
+	--title "damon-group-2k-20g=Damon master socket over raw TCP, 2,000 connections in 20 groups, EVENT with intent GROUP (100 deliveries each), rate ramped" \
+	--title "dcl-2k-20rooms=Decentraland ws-room, 2,000 signed-in peers in 20 rooms of 100, peer_update relayed to the other 99, rate ramped"
 log "wrote $DOC"
 exit "$status"

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -19,6 +20,8 @@ func runCompare(args []string) error {
 	base := fs.String("baseline", "soketi", "server label for the right column (ratio denominator)")
 	out := fs.String("out", "docs/benchmarks.md", "output file (- for stdout)")
 	order := fs.String("order", "", "comma list of run names in document order")
+	plotsDir := fs.String("plots-dir", "", "where the SVG charts go (default: bench/ next to --out; none with --out -)")
+	quick := fs.Bool("quick", false, "the results come from the quick suite (BENCH_QUICK=1): say so in the document")
 	var meta, titles multiFlag
 	fs.Var(&meta, "meta", "extra key=value fact for the header (repeatable)")
 	fs.Var(&titles, "title", "run=description (repeatable)")
@@ -51,6 +54,7 @@ func runCompare(args []string) error {
 		k, v, _ := strings.Cut(kv, "=")
 		c.Meta = append(c.Meta, [2]string{k, v})
 	}
+	c.Quick = *quick || c.AnyQuick()
 	c.Titles = map[string]string{}
 	for _, kv := range titles {
 		k, v, _ := strings.Cut(kv, "=")
@@ -58,6 +62,13 @@ func runCompare(args []string) error {
 	}
 	if *out == "-" {
 		return c.WriteMarkdown(os.Stdout)
+	}
+	dir := *plotsDir
+	if dir == "" {
+		dir = filepath.Join(filepath.Dir(*out), "bench")
+	}
+	if c.PlotLinks, err = writePlots(c, dir, filepath.Dir(*out)); err != nil {
+		return err
 	}
 	kept := keptTail(*out)
 	f, err := os.Create(*out)
@@ -81,6 +92,44 @@ func runCompare(args []string) error {
 	}
 	fmt.Fprintln(os.Stderr, "wrote", *out)
 	return nil
+}
+
+// writePlots writes every chart of the comparison as dir/<name>-p99.svg
+// and returns the links to them relative to docDir.
+func writePlots(c *loadgen.Comparison, dir, docDir string) (map[string]string, error) {
+	plots := c.Plots()
+	if len(plots) == 0 {
+		return nil, nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	links := map[string]string{}
+	for name, p := range plots {
+		path := filepath.Join(dir, name+"-p99.svg")
+		if err := writeSVG(path, p); err != nil {
+			return nil, err
+		}
+		rel, err := filepath.Rel(docDir, path)
+		if err != nil {
+			return nil, err
+		}
+		links[name] = filepath.ToSlash(rel)
+		fmt.Fprintln(os.Stderr, "wrote", path)
+	}
+	return links, nil
+}
+
+func writeSVG(path string, p loadgen.Plot) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := p.WriteSVG(f); err != nil {
+		_ = f.Close() // the write error is the one to report
+		return err
+	}
+	return f.Close()
 }
 
 // keptMarker starts the hand-written part of the output file (sections

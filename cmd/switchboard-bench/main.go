@@ -1,9 +1,14 @@
 // Command switchboard-bench is a load generator for Pusher-protocol servers
-// (Switchboard, soketi, …). See internal/loadgen for how it measures.
+// (Switchboard, soketi, …) and for Switchboard's Damon and Decentraland
+// ws-room front-ends. See internal/loadgen for how it measures; bench/run.sh
+// and bench/compare.sh (make bench) run the suite.
 //
 //	switchboard-bench fanout --conns 2000 --channels 1 --rates 10,20,40 --server-pid $PID
 //	switchboard-bench idle --conns 10000 --json
+//	switchboard-bench damon --token T --intent GLOBAL --conns 2000 --rates 10,20,40
+//	switchboard-bench dcl --conns 2000 --rooms 20 --rates 100,500,1000
 //	switchboard-bench compare --results bench/results --out docs/benchmarks.md
+//	go test -run '^$' -bench LoopbackWriteFloor ./internal/transport/ | switchboard-bench gobench --run write-floor
 package main
 
 import (
@@ -32,7 +37,10 @@ scenarios:
   churn          connect/subscribe/disconnect at a fixed rate
   client-events  peer-to-peer client events on private channels
   presence       members joining and leaving presence channels
+  damon          Damon master-socket GLOBAL/GROUP fan-out (Switchboard only)
+  dcl            Decentraland ws-room fan-out (Switchboard only)
   compare        render docs/benchmarks.md from --json results of two servers
+  gobench        turn "go test -bench" output (stdin) into a JSON report
 
 Run "switchboard-bench <scenario> -h" for its flags.
 `
@@ -58,6 +66,9 @@ type commonFlags struct {
 	label       string
 	verbose     bool
 	noProgress  bool
+	progressDur time.Duration
+	run         string
+	command     string
 	cpuProfile  string
 }
 
@@ -83,7 +94,10 @@ func (cf *commonFlags) register(fs *flag.FlagSet, defConns int) {
 	fs.BoolVar(&cf.jsonOut, "json", false, "print the report as JSON on stdout")
 	fs.StringVar(&cf.label, "label", "", "name of the server under test, for the report")
 	fs.BoolVar(&cf.verbose, "v", false, "debug logging")
-	fs.BoolVar(&cf.noProgress, "no-progress", false, "no progress line even on a terminal")
+	fs.BoolVar(&cf.noProgress, "no-progress", false, "no progress lines at all")
+	fs.DurationVar(&cf.progressDur, "progress-every", 0, "progress interval (default 1s overwritten on a terminal, else one line every 10s)")
+	fs.StringVar(&cf.run, "run", "", "the result's name in a suite (e.g. fanout-2k-1ch), for the report")
+	fs.StringVar(&cf.command, "command", "", "the command that reproduces this result, for the report (default: this command line)")
 	fs.StringVar(&cf.cpuProfile, "cpuprofile", "", "write the generator's own CPU profile here (to check it is not the bottleneck)")
 }
 
@@ -99,11 +113,23 @@ func (cf *commonFlags) finish() (loadgen.Common, loadgen.Env, error) {
 		level = slog.LevelDebug
 	}
 	var logw io.Writer = os.Stderr
-	env := loadgen.Env{Label: cf.label}
-	if !cf.noProgress && loadgen.IsTerminal(os.Stderr) {
+	env := loadgen.Env{Label: cf.label, Run: cf.run, Command: cf.command, GeneratorArgs: os.Args[1:]}
+	if env.Command == "" {
+		env.Command = "switchboard-bench " + strings.Join(os.Args[1:], " ")
+	}
+	if !cf.noProgress {
 		c.Progress = true
 		env.Progress = os.Stderr
-		logw = clearLine{os.Stderr}
+		env.ProgressEvery = cf.progressDur
+		if loadgen.IsTerminal(os.Stderr) {
+			logw = clearLine{os.Stderr}
+		} else {
+			// A log file or a pipe: whole lines, less often.
+			env.ProgressLines = true
+			if env.ProgressEvery == 0 {
+				env.ProgressEvery = loadgen.DefaultProgressEvery
+			}
+		}
 	}
 	env.Log = slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: level}))
 	return c, env, nil
@@ -118,6 +144,28 @@ func (c clearLine) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	return c.w.Write(p)
+}
+
+// rampOpts are the rate-ramp flags of the damon and dcl scenarios (the
+// same meaning as fanout's).
+type rampOpts struct {
+	rates      *string
+	step       *time.Duration
+	pause      *time.Duration
+	maxP99     *time.Duration
+	maxMissing *float64
+	keepGoing  *bool
+}
+
+func registerRamp(fs *flag.FlagSet) rampOpts {
+	return rampOpts{
+		rates:      fs.String("rates", "10", "messages sent per second, one step each (comma list; a ramp stops at the first failing step)"),
+		step:       fs.Duration("step", 10*time.Second, "duration of each rate step"),
+		pause:      fs.Duration("pause", 2*time.Second, "pause between steps"),
+		maxP99:     fs.Duration("max-p99", 100*time.Millisecond, "a step fails when p99 latency exceeds this"),
+		maxMissing: fs.Float64("max-missing", 0, "a step fails when more than this fraction of deliveries is missing"),
+		keepGoing:  fs.Bool("keep-going", false, "run every rate even after a failed step"),
+	}
 }
 
 func parseRates(s string) ([]float64, error) {
@@ -139,8 +187,11 @@ func parseRates(s string) ([]float64, error) {
 }
 
 func run(ctx context.Context, scenario string, args []string) (retErr error) {
-	if scenario == "compare" {
+	switch scenario {
+	case "compare":
 		return runCompare(args)
+	case "gobench":
+		return runGoBench(args)
 	}
 	if isClusterScenario(scenario) {
 		return runCluster(ctx, scenario, args)
@@ -207,6 +258,39 @@ func run(ctx context.Context, scenario string, args []string) (retErr error) {
 			return loadgen.RunPresence(ctx, loadgen.PresenceConfig{Common: c, Channels: *channels,
 				Rate: *rate, Duration: *dur, Hold: *hold, Limits: loadgen.StepLimits{MaxP99: *maxP99}}, env)
 		}
+	case "damon":
+		cf.register(fs, 2000)
+		tcp := fs.String("tcp", "127.0.0.1:42069", "the Damon raw TCP listener (empty: use --ws-path on --host/--port)")
+		wsPath := fs.String("ws-path", "/damon", "the Damon WebSocket path (with --tcp '')")
+		token := fs.String("token", "", "the server's damon.token")
+		intent := fs.String("intent", "GLOBAL", "GLOBAL (every connection receives each EVENT) or GROUP (one group's members)")
+		groups := fs.Int("groups", 1, "groups the receivers are spread over")
+		senders := fs.Int("senders", 4, "sending connections (besides --conns receivers)")
+		rp := registerRamp(fs)
+		report = func(c loadgen.Common, env loadgen.Env) (*loadgen.Report, error) {
+			r, err := parseRates(*rp.rates)
+			if err != nil {
+				return nil, err
+			}
+			return loadgen.RunDamon(ctx, loadgen.DamonConfig{Common: c, TCPAddr: *tcp, WSPath: *wsPath, Token: *token,
+				Intent: *intent, Groups: *groups, Senders: *senders, Rates: r, StepDuration: *rp.step, Pause: *rp.pause,
+				KeepGoing: *rp.keepGoing, Limits: loadgen.StepLimits{MaxP99: *rp.maxP99, MaxMissingRatio: *rp.maxMissing}}, env)
+		}
+	case "dcl":
+		cf.register(fs, 2000)
+		prefix := fs.String("path-prefix", "/rooms", "the ws-room route prefix (dcl.path_prefixes)")
+		rooms := fs.Int("rooms", 20, "rooms the peers are spread over (the server's room_capacity bounds peers per room)")
+		workers := fs.Int("send-workers", 8, "concurrent senders")
+		rp := registerRamp(fs)
+		report = func(c loadgen.Common, env loadgen.Env) (*loadgen.Report, error) {
+			r, err := parseRates(*rp.rates)
+			if err != nil {
+				return nil, err
+			}
+			return loadgen.RunDCL(ctx, loadgen.DCLConfig{Common: c, PathPrefix: *prefix, Rooms: *rooms, SendWorkers: *workers,
+				Rates: r, StepDuration: *rp.step, Pause: *rp.pause, KeepGoing: *rp.keepGoing,
+				Limits: loadgen.StepLimits{MaxP99: *rp.maxP99, MaxMissingRatio: *rp.maxMissing}}, env)
+		}
 	default:
 		fmt.Fprint(os.Stderr, usage+clusterUsage)
 		return fmt.Errorf("unknown scenario %q", scenario)
@@ -248,4 +332,25 @@ func run(ctx context.Context, scenario string, args []string) (retErr error) {
 		}
 	}
 	return err
+}
+
+// runGoBench reads `go test -bench` output on stdin and prints it as a
+// JSON report (the same schema as every scenario's --json).
+func runGoBench(args []string) error {
+	fs := flag.NewFlagSet("gobench", flag.ContinueOnError)
+	label := fs.String("label", "", "server label, for the report")
+	run := fs.String("run", "", "the result's name in the suite")
+	command := fs.String("command", "", "the command that produced the benchmark output")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	res, err := loadgen.ParseGoBench(os.Stdin)
+	if err != nil {
+		return err
+	}
+	if len(res) == 0 {
+		return errors.New("gobench: no benchmark result lines on stdin")
+	}
+	env := loadgen.Env{Label: *label, Run: *run, Command: *command, GeneratorArgs: os.Args[1:]}
+	return loadgen.GoBenchReport(res, env, nil).WriteJSON(os.Stdout)
 }

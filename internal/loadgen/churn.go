@@ -43,9 +43,14 @@ func RunChurn(ctx context.Context, cfg ChurnConfig, env Env) (*Report, error) {
 	var started, completed, failed, limitHits atomic.Int64
 	var inFlight, maxInFlight atomic.Int64
 	var lastDone atomic.Int64 // clock ns of the latest completed subscribe
+	t0 := r.clock.Now()
 	stop := r.startProgress(ctx, func() string {
-		return fmt.Sprintf("churn %.0f/s: started %d, completed %d, failed %d, in flight %d",
-			cfg.Rate, started.Load(), completed.Load(), failed.Load(), inFlight.Load())
+		rate := 0.0
+		if el := time.Duration(r.clock.Now() - t0).Seconds(); el > 0 {
+			rate = float64(completed.Load()) / el
+		}
+		return fmt.Sprintf("churn: offered %.0f cycles/s, started %d, completed %d (%.0f/s), failed %d, in flight %d, cycle p99 %.2fms so far",
+			cfg.Rate, started.Load(), completed.Load(), rate, failed.Load(), inFlight.Load(), cycleLat.Summary().P99Ms)
 	})
 	defer stop()
 

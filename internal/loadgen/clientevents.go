@@ -54,11 +54,9 @@ func RunClientEvents(ctx context.Context, cfg ClientEventsConfig, env Env) (*Rep
 	n := r.capConns(cfg.Conns)
 	st := newStepStats()
 	stop := r.startProgress(ctx, func() string {
-		if steps.get(0) == nil {
+		return r.stepStatus(func() string {
 			return fmt.Sprintf("connecting %d/%d (errors %d)", pool.Held(), n, pool.ConnectErrors.Total())
-		}
-		return fmt.Sprintf("client events %.0f/s: sent %d, received %d/%d, send errors %d",
-			cfg.Rate, st.sent.Load(), st.rec.Count(), st.expected.Load(), st.sendErrors.Load())
+		})
 	})
 	defer stop()
 

@@ -82,16 +82,10 @@ func RunFanout(ctx context.Context, cfg FanoutConfig, env Env) (*Report, error) 
 	defer pool.CloseAll(10 * time.Second)
 
 	n := r.capConns(cfg.Conns)
-	var curStep atomic.Int64
 	stop := r.startProgress(ctx, func() string {
-		i := int(curStep.Load())
-		st := steps.get(i)
-		if st == nil {
+		return r.stepStatus(func() string {
 			return fmt.Sprintf("connecting %d/%d (errors %d)", pool.Held(), n, pool.ConnectErrors.Total())
-		}
-		return fmt.Sprintf("step %d/%d rate %.0f/s: sent %d, received %d/%d, p99 %.2fms, send errors %d",
-			i+1, len(cfg.Rates), cfg.Rates[i], st.sent.Load(), st.rec.Count(), st.expected.Load(),
-			st.rec.Summary().P99Ms, st.sendErrors.Load())
+		})
 	})
 	defer stop()
 
@@ -115,46 +109,16 @@ func RunFanout(ctx context.Context, cfg FanoutConfig, env Env) (*Report, error) 
 	pub := NewPublisher(cfg.Target, cfg.PublishWorkers, 10*time.Second)
 	defer pub.Close()
 
-	best := -1
-	for i, rate := range cfg.Rates {
-		if ctx.Err() != nil {
-			break
+	rp := ramp{Rates: cfg.Rates, StepDuration: cfg.StepDuration, Pause: cfg.Pause, Workers: cfg.PublishWorkers,
+		Limits: cfg.Limits, KeepGoing: cfg.KeepGoing, Drain: cfg.Drain}
+	rp.run(ctx, r, steps, func(ctx context.Context, step int, seq, due int64) (int64, error) {
+		k := int(seq % int64(cfg.Channels))
+		data := appendStamp(make([]byte, 0, 64+cfg.PayloadBytes), step, seq, due, cfg.PayloadBytes)
+		if err := pub.Trigger(ctx, benchEvent, []string{fanoutChannel(k)}, data); err != nil {
+			return 0, err
 		}
-		st := newStepStats()
-		steps.set(i, st)
-		curStep.Store(int64(i))
-		name := fmt.Sprintf("%.0f/s", rate)
-		w := r.beginStep(name, rate, st)
-		sched := NewSchedule(r.clock.Now()+int64(10*time.Millisecond), rate, cfg.StepDuration)
-		runSends(ctx, r.clock, sched, cfg.PublishWorkers, st, func(ctx context.Context, seq, due int64) (int64, error) {
-			k := int(seq % int64(cfg.Channels))
-			data := appendStamp(make([]byte, 0, 64+cfg.PayloadBytes), i, seq, due, cfg.PayloadBytes)
-			if err := pub.Trigger(ctx, benchEvent, []string{fanoutChannel(k)}, data); err != nil {
-				return 0, err
-			}
-			return subs[k], nil
-		})
-		drain(ctx, st, cfg.Drain)
-		s := w.end(sched.End(), cfg.Limits)
-		r.rep.Steps = append(r.rep.Steps, s)
-		r.log.Info("step done", "rate", rate, "deliveries_per_s", s.DeliveriesPerSec, "p99_ms", s.Latency.P99Ms,
-			"missing", s.Missing, "pass", s.Pass, "reason", s.FailReason)
-		if s.Pass {
-			best = len(r.rep.Steps) - 1
-		} else if !cfg.KeepGoing {
-			break
-		}
-		if s.GeneratorCores > 0.9 {
-			r.note(fmt.Sprintf("step %s: generator used %.2f cores; figures at this rate may be generator-bound", name, s.GeneratorCores))
-		}
-		if i < len(cfg.Rates)-1 {
-			sleepCtx(ctx, cfg.Pause)
-		}
-	}
-	if best >= 0 {
-		b := r.rep.Steps[best]
-		r.rep.Best = &b
-	}
+		return subs[k], nil
+	})
 	r.rep.Conns.Held = held
 	r.rep.Conns.Lost = held - pool.Held()
 	if u := unstamped.Load(); u > 0 {

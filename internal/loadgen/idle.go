@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 )
 
@@ -35,9 +36,11 @@ func RunIdle(ctx context.Context, cfg IdleConfig, env Env) (*Report, error) {
 	pool := NewPool(cfg.Common, r.clock, r.log, nil)
 	defer pool.CloseAll(30 * time.Second)
 	n := r.capConns(cfg.Conns)
-	phase := "connecting"
+	var phase atomic.Pointer[string] // read by the progress goroutine
+	setPhase := func(s string) { phase.Store(&s) }
+	setPhase("connecting")
 	stop := r.startProgress(ctx, func() string {
-		return fmt.Sprintf("%s: %d/%d held, connect errors %d", phase, pool.Held(), n, pool.ConnectErrors.Total())
+		return fmt.Sprintf("%s: %d/%d held, connect errors %d", *phase.Load(), pool.Held(), n, pool.ConnectErrors.Total())
 	})
 	defer stop()
 
@@ -54,9 +57,9 @@ func RunIdle(ctx context.Context, cfg IdleConfig, env Env) (*Report, error) {
 	r.log.Info("connected", "held", held, "connect_errors", pool.ConnectErrors.Total(), "setup_errors", pool.SetupErrors.Total())
 	go pool.KeepAlive(ctx)
 
-	phase = "settling"
+	setPhase("settling")
 	sleepCtx(ctx, cfg.Settle)
-	phase = "holding"
+	setPhase("holding")
 	srv1, _ := r.server.sample()
 	sleepCtx(ctx, cfg.Hold)
 	srv2, _ := r.server.sample()

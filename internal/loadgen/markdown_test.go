@@ -77,3 +77,65 @@ func TestComparisonDocument(t *testing.T) {
 		t.Log(doc)
 	}
 }
+
+// Every generated figure names its command; the Damon and ws-room runs get
+// their own section (no soketi column) with the bare-write floor of the
+// same suite; ramps get their chart.
+func TestComparisonCommandsProtocolsAndPlots(t *testing.T) {
+	dir := t.TempDir()
+	step := func(rate, dps, p99, us float64, pass bool) Step {
+		return Step{Name: "x", Rate: rate, Sent: 10, DeliveriesPerSec: dps, Latency: Latency{P50Ms: p99 / 4, P99Ms: p99}, ServerCPUUsPerDelivery: us, Pass: pass}
+	}
+	fan := func(cmd string) *Report {
+		s := []Step{step(10, 20000, 5, 6, true), step(20, 40000, 500, 5, false)}
+		return &Report{Protocol: "pusher", Scenario: "fanout", Steps: s, Best: &s[0], Command: cmd, Params: map[string]any{"max_p99_ms": 100.0}}
+	}
+	writeReport(t, dir, "switchboard", "fanout-2k-1ch", fan("bench/run.sh --server switchboard --scenario fanout-2k-1ch"))
+	writeReport(t, dir, "soketi", "fanout-2k-1ch", fan("")) // an older result without its command
+	ds := []Step{step(50, 110000, 12, 4.5, true), step(100, 150000, 300, 4, false)}
+	writeReport(t, dir, "switchboard", "damon-global-2k", &Report{Protocol: "damon", Scenario: "damon", Steps: ds, Best: &ds[0],
+		Idle: &IdleResult{Held: 2004, ServerRSSAfterBytes: 1 << 26, ServerRSSPerConnBytes: 3100}, Conns: ConnStats{Held: 2004},
+		Command: "bench/run.sh --server switchboard --scenario damon-global-2k", Params: map[string]any{"max_p99_ms": 100.0}})
+	writeReport(t, dir, "switchboard", "write-floor", GoBenchReport([]GoBenchResult{
+		{Name: "BenchmarkLoopbackWriteFloor/100subs", Metrics: map[string]float64{"cpu-ns/delivery": 2500}},
+		{Name: "BenchmarkLoopbackWriteFloor/1000subs", Metrics: map[string]float64{"cpu-ns/delivery": 9000}},
+	}, Env{Command: "go test -run '^$' -bench LoopbackWriteFloor ./internal/transport/"}, nil))
+
+	c, err := LoadComparison(dir, "switchboard", "soketi", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Runs) != 1 || c.Proto["damon-global-2k"] == nil || c.GoBench[FloorRun] == nil {
+		t.Fatalf("runs %v proto %v gobench %v", c.Runs, c.Proto, c.GoBench)
+	}
+	plots := c.Plots()
+	if len(plots["fanout-2k-1ch"].Series) != 2 || len(plots[ProtoPlotName].Series) != 1 || plots["fanout-2k-1ch"].HLine != 100 {
+		t.Fatalf("plots %+v", plots)
+	}
+	c.PlotLinks = map[string]string{"fanout-2k-1ch": "bench/fanout-2k-1ch-p99.svg", ProtoPlotName: "bench/protocols-p99.svg"}
+	var b strings.Builder
+	if err := c.WriteMarkdown(&b); err != nil {
+		t.Fatal(err)
+	}
+	doc := b.String()
+	for _, want := range []string{
+		"Reproduce: `bench/run.sh --server switchboard --scenario fanout-2k-1ch` · `bench/run.sh --server soketi --scenario fanout-2k-1ch`",
+		"](bench/fanout-2k-1ch-p99.svg)",
+		"## Damon and Decentraland fan-out (switchboard only)",
+		"CPU per delivery: 2.50 µs to 100 sockets in turn, 9.00 µs to 1000 sockets in turn. ",
+		"Reproduce: `go test -run '^$' -bench LoopbackWriteFloor ./internal/transport/`",
+		"](bench/protocols-p99.svg)",
+		"| damon-global-2k | 2004 | 3100 | 110000 | 50 | 3.00 | 12.00 | 4.50 | 0.50× |",
+		"Reproduce: `bench/run.sh --server switchboard --scenario damon-global-2k`",
+	} {
+		if !strings.Contains(doc, want) {
+			t.Errorf("document lacks %q", want)
+		}
+	}
+	if strings.Contains(doc, "\n## damon-global-2k") || strings.Contains(doc, "## write-floor") {
+		t.Error("a Switchboard-only run is in the side-by-side part")
+	}
+	if t.Failed() {
+		t.Log(doc)
+	}
+}

@@ -102,8 +102,9 @@ func RunPresence(ctx context.Context, cfg PresenceConfig, env Env) (*Report, err
 		if steps.get(0) == nil {
 			return fmt.Sprintf("connecting watchers %d/%d, joiners %d/%d", watchers.Held(), cfg.Conns, joinPool.Held(), joiners)
 		}
-		return fmt.Sprintf("joins %.0f/s: sent %d, member_added %d/%d, member_removed %d/%d, errors %d",
-			cfg.Rate, st.sent.Load(), st.rec.Count(), st.expected.Load(), st.rem.Count(), st.expectRem.Load(), st.sendErrors.Load())
+		// member_added is the step's delivery; member_removed is counted apart.
+		return r.stepStatus(func() string { return "" }) +
+			fmt.Sprintf(", member_removed %d/%d", st.rem.Count(), st.expectRem.Load())
 	})
 	defer stop()
 

@@ -9,9 +9,24 @@ import (
 	"time"
 )
 
+// ReportSchemaVersion is the version of the JSON form of Report. Fields
+// are only ever added; a change that renames, removes or reinterprets one
+// bumps it. docs/bench/results.md documents every field (a test checks
+// that it names them all).
+const ReportSchemaVersion = 1
+
 // Report is the outcome of one scenario run; it is what --json prints and
 // what the comparison document is built from.
 type Report struct {
+	SchemaVersion int `json:"schema_version"`
+	// Run is the result's name in the suite (bench/run.sh), e.g.
+	// "fanout-2k-1ch"; Command reproduces it; GeneratorArgs are the
+	// generator's own arguments.
+	Run           string   `json:"run,omitempty"`
+	Command       string   `json:"command,omitempty"`
+	GeneratorArgs []string `json:"generator_args,omitempty"`
+	// Protocol is what the generator spoke: pusher, damon or dcl.
+	Protocol string `json:"protocol"`
 	Scenario string `json:"scenario"`
 	Label    string `json:"label,omitempty"`
 	Target   string `json:"target"`
@@ -27,10 +42,13 @@ type Report struct {
 	Conns           ConnStats      `json:"connections"`
 	Steps           []Step         `json:"steps,omitempty"`
 	// Best is the highest-rate step that passed (fan-out ramps).
-	Best      *Step        `json:"best,omitempty"`
-	Idle      *IdleResult  `json:"idle,omitempty"`
-	Churn     *ChurnResult `json:"churn,omitempty"`
-	FileLimit FileLimit    `json:"file_limit"`
+	Best  *Step        `json:"best,omitempty"`
+	Idle  *IdleResult  `json:"idle,omitempty"`
+	Churn *ChurnResult `json:"churn,omitempty"`
+	// GoBench holds Go benchmark results (scenario "gobench"), such as the
+	// bare loopback write floor the protocol fan-outs are compared with.
+	GoBench   []GoBenchResult `json:"go_bench,omitempty"`
+	FileLimit FileLimit       `json:"file_limit"`
 	// GeneratorRSSBytes is this process's RSS at the end of the run.
 	GeneratorRSSBytes int64    `json:"generator_rss_bytes,omitempty"`
 	Notes             []string `json:"notes,omitempty"`

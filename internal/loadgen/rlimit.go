@@ -12,12 +12,13 @@ const fdReserve = 100
 
 // FileLimit describes the open-file limit after RaiseFileLimit.
 type FileLimit struct {
-	Soft, Hard uint64
+	Soft uint64 `json:"soft"`
+	Hard uint64 `json:"hard"`
 	// Wanted is what the run asked for (connections + reserve).
-	Wanted uint64
+	Wanted uint64 `json:"wanted"`
 	// Capped is true when the limit is below Wanted, i.e. the run had to
 	// use fewer connections than asked.
-	Capped bool
+	Capped bool `json:"capped"`
 }
 
 // MaxConns is how many WebSocket connections fit under the soft limit.

@@ -13,8 +13,20 @@ type Env struct {
 	Log *slog.Logger
 	// Progress receives the live status line; nil disables it.
 	Progress io.Writer
+	// ProgressLines prints each status as its own line (logs, pipes)
+	// instead of overwriting one terminal line.
+	ProgressLines bool
+	// ProgressEvery is the interval between status lines (0: one second).
+	ProgressEvery time.Duration
 	// Label names the server under test in the report (e.g. "soketi").
 	Label string
+	// Run names the result in a suite (bench/run.sh's scenario name, e.g.
+	// "fanout-2k-1ch"); Command is the command that reproduces it and
+	// GeneratorArgs this generator's own arguments. All three go into the
+	// report as they are.
+	Run           string
+	Command       string
+	GeneratorArgs []string
 }
 
 // runner holds what every scenario shares: config, clock, /proc watchers
@@ -28,12 +40,21 @@ type runner struct {
 	self   *procWatcher
 	rep    *Report
 	start  time.Time
+	live   stepProgress
+	// stepsPlanned is how many rate steps the scenario will run (for the
+	// progress line's "step i/n").
+	stepsPlanned int
 }
 
 // newRunner validates cfg, raises the open-file limit for want connections
 // (capping cfg.Conns when the limit is lower, and saying so), and starts
 // the report.
 func newRunner(scenario string, cfg Common, want int, env Env, params map[string]any) (*runner, error) {
+	return newProtoRunner(scenario, "pusher", cfg, want, env, params)
+}
+
+// newProtoRunner is newRunner for a scenario of another protocol.
+func newProtoRunner(scenario, protocol string, cfg Common, want int, env Env, params map[string]any) (*runner, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
@@ -47,13 +68,18 @@ func newRunner(scenario string, cfg Common, want int, env Env, params map[string
 		return nil, err
 	}
 	r.rep = &Report{
-		Scenario:  scenario,
-		Label:     env.Label,
-		Target:    cfg.Target.Addr(),
-		LoadAvg1:  loadAvg1(),
-		StartedAt: r.start.UTC().Truncate(time.Second),
-		Params:    params,
-		FileLimit: lim,
+		SchemaVersion: ReportSchemaVersion,
+		Run:           env.Run,
+		Command:       env.Command,
+		GeneratorArgs: env.GeneratorArgs,
+		Protocol:      protocol,
+		Scenario:      scenario,
+		Label:         env.Label,
+		Target:        cfg.Target.Addr(),
+		LoadAvg1:      loadAvg1(),
+		StartedAt:     r.start.UTC().Truncate(time.Second),
+		Params:        params,
+		FileLimit:     lim,
 	}
 	if lim.Capped {
 		msg := fmt.Sprintf("open-file limit %d caps this run: at most %d connections instead of %d", lim.Soft, lim.MaxConns(), want)
@@ -97,28 +123,65 @@ func (r *runner) startProgress(ctx context.Context, status func() string) (stop 
 	}
 	pctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
-	go func() { defer close(done); progress(pctx, r.env.Progress, r.clock, status) }()
+	go func() {
+		defer close(done)
+		progress(pctx, r.env.Progress, r.clock, r.env.ProgressEvery, r.env.ProgressLines, status)
+	}()
 	return func() { cancel(); <-done }
+}
+
+// stepStatus is the progress text of the current rate step, or orElse()
+// before the first step.
+func (r *runner) stepStatus(orElse func() string) string {
+	if s := r.live.status(r.clock.Now()); s != "" {
+		return s
+	}
+	return orElse()
+}
+
+// poolStats is what finish needs from a pool of either kind.
+type poolStats struct {
+	attempted              int64
+	connect, setup, server *errTally
+	latency                *Recorder
+}
+
+func (p *Pool) stats() poolStats {
+	return poolStats{attempted: p.Attempted(), connect: &p.ConnectErrors, setup: &p.SetupErrors, server: &p.ServerErrors, latency: p.ConnectLatency}
 }
 
 // finish fills the connection summary and timing from the pool(s).
 func (r *runner) finish(requested int, pools ...*Pool) *Report {
+	var st []poolStats
+	for _, p := range pools {
+		if p != nil {
+			st = append(st, p.stats())
+		}
+	}
+	return r.finishStats(requested, st...)
+}
+
+// finishStats is finish for any pools' statistics; the first one's connect
+// latency is reported.
+func (r *runner) finishStats(requested int, pools ...poolStats) *Report {
 	cs := &r.rep.Conns
 	cs.Requested = requested
 	for _, p := range pools {
-		if p == nil {
-			continue
+		cs.Attempted += p.attempted
+		for _, t := range []*errTally{p.connect, p.setup, p.server} {
+			if t == nil {
+				continue
+			}
+			cs.Errors = append(cs.Errors, t.Top(5)...)
 		}
-		cs.Attempted += p.Attempted()
-		cs.ConnectErrors += p.ConnectErrors.Total()
-		cs.SetupErrors += p.SetupErrors.Total()
-		cs.ServerErrors += p.ServerErrors.Total()
-		cs.Errors = append(cs.Errors, p.ConnectErrors.Top(5)...)
-		cs.Errors = append(cs.Errors, p.SetupErrors.Top(5)...)
-		cs.Errors = append(cs.Errors, p.ServerErrors.Top(5)...)
+		cs.ConnectErrors += p.connect.Total()
+		cs.SetupErrors += p.setup.Total()
+		if p.server != nil {
+			cs.ServerErrors += p.server.Total()
+		}
 	}
-	if len(pools) > 0 && pools[0] != nil {
-		cs.ConnectLatency = pools[0].ConnectLatency.Summary()
+	if len(pools) > 0 {
+		cs.ConnectLatency = pools[0].latency.Summary()
 	}
 	if s, ok := r.self.sample(); ok {
 		r.rep.GeneratorRSSBytes = s.RSSBytes

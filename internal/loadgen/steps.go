@@ -49,6 +49,11 @@ func (t *stepTable) set(step int, s *stepStats) { t.steps[step].Store(s) }
 // recordStamped records the latency of a delivery whose frame carries a
 // stamp; it returns false for frames without one.
 func (t *stepTable) recordStamped(c *Conn, msg []byte, now int64) bool {
+	return t.recordStampedID(c.ID, msg, now)
+}
+
+// recordStampedID is recordStamped for a receiver known by its id.
+func (t *stepTable) recordStampedID(id int, msg []byte, now int64) bool {
 	step, _, ns, ok := parseStamp(msg)
 	if !ok {
 		return false
@@ -57,7 +62,7 @@ func (t *stepTable) recordStamped(c *Conn, msg []byte, now int64) bool {
 	if st == nil {
 		return false
 	}
-	st.rec.Record(c.ID, time.Duration(now-ns), now)
+	st.rec.Record(id, time.Duration(now-ns), now)
 	return true
 }
 
@@ -136,6 +141,7 @@ type stepWindow struct {
 	selfOK  bool
 	mach0   time.Duration
 	machOK  bool
+	live    *liveStep
 }
 
 func (r *runner) beginStep(name string, rate float64, st *stepStats) *stepWindow {
@@ -144,6 +150,8 @@ func (r *runner) beginStep(name string, rate float64, st *stepStats) *stepWindow
 	w.self0, w.selfOK = r.self.sample()
 	w.mach0, w.machOK = machineBusy()
 	w.startNs = r.clock.Now()
+	w.live = &liveStep{index: len(r.rep.Steps), total: max(r.stepsPlanned, 1), name: name, rate: rate, st: st, startNs: w.startNs}
+	r.live.set(w.live)
 	return w
 }
 
@@ -163,6 +171,7 @@ func (w *stepWindow) end(nominalEnd int64, lim StepLimits) Step {
 		lastNs = max(lastNs, rl)
 	}
 	endNs := max(nominalEnd, lastNs)
+	w.live.endNs.Store(endNs)
 	dur := time.Duration(endNs - w.startNs)
 	s := Step{
 		Name:          w.name,
@@ -203,6 +212,11 @@ func (w *stepWindow) end(nominalEnd int64, lim StepLimits) Step {
 		}
 	}
 	s.Pass, s.FailReason = judge(s, lim)
+	// One line per finished step, whatever the scenario: long ramps show
+	// what each rate gave without waiting for the report.
+	w.r.log.Info("step done", "step", w.name, "offered_per_s", w.rate, "deliveries_per_s", s.DeliveriesPerSec,
+		"p50_ms", s.Latency.P50Ms, "p99_ms", s.Latency.P99Ms, "missing", s.Missing,
+		"server_cpu_us_per_delivery", s.ServerCPUUsPerDelivery, "pass", s.Pass, "reason", s.FailReason)
 	if clamped > 0 {
 		w.r.note(fmt.Sprintf("%s: %d latencies above %s were clamped", w.name, clamped, time.Duration(histHighest)*time.Microsecond))
 	}

@@ -78,28 +78,11 @@ type DialOptions struct {
 func Dial(ctx context.Context, id int, o DialOptions) (*Conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-	d := ws.Dialer{
-		NetDial:         o.Dialer.DialContext,
-		ReadBufferSize:  readBufSize,
-		WriteBufferSize: 1024,
-	}
-	nc, br, _, err := d.Dial(ctx, o.URL)
+	nc, br, err := dialWS(ctx, o.URL, o.Dialer, nil)
 	if err != nil {
-		return nil, fmt.Errorf("dial: %w", err)
+		return nil, err
 	}
-	c := &Conn{ID: id, nc: nc, clock: o.Clock, onMsg: o.OnMsg, onError: o.OnError, done: make(chan struct{})}
-	if br != nil && br.Buffered() > 0 {
-		// The server's first frame can arrive with the handshake response.
-		pre, _ := br.Peek(br.Buffered())
-		pre = bytes.Clone(pre)
-		ws.PutReader(br)
-		c.br = bufio.NewReaderSize(io.MultiReader(bytes.NewReader(pre), nc), readBufSize)
-	} else {
-		if br != nil {
-			ws.PutReader(br)
-		}
-		c.br = bufio.NewReaderSize(nc, readBufSize)
-	}
+	c := &Conn{ID: id, nc: nc, br: br, clock: o.Clock, onMsg: o.OnMsg, onError: o.OnError, done: make(chan struct{})}
 	dl, _ := ctx.Deadline()
 	_ = nc.SetReadDeadline(dl)
 	if err := c.readHandshake(); err != nil {
@@ -110,6 +93,49 @@ func Dial(ctx context.Context, id int, o DialOptions) (*Conn, error) {
 	c.lastActive.Store(c.clock.Now())
 	go c.readLoop()
 	return c, nil
+}
+
+// dialWS opens a WebSocket client connection through dialer (offering
+// protocols, if any) and returns the socket with a small reader that
+// starts with whatever the server sent along with its handshake response.
+func dialWS(ctx context.Context, url string, dialer *sourceDialer, protocols []string) (net.Conn, *bufio.Reader, error) {
+	d := ws.Dialer{
+		NetDial:         dialer.DialContext,
+		ReadBufferSize:  readBufSize,
+		WriteBufferSize: 1024,
+		Protocols:       protocols,
+	}
+	nc, br, _, err := d.Dial(ctx, url)
+	if err != nil {
+		return nil, nil, fmt.Errorf("dial: %w", err)
+	}
+	if br != nil && br.Buffered() > 0 {
+		// The server's first frame can arrive with the handshake response.
+		pre, _ := br.Peek(br.Buffered())
+		pre = bytes.Clone(pre)
+		ws.PutReader(br)
+		return nc, bufio.NewReaderSize(io.MultiReader(bytes.NewReader(pre), nc), readBufSize), nil
+	}
+	if br != nil {
+		ws.PutReader(br)
+	}
+	return nc, bufio.NewReaderSize(nc, readBufSize), nil
+}
+
+// maskedFrame returns p as one masked client frame (RFC 6455 §5.3: client
+// frames must be masked), header and payload in one buffer so that the
+// server sees one TCP segment per message.
+func maskedFrame(op ws.OpCode, p []byte) ([]byte, error) {
+	h := ws.Header{Fin: true, OpCode: op, Length: int64(len(p)), Masked: true, Mask: ws.NewMask()}
+	buf := make([]byte, ws.HeaderSize(h)+len(p))
+	hb := bytes.NewBuffer(buf[:0])
+	if err := ws.WriteHeader(hb, h); err != nil {
+		return nil, err
+	}
+	hn := hb.Len()
+	copy(buf[hn:], p)
+	ws.Cipher(buf[hn:], h.Mask, 0)
+	return buf, nil
 }
 
 func (c *Conn) readHandshake() error {
@@ -144,22 +170,30 @@ func (c *Conn) readHandshake() error {
 // readMessage reads one complete text/binary message, answering control
 // frames on the way. The returned slice is reused by the next call.
 func (c *Conn) readMessage() ([]byte, error) {
-	c.frag = c.frag[:0]
+	return readWSMessage(c.br, &c.buf, &c.frag, c.writeFrame)
+}
+
+// readWSMessage reads one complete text/binary message from a server
+// (frames unmasked or masked), answering pings and echoing a close through
+// reply. buf and frag are the caller's reusable buffers; the returned
+// slice aliases one of them until the next call.
+func readWSMessage(br *bufio.Reader, buf, frag *[]byte, reply func(ws.OpCode, []byte) error) ([]byte, error) {
+	*frag = (*frag)[:0]
 	fragmented := false
 	for {
-		h, err := ws.ReadHeader(c.br)
+		h, err := ws.ReadHeader(br)
 		if err != nil {
 			return nil, err
 		}
-		if h.Length > maxFrame || (fragmented && int64(len(c.frag))+h.Length > maxFrame) {
+		if h.Length > maxFrame || (fragmented && int64(len(*frag))+h.Length > maxFrame) {
 			return nil, fmt.Errorf("frame of %d bytes exceeds %d", h.Length, maxFrame)
 		}
 		n := int(h.Length)
-		if cap(c.buf) < n {
-			c.buf = make([]byte, n, max(n, 256))
+		if cap(*buf) < n {
+			*buf = make([]byte, n, max(n, 256))
 		}
-		p := c.buf[:n]
-		if _, err := io.ReadFull(c.br, p); err != nil {
+		p := (*buf)[:n]
+		if _, err := io.ReadFull(br, p); err != nil {
 			return nil, err
 		}
 		if h.Masked {
@@ -167,27 +201,27 @@ func (c *Conn) readMessage() ([]byte, error) {
 		}
 		switch h.OpCode {
 		case ws.OpPing:
-			_ = c.writeFrame(ws.OpPong, p)
+			_ = reply(ws.OpPong, p)
 			continue
 		case ws.OpPong:
 			continue
 		case ws.OpClose:
 			code, reason := ws.ParseCloseFrameData(p)
-			_ = c.writeFrame(ws.OpClose, p)
+			_ = reply(ws.OpClose, p)
 			return nil, &CloseError{Code: int(code), Reason: reason}
 		case ws.OpText, ws.OpBinary:
 			if h.Fin {
 				return p, nil
 			}
 			fragmented = true
-			c.frag = append(c.frag[:0], p...)
+			*frag = append((*frag)[:0], p...)
 		case ws.OpContinuation:
 			if !fragmented {
 				return nil, errors.New("continuation without a first frame")
 			}
-			c.frag = append(c.frag, p...)
+			*frag = append(*frag, p...)
 			if h.Fin {
-				return c.frag, nil
+				return *frag, nil
 			}
 		default:
 			return nil, fmt.Errorf("unexpected opcode %v", h.OpCode)
@@ -330,19 +364,14 @@ func (c *Conn) writeFrame(op ws.OpCode, p []byte) error {
 	if c.closed.Load() && op != ws.OpClose {
 		return net.ErrClosed
 	}
-	h := ws.Header{Fin: true, OpCode: op, Length: int64(len(p)), Masked: true, Mask: ws.NewMask()}
-	buf := make([]byte, ws.HeaderSize(h)+len(p))
-	hb := bytes.NewBuffer(buf[:0])
-	if err := ws.WriteHeader(hb, h); err != nil {
+	buf, err := maskedFrame(op, p)
+	if err != nil {
 		return err
 	}
-	hn := hb.Len()
-	copy(buf[hn:], p)
-	ws.Cipher(buf[hn:], h.Mask, 0)
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	_ = c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
-	_, err := c.nc.Write(buf)
+	_, err = c.nc.Write(buf)
 	if err == nil {
 		c.lastActive.Store(c.clock.Now())
 	}

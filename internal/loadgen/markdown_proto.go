@@ -1,0 +1,185 @@
+package loadgen
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// ProtoPlotName is the PlotLinks key of the chart of the Damon and
+// ws-room ramps.
+const ProtoPlotName = "protocols"
+
+// FloorRun is the run name of the bare loopback write floor
+// (BenchmarkLoopbackWriteFloor, measured in the same suite).
+const FloorRun = "write-floor"
+
+// floorBenchmarks are the floor's sub-benchmarks, by recipients.
+var floorBenchmarks = []struct {
+	name string
+	subs int
+}{{"BenchmarkLoopbackWriteFloor/100subs", 100}, {"BenchmarkLoopbackWriteFloor/1000subs", 1000}}
+
+// floorUs is the floor's CPU per delivery in µs for 1,000 recipients (the
+// fan-out-like case), else for 100.
+func (c *Comparison) floorUs() (float64, bool) {
+	f := c.GoBench[FloorRun]
+	if f == nil {
+		return 0, false
+	}
+	for i := len(floorBenchmarks) - 1; i >= 0; i-- {
+		if v, ok := f.GoBenchMetric(floorBenchmarks[i].name, "cpu-ns/delivery"); ok {
+			return v / 1000, true
+		}
+	}
+	return 0, false
+}
+
+// protoOrder is the Proto runs in document order: those in Order first.
+func (c *Comparison) protoOrder() []string {
+	var out []string
+	for _, n := range c.Order {
+		if c.Proto[n] != nil {
+			out = append(out, n)
+		}
+	}
+	var rest []string
+	for n := range c.Proto {
+		if !contains(out, n) {
+			rest = append(rest, n)
+		}
+	}
+	sort.Strings(rest)
+	return append(out, rest...)
+}
+
+// Plots returns the charts the document embeds, by PlotLinks key: p99
+// latency against offered rate for every ramp the two servers ran, and one
+// for the candidate's Damon and ws-room ramps.
+func (c *Comparison) Plots() map[string]Plot {
+	out := map[string]Plot{}
+	for _, name := range c.Order {
+		runs := c.Runs[name]
+		if runs == nil || !isRamp(runs[c.Candidate]) && !isRamp(runs[c.Baseline]) {
+			continue
+		}
+		out[name] = RampPlot(name+": p99 latency against offered publish rate", "offered publishes/s (log scale)", []string{c.Candidate, c.Baseline}, runs, maxP99Param(runs))
+	}
+	if names := c.protoOrder(); len(names) > 0 {
+		p := RampPlot(c.Candidate+": Damon and ws-room fan-out, p99 latency against offered rate",
+			"offered messages/s: Damon EVENTs, ws-room updates (log scale)", names, c.Proto, maxP99Param(c.Proto))
+		if len(p.Series) > 0 {
+			out[ProtoPlotName] = p
+		}
+	}
+	return out
+}
+
+func isRamp(r *Report) bool { return r != nil && len(r.Steps) > 1 }
+
+// maxP99Param is the runs' p99 bound in ms (their max_p99_ms parameter).
+func maxP99Param(runs map[string]*Report) float64 {
+	for _, r := range runs {
+		if r == nil {
+			continue
+		}
+		if v, ok := r.Params["max_p99_ms"].(float64); ok && v > 0 {
+			return v
+		}
+	}
+	return 0
+}
+
+// writeProto renders the section of the candidate-only protocol runs.
+func (c *Comparison) writeProto(b *strings.Builder) {
+	names := c.protoOrder()
+	floor, hasFloor := c.floorUs()
+	if len(names) == 0 && !hasFloor {
+		return
+	}
+	fmt.Fprintf(b, "## Damon and Decentraland fan-out (%s only)\n\n", c.Candidate)
+	fmt.Fprintf(b, "%s speaks neither protocol, so these runs have no baseline column; the yardstick is the bare-write floor below, measured in the same suite on the server's CPU. "+
+		"Each run first opens its connections through the protocol's full handshake (Damon: IDENTIFY with the shared token; ws-room: identification, then the server's challenge "+
+		"signed through a fresh wallet's ephemeral key) and reports the server's RSS growth per idle connection; then some of the generator's own connections send "+
+		"(Damon EVENTs with intent GLOBAL or GROUP; ws-room `peer_update_message`s relayed to the rest of the room) at ramped rates, each message stamped with its "+
+		"scheduled send time, as in the fan-out runs above.\n\n", c.Baseline)
+	if f := c.GoBench[FloorRun]; f != nil {
+		var parts []string
+		for _, fb := range floorBenchmarks {
+			if v, ok := f.GoBenchMetric(fb.name, "cpu-ns/delivery"); ok {
+				parts = append(parts, fmt.Sprintf("%.2f µs to %d sockets in turn", v/1000, fb.subs))
+			}
+		}
+		fmt.Fprintf(b, "**Bare-write floor**: one write(2) of a pre-framed 100-byte WebSocket frame per recipient from one goroutine, no server code "+
+			"(`BenchmarkLoopbackWriteFloor`, internal/transport, pinned to the server's CPU), CPU per delivery: %s. "+
+			"That is the whole test process's CPU, including its own readers draining the sockets, which the server's figures below do not carry "+
+			"(the generator reads in another process): a server at 1.0× the floor spends about what the writes and the reads together cost. Reproduce: `%s`\n\n",
+			strings.Join(parts, ", "), reproduceCommand(f, c.Candidate, FloorRun, c.Quick))
+	}
+	if len(names) == 0 {
+		return
+	}
+	if link := c.PlotLinks[ProtoPlotName]; link != "" {
+		fmt.Fprintf(b, "![Damon and ws-room fan-out: p99 latency against offered rate](%s)\n\n", link)
+	}
+	b.WriteString("| run | connections held | server RSS per idle connection (bytes) | highest sustained deliveries/s | at offered messages/s | p50 ms | p99 ms | server CPU per delivery (µs) | × bare-write floor |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, n := range names {
+		r := c.Proto[n]
+		rss := "–"
+		if r.Idle != nil && r.Idle.ServerRSSAfterBytes > 0 {
+			rss = fmt.Sprintf("%.0f", r.Idle.ServerRSSPerConnBytes)
+		}
+		row := []string{n, fmt.Sprint(r.Conns.Held), rss}
+		if s := r.Best; s != nil {
+			ratio := "–"
+			if hasFloor && s.ServerCPUUsPerDelivery > 0 {
+				ratio = fmtRatio(s.ServerCPUUsPerDelivery / floor)
+			}
+			row = append(row, fmt.Sprintf("%.0f", s.DeliveriesPerSec), fmt.Sprintf("%.0f", s.Rate),
+				fmt.Sprintf("%.2f", s.Latency.P50Ms), fmt.Sprintf("%.2f", s.Latency.P99Ms), optF(s.ServerCPUUsPerDelivery, 2), ratio)
+		} else {
+			row = append(row, "no step sustained", "–", "–", "–", "–", "–")
+		}
+		fmt.Fprintf(b, "| %s |\n", strings.Join(row, " | "))
+	}
+	b.WriteString("\n")
+	for _, n := range names {
+		r := c.Proto[n]
+		title := n
+		if t, ok := c.Titles[n]; ok {
+			title = n + ": " + t
+		}
+		fmt.Fprintf(b, "### %s\n\n", title)
+		if p := paramString(r); p != "" {
+			fmt.Fprintf(b, "Parameters: %s\n\n", p)
+		}
+		fmt.Fprintf(b, "Reproduce: `%s`\n\n", reproduceCommand(r, c.Candidate, n, c.Quick))
+		if len(r.Steps) > 0 {
+			writeSteps(b, n+" steps", r.Steps)
+		}
+		writeNotes(b, c.Candidate, r)
+	}
+}
+
+// AnyQuick reports whether any result came from the quick suite (its
+// reproducing command sets BENCH_QUICK=1), e.g. when re-rendering old
+// results.
+func (c *Comparison) AnyQuick() bool {
+	quick := func(r *Report) bool { return r != nil && strings.HasPrefix(r.Command, "BENCH_QUICK=1 ") }
+	for _, runs := range c.Runs {
+		for _, r := range runs {
+			if quick(r) {
+				return true
+			}
+		}
+	}
+	for _, m := range []map[string]*Report{c.Proto, c.GoBench} {
+		for _, r := range m {
+			if quick(r) {
+				return true
+			}
+		}
+	}
+	return false
+}
