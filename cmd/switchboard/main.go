@@ -4,6 +4,7 @@
 //	switchboard check-config FILE        validate a configuration file
 //	switchboard default-config           print the commented default configuration
 //	switchboard version                  print the version
+//	switchboard healthcheck [-ready]     exit 0 when the local server answers /healthz (healthcheck.go)
 //	switchboard talo VERB ...            provision Talo games and keys (talo.go)
 package main
 
@@ -55,11 +56,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case "talo":
 		return taloCmd(args, stdout, stderr)
+	case "healthcheck":
+		return healthcheck(args, stdout, stderr)
 	case "help", "-h", "--help":
-		_, _ = fmt.Fprintln(stdout, "usage: switchboard [serve [-config FILE] | check-config FILE | default-config | version | talo VERB (talo help)]")
+		_, _ = fmt.Fprintln(stdout, "usage: switchboard [serve [-config FILE] | check-config FILE | default-config | version | healthcheck [-config FILE] [-ready] | talo VERB (talo help)]")
 		return 0
 	}
-	_, _ = fmt.Fprintf(stderr, "switchboard: unknown command %q (serve, check-config, default-config, version, talo)\n", cmd)
+	_, _ = fmt.Fprintf(stderr, "switchboard: unknown command %q (serve, check-config, default-config, version, healthcheck, talo)\n", cmd)
 	return 2
 }
 
@@ -83,6 +86,16 @@ func serve(args []string, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	if showWelcome(*path, cfg) {
+		go func() {
+			select {
+			case <-srv.Started():
+				base, tls := srv.ClientBase()
+				writeWelcome(stderr, base, tls, srv.Protocols())
+			case <-ctx.Done():
+			}
+		}()
+	}
 	if err := srv.Run(ctx); err != nil {
 		log.Error("server failed", "err", err)
 		return 1
