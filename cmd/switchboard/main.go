@@ -42,11 +42,23 @@ func run(args []string, stdout, stderr io.Writer) int {
 			_, _ = fmt.Fprintln(stderr, "usage: switchboard check-config FILE")
 			return 2
 		}
-		if _, err := config.Load(args[0], os.Getenv); err != nil {
+		cfg, err := config.Load(args[0], os.Getenv)
+		if err != nil {
 			_, _ = fmt.Fprintln(stderr, err)
 			return 1
 		}
 		_, _ = fmt.Fprintf(stdout, "%s: ok\n", args[0])
+		// Valid but worth knowing before the server runs with it.
+		var warnings []string
+		if cfg.UsesDefaultSecret() {
+			warnings = append(warnings, "an app uses the published default secret: set a real one (pusher.apps[].secret or SWITCHBOARD_APP_SECRET)")
+		}
+		if config.On(cfg.Damon.Enabled, true) {
+			warnings = append(warnings, cfg.Damon.Warnings()...)
+		}
+		for _, w := range warnings {
+			_, _ = fmt.Fprintf(stdout, "%s: warning: %s\n", args[0], w)
+		}
 		return 0
 	case "default-config":
 		_, _ = stdout.Write(config.DefaultYAML())

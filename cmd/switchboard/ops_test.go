@@ -26,6 +26,20 @@ func TestCheckConfigExplainsEachProblem(t *testing.T) {
 	}
 }
 
+// A valid file passes, with the warnings the server would log at start.
+func TestCheckConfigWarns(t *testing.T) {
+	p := writeFile(t, "warn.yaml", "damon: {token: s3cret}\n")
+	code, stdout, stderr := runMain(t, "check-config", p)
+	want := p + ": ok\n" + p + ": warning: an app uses the published default secret: set a real one (pusher.apps[].secret or SWITCHBOARD_APP_SECRET)\n"
+	if code != 0 || stdout != want || stderr != "" {
+		t.Fatalf("exit %d\nstdout %q\nwant   %q\nstderr %q", code, stdout, want, stderr)
+	}
+	q := writeFile(t, "quiet.yaml", "pusher: {apps: [{id: a, key: k, secret: s}]}\ndamon: {enabled: false}\n")
+	if code, stdout, _ := runMain(t, "check-config", q); code != 0 || stdout != q+": ok\n" {
+		t.Fatalf("exit %d %q", code, stdout)
+	}
+}
+
 // startServe runs `switchboard serve -config cfg` and returns the address
 // its log says it listens on, and a function that stops it with SIGINT.
 func startServe(t *testing.T, cfg string) (addr string, stop func()) {

@@ -102,7 +102,7 @@ func TestEditDistance(t *testing.T) {
 
 // The structural check must be at least as strict as the decoder it
 // stands in front of: whatever it accepts, the strict decoder decodes, and
-// nothing panics on any input.
+// nothing panics or loops on any input (aliases included).
 func FuzzCheck(f *testing.F) {
 	for _, s := range []string{
 		"", "listen: a", "clutser: {}", "listen: a\nlisten: b", "shutdown: {timeout: ten}",
@@ -122,6 +122,7 @@ func FuzzCheck(f *testing.F) {
 				t.Fatalf("check accepted what decode refuses: %v", err)
 			}
 		}
-		_, _ = Parse(data)
+		// Not Parse: applying defaults reads the files the input names
+		// (damon.reference_config), which a fuzzer must not do.
 	})
 }
