@@ -24,8 +24,11 @@ type Problem struct {
 }
 
 func (p Problem) String() string {
-	if p.Line == 0 {
+	switch {
+	case p.Line == 0:
 		return p.Message
+	case p.Column == 0:
+		return fmt.Sprintf("line %d: %s", p.Line, p.Message)
 	}
 	return fmt.Sprintf("line %d, column %d: %s", p.Line, p.Column, p.Message)
 }
@@ -94,8 +97,7 @@ func syntaxProblem(err error, data []byte) Problem {
 	msg := err.Error()
 	p := Problem{Message: "YAML syntax: " + strings.TrimPrefix(msg, "yaml: ")}
 	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
-		p.Line, _ = strconv.Atoi(m[1])
-		p.Column = 1
+		p.Line, _ = strconv.Atoi(m[1]) // the parser knows no column
 		p.Message = "YAML syntax: " + m[2]
 	}
 	tabbed := false
@@ -108,7 +110,7 @@ func syntaxProblem(err error, data []byte) Problem {
 	case tabbed || strings.Contains(msg, "tab"):
 		p.Message += ": indent with spaces, YAML does not allow tabs"
 	default:
-		p.Message += ": check the indentation and quoting of this line and the one above (quote values holding \": \" or starting with a special character)"
+		p.Message += ": check the indentation and quoting from this line to the next few (quote values holding \": \" or starting with a special character)"
 	}
 	return p
 }
@@ -180,6 +182,10 @@ func (w *walker) value(n *yaml.Node, t reflect.Type, path string) {
 	switch t.Kind() {
 	case reflect.Struct:
 		if n.Kind != yaml.MappingNode {
+			if path == "" {
+				w.add(n, "the file must hold key: value settings (listen: \":6001\", log: ...), got %s", describe(n))
+				return
+			}
 			w.add(n, "`%s`: expected a section of settings (key: value lines indented below it), got %s", path, describe(n))
 			return
 		}
