@@ -4,6 +4,7 @@
 //	switchboard check-config FILE        validate a configuration file
 //	switchboard default-config           print the commented default configuration
 //	switchboard version                  print the version
+//	switchboard healthcheck [-ready]     exit 0 when the local server answers /healthz (healthcheck.go)
 //	switchboard talo VERB ...            provision Talo games and keys (talo.go)
 package main
 
@@ -41,11 +42,23 @@ func run(args []string, stdout, stderr io.Writer) int {
 			_, _ = fmt.Fprintln(stderr, "usage: switchboard check-config FILE")
 			return 2
 		}
-		if _, err := config.Load(args[0], os.Getenv); err != nil {
+		cfg, err := config.Load(args[0], os.Getenv)
+		if err != nil {
 			_, _ = fmt.Fprintln(stderr, err)
 			return 1
 		}
 		_, _ = fmt.Fprintf(stdout, "%s: ok\n", args[0])
+		// Valid but worth knowing before the server runs with it.
+		var warnings []string
+		if cfg.UsesDefaultSecret() {
+			warnings = append(warnings, "an app uses the published default secret: set a real one (pusher.apps[].secret or SWITCHBOARD_APP_SECRET)")
+		}
+		if config.On(cfg.Damon.Enabled, true) {
+			warnings = append(warnings, cfg.Damon.Warnings()...)
+		}
+		for _, w := range warnings {
+			_, _ = fmt.Fprintf(stdout, "%s: warning: %s\n", args[0], w)
+		}
 		return 0
 	case "default-config":
 		_, _ = stdout.Write(config.DefaultYAML())
@@ -55,11 +68,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case "talo":
 		return taloCmd(args, stdout, stderr)
+	case "healthcheck":
+		return healthcheck(args, stdout, stderr)
 	case "help", "-h", "--help":
-		_, _ = fmt.Fprintln(stdout, "usage: switchboard [serve [-config FILE] | check-config FILE | default-config | version | talo VERB (talo help)]")
+		_, _ = fmt.Fprintln(stdout, "usage: switchboard [serve [-config FILE] | check-config FILE | default-config | version | healthcheck [-config FILE] [-ready] | talo VERB (talo help)]")
 		return 0
 	}
-	_, _ = fmt.Fprintf(stderr, "switchboard: unknown command %q (serve, check-config, default-config, version, talo)\n", cmd)
+	_, _ = fmt.Fprintf(stderr, "switchboard: unknown command %q (serve, check-config, default-config, version, healthcheck, talo)\n", cmd)
 	return 2
 }
 
@@ -83,6 +98,16 @@ func serve(args []string, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	if showWelcome(*path, cfg) {
+		go func() {
+			select {
+			case <-srv.Started():
+				base, tls := srv.ClientBase()
+				writeWelcome(stderr, base, tls, srv.Protocols())
+			case <-ctx.Done():
+			}
+		}()
+	}
 	if err := srv.Run(ctx); err != nil {
 		log.Error("server failed", "err", err)
 		return 1

@@ -98,7 +98,7 @@ func (c *Cluster) validate() []string {
 		errs = append(errs, fmt.Sprintf("cluster.node_timeout %v: at least 3 heartbeats (%v) so one lost heartbeat does not reap a live node", c.NodeTimeout.D(), 3*c.Heartbeat.D()))
 	}
 	if c.NATS.Replicas < 0 || c.NATS.Replicas > 5 {
-		errs = append(errs, fmt.Sprintf("cluster.nats.replicas %d: 0 (automatic) to 5", c.NATS.Replicas))
+		errs = append(errs, fmt.Sprintf("cluster.nats.replicas %d: out of range: allowed 0 (automatic) to 5", c.NATS.Replicas))
 	}
 	if c.Engine == "nats" {
 		if On(c.NATS.Embedded, true) {

@@ -196,7 +196,8 @@ func Default() *Config {
 }
 
 // Load reads a file (or the embedded default when path is ""), applies
-// environment overrides and defaults, and validates.
+// environment overrides and defaults, and validates. Its error is an
+// *Error listing every problem with its line and column in the file.
 func Load(path string, env func(string) string) (*Config, error) {
 	data := defaultYAML
 	if path != "" {
@@ -206,12 +207,30 @@ func Load(path string, env func(string) string) (*Config, error) {
 		}
 		data = b
 	}
+	c, err := load(data, env)
+	var ce *Error
+	if errors.As(err, &ce) {
+		ce.File = path
+	}
+	return c, err
+}
+
+// Parse decodes, defaults and validates YAML (without the environment).
+func Parse(data []byte) (*Config, error) {
+	return load(data, nil)
+}
+
+// load checks the file's structure (check.go), decodes it, applies the
+// environment and defaults, and validates, placing each validation error
+// at its setting's line.
+func load(data []byte, env func(string) string) (*Config, error) {
+	nodes, problems := check(data)
+	if len(problems) > 0 {
+		return nil, &Error{Problems: problems}
+	}
 	c, err := decode(data)
-	if err != nil {
-		if path != "" {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-		return nil, err
+	if err != nil { // check accepts only what decode does; kept as a guard
+		return nil, &Error{Problems: []Problem{{Message: err.Error()}}}
 	}
 	if env != nil {
 		if err := applyEnv(c, env); err != nil {
@@ -219,20 +238,13 @@ func Load(path string, env func(string) string) (*Config, error) {
 		}
 	}
 	c.applyDefaults()
-	if err := c.Validate(); err != nil {
-		return nil, err
+	if errs := c.problems(); len(errs) > 0 {
+		for _, msg := range errs {
+			problems = append(problems, place(msg, nodes))
+		}
+		return nil, &Error{Problems: problems}
 	}
 	return c, nil
-}
-
-// Parse decodes, defaults and validates YAML.
-func Parse(data []byte) (*Config, error) {
-	c, err := decode(data)
-	if err != nil {
-		return nil, err
-	}
-	c.applyDefaults()
-	return c, c.Validate()
 }
 
 func decode(data []byte) (*Config, error) {
@@ -294,8 +306,17 @@ func applyEnv(c *Config, env func(string) string) error {
 	return nil
 }
 
-// Validate reports the first configuration error.
+// Validate reports every configuration error in one error.
 func (c *Config) Validate() error {
+	if errs := c.problems(); len(errs) > 0 {
+		return errors.New("config: " + strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// problems lists the configuration's errors, each starting with the key
+// path of the setting it is about (place finds its line from that).
+func (c *Config) problems() []string {
 	var errs []string
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
@@ -320,8 +341,10 @@ func (c *Config) Validate() error {
 	ids, keys := map[string]bool{}, map[string]bool{}
 	for i, a := range c.Pusher.Apps {
 		where := fmt.Sprintf("pusher.apps[%d]", i)
-		if a.ID == "" || a.Key == "" || a.Secret == "" {
-			errs = append(errs, where+": id, key and secret are required")
+		for _, req := range []struct{ key, v string }{{"id", a.ID}, {"key", a.Key}, {"secret", a.Secret}} {
+			if req.v == "" {
+				errs = append(errs, fmt.Sprintf("%s: missing required key `%s` (id, key and secret are required)", where, req.key))
+			}
 		}
 		if ids[a.ID] {
 			errs = append(errs, fmt.Sprintf("%s: duplicate id %q", where, a.ID))
@@ -349,10 +372,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.DCL.validate()...)
 	errs = append(errs, c.Talo.validate()...)
 	errs = append(errs, c.Cluster.validate()...)
-	if len(errs) > 0 {
-		return errors.New("config: " + strings.Join(errs, "; "))
-	}
-	return nil
+	return errs
 }
 
 var webhookEvents = map[string]bool{

@@ -33,9 +33,9 @@ func TestRateLimitValidation(t *testing.T) {
 		"limits: {client_ip_header: X-Forwarded-For}":                         "trusted_proxies",
 		"limits: {client_ip_header: 'X Forwarded', trusted_proxies: ['::1']}": "not an HTTP header name",
 		"limits: {client_ip_header: forwarded, trusted_proxies: ['::1']}":     "X-Forwarded-For or X-Real-IP",
-		"limits: {connection_rate: {per_sec: 5}}":                             "field per_sec not found",
-		"limits: {api_rate: {per_second: 5, max_addresses: 10}}":              "field max_addresses not found",
-		"limits: {trusted_proxy: [10.0.0.0/8], client_ip_header: X-Real-IP}":  "field trusted_proxy not found",
+		"limits: {connection_rate: {per_sec: 5}}":                             "unknown key `per_sec`",
+		"limits: {api_rate: {per_second: 5, max_addresses: 10}}":              "unknown key `max_addresses`",
+		"limits: {trusted_proxy: [10.0.0.0/8], client_ip_header: X-Real-IP}":  "unknown key `trusted_proxy`",
 	} {
 		_, err := Parse([]byte(bad))
 		if err == nil || !strings.Contains(err.Error(), want) {

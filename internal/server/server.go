@@ -310,21 +310,47 @@ func (s *Server) shutdown() error {
 	return nil
 }
 
+// Protocol is where the clients of one enabled protocol connect.
+type Protocol struct {
+	Name      string // the front-end's name ("pusher")
+	Endpoints []frontend.Endpoint
+}
+
+// Started is closed once the node serves clients: Run has joined the
+// cluster and started every protocol.
+func (s *Server) Started() <-chan struct{} { return s.started }
+
+// ClientBase is the main listener's address as a client on this machine
+// dials it ("localhost:6001"), and whether it serves TLS; valid once
+// Listen or Run has bound it.
+func (s *Server) ClientBase() (hostPort string, tls bool) {
+	return clientHost(s.ln.Addr()), s.cfg.TLS.Cert != ""
+}
+
+// Protocols lists every enabled protocol's endpoints, in the server's
+// order; call it after Started (own listeners' ports are known then).
+func (s *Server) Protocols() []Protocol {
+	out := make([]Protocol, 0, len(s.frontEnds))
+	for _, fe := range s.frontEnds {
+		out = append(out, Protocol{Name: fe.Name(), Endpoints: fe.Endpoints()})
+	}
+	return out
+}
+
 // logEndpoints writes one line per enabled protocol with the URLs its
 // clients use.
 func (s *Server) logEndpoints() {
-	base := clientHost(s.ln.Addr())
-	tls := s.cfg.TLS.Cert != ""
-	for _, fe := range s.frontEnds {
+	base, tls := s.ClientBase()
+	for _, p := range s.Protocols() {
 		var urls []string
-		for _, e := range fe.Endpoints() {
+		for _, e := range p.Endpoints {
 			u := e.URL(base, tls)
 			if e.Note != "" {
 				u += " (" + e.Note + ")"
 			}
 			urls = append(urls, u)
 		}
-		s.log.Info("protocol enabled", "protocol", fe.Name(), "endpoints", strings.Join(urls, ", "))
+		s.log.Info("protocol enabled", "protocol", p.Name, "endpoints", strings.Join(urls, ", "))
 	}
 }
 
