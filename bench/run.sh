@@ -161,11 +161,12 @@ start_server() {
 		fi
 		# Listen on loopback only; the default app is app-id/app-key/app-secret.
 		# The generator opens thousands of connections from 8 loopback
-		# addresses: the per-address connection rate limit is off. Damon
+		# addresses: the per-address connection rate limit is off, and so is
+		# the API rate limit (the fan-out ramps publish up to 8,000/s). Damon
 		# gets the token the damon scenarios identify with; Talo's store
 		# lives with the build output.
 		cat >"$BIN/switchboard.yaml" <<-EOF
-			limits: {connection_rate: {per_second: 0}}
+			limits: {connection_rate: {per_second: 0}, api_rate: {per_second: 0}}
 			damon: {enabled: true, listen: "127.0.0.1:$DAMON_PORT", token: "$DAMON_TOKEN"}
 			talo: {store_path: "$BIN/talo.db"}
 		EOF

@@ -67,7 +67,7 @@ func runCluster(ctx context.Context, scenario string, args []string) error {
 		path := fs.String("path", "/damon", "Damon WebSocket path")
 		hold := fs.Duration("hold", 2*time.Second, "how long the clients stay connected")
 		run = func(c loadgen.Common, nodes []loadgen.Target, env loadgen.Env) (*loadgen.ClusterReport, error) {
-			return loadgen.RunDamonStore(ctx, loadgen.DamonConfig{Common: c, Nodes: nodes, Path: *path, Token: *token,
+			return loadgen.RunDamonStore(ctx, loadgen.DamonStoreConfig{Common: c, Nodes: nodes, Path: *path, Token: *token,
 				Groups: *groups, Hold: *hold, Baseline: *baseline}, env)
 		}
 	case "cluster-kill":

@@ -312,7 +312,7 @@ func TestRunClusterPublishToOneNode(t *testing.T) {
 func TestRunDamonStoreCountsNothingForIdentifiedClients(t *testing.T) {
 	fc, c := startFakeCluster(t, 2)
 	c.Conns = 12
-	rep, err := RunDamonStore(context.Background(), DamonConfig{Common: c, Nodes: fc.nodes, Token: "tok", Groups: 3,
+	rep, err := RunDamonStore(context.Background(), DamonStoreConfig{Common: c, Nodes: fc.nodes, Token: "tok", Groups: 3,
 		Hold: 50 * time.Millisecond}, Env{})
 	if err != nil {
 		t.Fatal(err)
@@ -325,7 +325,7 @@ func TestRunDamonStoreCountsNothingForIdentifiedClients(t *testing.T) {
 		cl.DamonStorePerDisconnect == nil || cl.DamonStorePerDisconnect.PerUnit != 0 {
 		t.Fatalf("costs %+v %+v", cl.DamonStorePerConnect, cl.DamonStorePerDisconnect)
 	}
-	rep, err = RunDamonStore(context.Background(), DamonConfig{Common: c, Nodes: fc.nodes, Token: "wrong", Groups: 1}, Env{})
+	rep, err = RunDamonStore(context.Background(), DamonStoreConfig{Common: c, Nodes: fc.nodes, Token: "wrong", Groups: 1}, Env{})
 	if err == nil || rep.Conns.ConnectErrors != 12 || !strings.Contains(rep.Conns.Errors[0].Message, "IDENTIFY_FAILED") {
 		t.Fatalf("wrong token: %v, %+v", err, rep.Conns)
 	}

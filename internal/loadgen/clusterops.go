@@ -23,11 +23,11 @@ import (
 	"github.com/switchboard-rt/switchboard/internal/protocol/pusher/pushersign"
 )
 
-// DamonConfig: Conns Damon clients connect to the nodes' /damon WebSocket
+// DamonStoreConfig: Conns Damon clients connect to the nodes' /damon WebSocket
 // (round-robin), IDENTIFY into Groups groups, stay for Hold, then close.
 // The cluster store counters are diffed around both phases: a Damon
 // connection should cost the store nothing.
-type DamonConfig struct {
+type DamonStoreConfig struct {
 	Common
 	Nodes    []Target
 	Path     string // WebSocket path, default /damon
@@ -37,8 +37,8 @@ type DamonConfig struct {
 	Baseline time.Duration
 }
 
-// damonIdentify is the IDENTIFY document (op 1).
-func damonIdentify(group, token string) []byte {
+// clusterDamonIdentify is the IDENTIFY document (op 1).
+func clusterDamonIdentify(group, token string) []byte {
 	b, _ := json.Marshal(map[string]any{"op": 1, "data": map[string]string{"group": group, "token": token}})
 	return b
 }
@@ -68,8 +68,8 @@ func damonIdentified(doc []byte) (ok bool, err error) {
 	return false, nil // a ping or an event: keep reading
 }
 
-// dialDamon connects to url, identifies and returns the connection.
-func dialDamon(ctx context.Context, d *sourceDialer, url, group, token string) (net.Conn, error) {
+// dialClusterDamon connects to url, identifies and returns the connection.
+func dialClusterDamon(ctx context.Context, d *sourceDialer, url, group, token string) (net.Conn, error) {
 	wd := ws.Dialer{NetDial: d.DialContext}
 	nc, br, _, err := wd.Dial(ctx, url)
 	if err != nil {
@@ -80,7 +80,7 @@ func dialDamon(ctx context.Context, d *sourceDialer, url, group, token string) (
 	}
 	dl, _ := ctx.Deadline()
 	_ = nc.SetDeadline(dl)
-	if err := wsutil.WriteClientText(nc, damonIdentify(group, token)); err != nil {
+	if err := wsutil.WriteClientText(nc, clusterDamonIdentify(group, token)); err != nil {
 		_ = nc.Close() // the write error is the one to report
 		return nil, err
 	}
@@ -103,7 +103,7 @@ func dialDamon(ctx context.Context, d *sourceDialer, url, group, token string) (
 }
 
 // RunDamonStore measures store operations per Damon connect and disconnect.
-func RunDamonStore(ctx context.Context, cfg DamonConfig, env Env) (*ClusterReport, error) {
+func RunDamonStore(ctx context.Context, cfg DamonStoreConfig, env Env) (*ClusterReport, error) {
 	if len(cfg.Nodes) == 0 || cfg.Conns <= 0 || cfg.Groups <= 0 {
 		return nil, errors.New("cluster-damon: need nodes, conns > 0 and groups > 0")
 	}
@@ -147,7 +147,7 @@ func RunDamonStore(ctx context.Context, cfg DamonConfig, env Env) (*ClusterRepor
 			node := i % len(cfg.Nodes)
 			url := "ws://" + cfg.Nodes[node].Addr() + cfg.Path
 			dctx, dcancel := context.WithTimeout(ctx, cfg.ConnectTimeout)
-			nc, err := dialDamon(dctx, dialer, url, "sb-group-"+strconv.Itoa(i%cfg.Groups), cfg.Token)
+			nc, err := dialClusterDamon(dctx, dialer, url, "sb-group-"+strconv.Itoa(i%cfg.Groups), cfg.Token)
 			dcancel()
 			if err != nil {
 				errs.add(err)
