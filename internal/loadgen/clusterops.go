@@ -37,12 +37,6 @@ type DamonStoreConfig struct {
 	Baseline time.Duration
 }
 
-// clusterDamonIdentify is the IDENTIFY document (op 1).
-func clusterDamonIdentify(group, token string) []byte {
-	b, _ := json.Marshal(map[string]any{"op": 1, "data": map[string]string{"group": group, "token": token}})
-	return b
-}
-
 // damonIdentified reports whether doc is the server's IDENTIFY answer
 // ({"op":1,"data":{"id":...}}), or the failure it sent instead.
 func damonIdentified(doc []byte) (ok bool, err error) {
@@ -80,7 +74,7 @@ func dialClusterDamon(ctx context.Context, d *sourceDialer, url, group, token st
 	}
 	dl, _ := ctx.Deadline()
 	_ = nc.SetDeadline(dl)
-	if err := wsutil.WriteClientText(nc, clusterDamonIdentify(group, token)); err != nil {
+	if err := wsutil.WriteClientText(nc, damonIdentify(group, token)); err != nil {
 		_ = nc.Close() // the write error is the one to report
 		return nil, err
 	}
