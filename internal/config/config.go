@@ -29,6 +29,7 @@ type Config struct {
 	DCL       DCL       `yaml:"dcl"`
 	Talo      Talo      `yaml:"talo"`
 	Cluster   Cluster   `yaml:"cluster"`
+	Console   Console   `yaml:"console"`
 	Shutdown  Shutdown  `yaml:"shutdown"`
 	Debug     Debug     `yaml:"debug"`
 }
@@ -349,6 +350,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.DCL.validate()...)
 	errs = append(errs, c.Talo.validate()...)
 	errs = append(errs, c.Cluster.validate()...)
+	errs = append(errs, c.Console.validate(c.sharedSecrets())...)
 	if len(errs) > 0 {
 		return errors.New("config: " + strings.Join(errs, "; "))
 	}
