@@ -1,0 +1,65 @@
+package hub
+
+import (
+	"context"
+	"reflect"
+	"testing"
+
+	"github.com/switchboard-rt/switchboard/internal/engine"
+)
+
+type tapRecorder struct{ got []engine.Publication }
+
+func (r *tapRecorder) Published(p engine.Publication) { r.got = append(r.got, p) }
+
+// The tap hears every publication while set, including one to a channel
+// nobody here subscribes to, and nothing after it is removed.
+func TestTapHearsPublicationsWhileSet(t *testing.T) {
+	h := newHub(t)
+	ctx := context.Background()
+	s := &sink{}
+	h.Connect("app1", "c1", s)
+	_, _ = h.Subscribe(ctx, "app1", "room", s)
+	rec := &tapRecorder{}
+	h.SetTap(rec)
+	_ = h.Publish(ctx, engine.Publication{Namespace: "app1", Channel: "room", Payload: []byte("a")})
+	_ = h.Publish(ctx, engine.Publication{Namespace: "app1", Channel: "empty", Payload: []byte("b")})
+	h.SetTap(nil)
+	_ = h.Publish(ctx, engine.Publication{Namespace: "app1", Channel: "room", Payload: []byte("c")})
+	if len(rec.got) != 2 || string(rec.got[0].Payload) != "a" || rec.got[1].Channel != "empty" {
+		t.Fatalf("tap got %+v", rec.got)
+	}
+	if got := s.messages(); !reflect.DeepEqual(got, []string{"a", "c"}) {
+		t.Fatalf("subscriber got %q", got)
+	}
+}
+
+// Inspect lists namespaces, channels with counts, and connections with
+// their subscriptions, bounded per namespace.
+func TestInspectListsConnectionsAndChannels(t *testing.T) {
+	h := newHub(t)
+	ctx := context.Background()
+	a, b, c := &sink{}, &sink{}, &sink{}
+	h.Connect("app1", "a", a)
+	h.Connect("app1", "b", b)
+	h.Connect("app2", "c", c)
+	_, _ = h.Subscribe(ctx, "app1", "x", a)
+	_, _ = h.Subscribe(ctx, "app1", "y", a)
+	_, _ = h.Subscribe(ctx, "app1", "x", b)
+	_, _ = h.Subscribe(ctx, "app2", "x", c)
+	got := h.Inspect(10)
+	want := []NamespaceSnapshot{
+		{Namespace: "app1", Connections: 2,
+			Conns:    []ConnSnapshot{{Key: "a", Channels: []string{"x", "y"}}, {Key: "b", Channels: []string{"x"}}},
+			Channels: []ChannelSnapshot{{"x", 2}, {"y", 1}}},
+		{Namespace: "app2", Connections: 1,
+			Conns:    []ConnSnapshot{{Key: "c", Channels: []string{"x"}}},
+			Channels: []ChannelSnapshot{{"x", 1}}},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("Inspect:\n got %+v\nwant %+v", got, want)
+	}
+	if got := h.Inspect(1); got[0].Connections != 2 || len(got[0].Conns) != 1 || got[0].Conns[0].Key != "a" {
+		t.Fatalf("bounded: %+v", got[0])
+	}
+}
