@@ -53,7 +53,7 @@ func (c *Console) guard(next http.HandlerFunc) http.HandlerFunc {
 		}
 		w.Header().Set("X-Frame-Options", "DENY")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
-		w.Header().Set("Referrer-Policy", "no-referrer")
+		w.Header().Set("Referrer-Policy", "same-origin") // "no-referrer" would make browsers send "Origin: null" on POST
 		w.Header().Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'")
 		next(w, r)
 	}

@@ -10,7 +10,7 @@
 
   let samples = [];
   let state = null;
-  let selected = null; // "namespace\x00key" of the connection shown in detail
+  let selected = null; // JSON [namespace, key] of the connection shown in detail
   let paused = false;
   let source = null;
 
@@ -46,6 +46,8 @@
     new FormData($("filters")).forEach((v, k) => { if (v) q.set(k, v); });
     const url = base + "/api/feed" + (q.toString() ? "?" + q : "");
     $("filter-error").hidden = true;
+    $("status").textContent = "connecting…";
+    $("status").className = "status off";
     source = new EventSource(url);
     source.onopen = () => setStatus(true);
     source.onerror = () => {
@@ -118,8 +120,8 @@
       hidden += ns.connections - ns.listed;
       ns.conns.forEach((c) => {
         const tr = row([ns.protocol, ns.name, c.key, c.remote || "", c.channels.length, c.queued_bytes], 4);
-        const id = ns.name + "\x00" + c.key;
-        tr.dataset.id = id;
+        const id = JSON.stringify([ns.name, c.key]);
+        tr.dataset.key = c.key;
         if (id === selected) tr.className = "selected";
         tr.addEventListener("click", () => { selected = id; drawConns(state); drawDetail(); });
         rows.push(tr);
@@ -132,7 +134,7 @@
     const box = $("conn-detail");
     if (!state || !selected) return;
     let found = null, nsFound = null;
-    state.namespaces.forEach((ns) => ns.conns.forEach((c) => { if (ns.name + "\x00" + c.key === selected) { found = c; nsFound = ns; } }));
+    state.namespaces.forEach((ns) => ns.conns.forEach((c) => { if (JSON.stringify([ns.name, c.key]) === selected) { found = c; nsFound = ns; } }));
     box.replaceChildren();
     if (!found) { box.appendChild(el("p", "That connection has closed.", "empty")); return; }
     const dl = document.createElement("dl");
