@@ -63,3 +63,32 @@ func TestInspectListsConnectionsAndChannels(t *testing.T) {
 		t.Fatalf("bounded: %+v", got[0])
 	}
 }
+
+type nopTap struct{}
+
+func (nopTap) Published(engine.Publication) {}
+
+// What the console's tap adds to a publication: nothing set (the normal
+// case) against a tap that returns at once.
+//
+//	go test -run '^$' -bench PublishTap -benchmem ./internal/hub/
+func BenchmarkPublishTap(b *testing.B) {
+	for _, tc := range []struct {
+		name string
+		tap  Tap
+	}{{"unset", nil}, {"set", nopTap{}}} {
+		b.Run(tc.name, func(b *testing.B) {
+			h := newHub(b)
+			h.SetTap(tc.tap)
+			ctx := context.Background()
+			s := &sink{}
+			h.Connect("app", "c", s)
+			_, _ = h.Subscribe(ctx, "app", "room", s)
+			p := engine.Publication{Namespace: "app", Channel: "other", Payload: []byte("x")}
+			b.ReportAllocs()
+			for b.Loop() {
+				_ = h.Publish(ctx, p)
+			}
+		})
+	}
+}

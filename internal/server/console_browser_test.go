@@ -169,6 +169,8 @@ talo: {enabled: false}
 	// And to a Damon group: an identified WebSocket client in it receives
 	// it. The stream shows the hub channel, group:s<name> for a string group.
 	dc := dialDamonWS(t, addr, "console-group")
+	waitFor("the Damon connection is listed with its address and group", `[...document.querySelectorAll("#conns tbody tr")].some(tr =>
+		tr.cells[0].textContent === "damon" && tr.cells[3].textContent.startsWith("127.0.0.1:") && tr.cells[4].textContent === "3")`)
 	run("publish to a Damon group",
 		chromedp.Evaluate(`(() => { const s = document.getElementById("pub-protocol"); s.value = "damon"; s.dispatchEvent(new Event("change")); })()`, nil),
 		chromedp.SetValue("#pub-group", "console-group", chromedp.ByID),
