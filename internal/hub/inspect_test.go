@@ -2,7 +2,9 @@ package hub
 
 import (
 	"context"
+	"fmt"
 	"reflect"
+	"sync"
 	"testing"
 
 	"github.com/switchboard-rt/switchboard/internal/engine"
@@ -91,4 +93,56 @@ func BenchmarkPublishTap(b *testing.B) {
 			}
 		})
 	}
+}
+
+// Inspect runs beside subscriptions, unsubscriptions and fan-out (for the
+// race detector) and always sees a consistent namespace: every listed
+// connection's channels exist in the channel list.
+func TestInspectBesideTraffic(t *testing.T) {
+	h := newHub(t)
+	ctx := context.Background()
+	subs := make([]*sink, 8)
+	for i := range subs {
+		subs[i] = &sink{}
+		h.Connect("app", fmt.Sprint(i), subs[i])
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for i, s := range subs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ch := fmt.Sprint("room-", i%3)
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				_, _ = h.Subscribe(ctx, "app", ch, s)
+				_ = h.Publish(ctx, engine.Publication{Namespace: "app", Channel: ch, Payload: []byte("x")})
+				_, _, _ = h.Unsubscribe(ctx, "app", ch, s)
+			}
+		}()
+	}
+	for range 200 {
+		for _, ns := range h.Inspect(4) {
+			if ns.Connections != 8 || len(ns.Conns) != 4 {
+				t.Fatalf("%+v", ns)
+			}
+			have := map[string]int{}
+			for _, ch := range ns.Channels {
+				have[ch.Name] = ch.Local
+			}
+			for _, c := range ns.Conns {
+				for _, ch := range c.Channels {
+					if have[ch] < 1 {
+						t.Fatalf("%s lists %s, which has %d subscribers", c.Key, ch, have[ch])
+					}
+				}
+			}
+		}
+	}
+	close(done)
+	wg.Wait()
 }

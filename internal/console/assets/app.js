@@ -54,7 +54,10 @@
       setStatus(false);
       // A 400 (bad filter) or 401 closes the source for good: say why.
       if (source.readyState === EventSource.CLOSED) {
-        fetch(url, { headers: { Accept: "application/json" } }).then((r) => r.ok ? null : r.json()).then((j) => {
+        fetch(url, { headers: { Accept: "application/json" } }).then((r) => {
+          if (r.status === 401) { window.location.reload(); return null; } // signed out: show the login form
+          return r.ok ? null : r.json();
+        }).then((j) => {
           if (j && j.error) { $("filter-error").textContent = j.error; $("filter-error").hidden = false; }
         }).catch(() => {});
       }
