@@ -269,6 +269,9 @@ func applyEnv(c *Config, env func(string) string) error {
 	if v := env("SWITCHBOARD_DAMON_TOKEN"); v != "" {
 		c.Damon.Token = v
 	}
+	if v := env("SWITCHBOARD_CONSOLE_TOKEN"); v != "" {
+		c.Console.Token = v
+	}
 	if v := env("SWITCHBOARD_PPROF_LISTEN"); v != "" {
 		c.Debug.PprofListen = v
 	}

@@ -62,3 +62,25 @@ func TestConsoleTokenIsNotTheDefaultSecret(t *testing.T) {
 		t.Fatalf("error %v", err)
 	}
 }
+
+// SWITCHBOARD_CONSOLE_TOKEN sets the token, and is checked like one from
+// the file.
+func TestConsoleTokenFromEnv(t *testing.T) {
+	env := map[string]string{"SWITCHBOARD_CONSOLE_TOKEN": "from-the-environment-0123"}
+	c := &Config{Console: Console{Enabled: true}}
+	if err := applyEnv(c, func(k string) string { return env[k] }); err != nil {
+		t.Fatal(err)
+	}
+	c.applyDefaults()
+	if err := c.Validate(); err != nil || c.Console.Token != "from-the-environment-0123" {
+		t.Fatalf("token %q, %v", c.Console.Token, err)
+	}
+	env["SWITCHBOARD_CONSOLE_TOKEN"] = DefaultSecret + "-is-not-it"
+	env["SWITCHBOARD_APP_SECRET"] = DefaultSecret + "-is-not-it"
+	c = &Config{Console: Console{Enabled: true}}
+	_ = applyEnv(c, func(k string) string { return env[k] })
+	c.applyDefaults()
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "pusher.apps[0].secret") {
+		t.Fatalf("a token equal to the app secret from the environment: %v", err)
+	}
+}
