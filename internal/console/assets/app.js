@@ -55,7 +55,7 @@
       // A 400 (bad filter) or 401 closes the source for good: say why.
       if (source.readyState === EventSource.CLOSED) {
         fetch(url, { headers: { Accept: "application/json" } }).then((r) => {
-          if (r.status === 401) { window.location.reload(); return null; } // signed out: show the login form
+          if (r.status === 401) return { error: "Signed out (or the token changed): reload the page to sign in again." };
           return r.ok ? null : r.json();
         }).then((j) => {
           if (j && j.error) { $("filter-error").textContent = j.error; $("filter-error").hidden = false; }
