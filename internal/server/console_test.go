@@ -16,7 +16,7 @@ import (
 
 // Without console.enabled there is no console route at all.
 func TestConsoleIsOffByDefault(t *testing.T) {
-	addr, _ := startServer(t, "")
+	addr, _ := startServer(t, "damon: {tcp: false}\n") // no fixed TCP port
 	resp, err := http.Get("http://" + addr + "/console")
 	if err != nil {
 		t.Fatal(err)
@@ -35,6 +35,7 @@ func TestConsoleFeedEndsAtShutdown(t *testing.T) {
 	cfg, err := config.Parse([]byte(`listen: "127.0.0.1:0"
 shutdown: {timeout: 60s}
 console: {enabled: true, path: /ops/console, token: shutdown-test-token-0123}
+damon: {tcp: false}
 `))
 	if err != nil {
 		t.Fatal(err)
