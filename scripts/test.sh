@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite. Installs what it needs on a fresh Debian machine
-# (Go modules, npm packages, python3-websockets, PostgreSQL and Redis servers),
+# (Go modules, npm packages, python3-websockets, PostgreSQL and Redis servers,
+# Chromium for the console's browser test),
 # then runs:
 #   go      go vet, golangci-lint (.golangci.yml) and go test -race ./..., and
 #           the same for the bench/wslib module
@@ -92,9 +93,11 @@ for part in "${parts[@]}"; do
   case "$part" in
     go)
       # internal/pgtest (Talo's store on PostgreSQL) and the redis engine
-      # run real servers; with CI set their tests fail instead of skipping
-      # when the binaries are missing.
-      apt_install postgresql redis-server
+      # run real servers, and the console's browser test
+      # (internal/server/console_browser_test.go) drives headless Chromium;
+      # with CI set these tests fail instead of skipping when the binaries
+      # are missing.
+      apt_install postgresql redis-server chromium
       echo "== go vet"
       go vet ./...
       run_lint

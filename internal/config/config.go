@@ -29,6 +29,7 @@ type Config struct {
 	DCL       DCL       `yaml:"dcl"`
 	Talo      Talo      `yaml:"talo"`
 	Cluster   Cluster   `yaml:"cluster"`
+	Console   Console   `yaml:"console"`
 	Shutdown  Shutdown  `yaml:"shutdown"`
 	Debug     Debug     `yaml:"debug"`
 }
@@ -280,6 +281,9 @@ func applyEnv(c *Config, env func(string) string) error {
 	if v := env("SWITCHBOARD_DAMON_TOKEN"); v != "" {
 		c.Damon.Token = v
 	}
+	if v := env("SWITCHBOARD_CONSOLE_TOKEN"); v != "" {
+		c.Console.Token = v
+	}
 	if v := env("SWITCHBOARD_PPROF_LISTEN"); v != "" {
 		c.Debug.PprofListen = v
 	}
@@ -372,6 +376,7 @@ func (c *Config) problems() []string {
 	errs = append(errs, c.DCL.validate()...)
 	errs = append(errs, c.Talo.validate()...)
 	errs = append(errs, c.Cluster.validate()...)
+	errs = append(errs, c.Console.validate(c.sharedSecrets())...)
 	return errs
 }
 

@@ -126,6 +126,7 @@ func (c *Config) applyDefaults() {
 	c.DCL.applyDefaults()
 	c.Talo.applyDefaults()
 	c.Cluster.applyDefaults()
+	c.Console.applyDefaults()
 	p := &c.Pusher
 	if p.Enabled == nil {
 		p.Enabled = boolPtr(true)

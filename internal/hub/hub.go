@@ -44,6 +44,9 @@ var ErrAlreadySubscribed = errors.New("hub: already subscribed")
 type Hub struct {
 	eng engine.Engine
 	obs Observer
+	// tap hears every publication while an operator tool watches (the
+	// console); nil otherwise, so Publish pays one atomic load for it.
+	tap atomic.Pointer[tapBox]
 
 	mu     sync.RWMutex
 	spaces map[string]*space
@@ -266,6 +269,9 @@ func (h *Hub) LocalSubscribers(ns, name string) int {
 // Publish sends a pre-encoded message to the channel's subscribers on
 // every node.
 func (h *Hub) Publish(ctx context.Context, p engine.Publication) error {
+	if t := h.tap.Load(); t != nil {
+		t.tap.Published(p)
+	}
 	return h.eng.Publish(ctx, p)
 }
 

@@ -132,6 +132,9 @@ func New(cfg *config.Config, log *slog.Logger) (_ *Server, err error) {
 			return nil, err
 		}
 	}
+	if err := s.mountConsole(mux); err != nil {
+		return nil, err
+	}
 	mux.HandleFunc("/", notFound)
 
 	shed := prometheus.NewCounter(prometheus.CounterOpts{

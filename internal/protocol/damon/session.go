@@ -308,6 +308,9 @@ func (ss *session) end(code uint16, reason string) {
 // Terminate implements hub.Subscriber.
 func (ss *session) Terminate() { ss.end(closeTerminated, "terminated") }
 
+// Transport implements hub.Inspectable (the console's connection list).
+func (ss *session) Transport() transport.Conn { return ss.conn }
+
 // HandleClose implements transport.Handler: leave the hub and the registry.
 func (ss *session) HandleClose(info transport.CloseInfo) {
 	ss.closing.Store(true)

@@ -104,6 +104,9 @@ func (ss *session) Deliver(m *transport.Message) { _ = ss.conn.Send(m) }
 // Terminate implements hub.Subscriber.
 func (ss *session) Terminate() { ss.end("terminated", 0) }
 
+// Transport implements hub.Inspectable (the console's connection list).
+func (ss *session) Transport() transport.Conn { return ss.conn }
+
 // fail counts reason and closes the connection with no message, as the
 // reference's ws.end(). For a joined peer, the room hears peer_leave now,
 // not when the close handshake completes.

@@ -97,6 +97,9 @@ func (ss *session) fail(code int, msg string) {
 // Deliver implements hub.Subscriber.
 func (ss *session) Deliver(m *transport.Message) { _ = ss.conn.Send(m) }
 
+// Transport implements hub.Inspectable (the console's connection list).
+func (ss *session) Transport() transport.Conn { return ss.conn }
+
 // Terminate implements hub.Subscriber: the app asked to end this user's
 // connections. 4009 makes pusher-js stay disconnected.
 func (ss *session) Terminate() {

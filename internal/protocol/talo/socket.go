@@ -63,6 +63,9 @@ func (c *sockConn) Deliver(m *transport.Message) { _ = c.conn.Send(m) }
 // Terminate implements hub.Subscriber.
 func (c *sockConn) Terminate() { c.conn.Close(closeBadTicket, "") }
 
+// Transport implements hub.Inspectable (the console's connection list).
+func (c *sockConn) Transport() transport.Conn { return c.conn }
+
 var _ hub.Subscriber = (*sockConn)(nil)
 
 func (c *sockConn) send(res string, data any) { _ = c.conn.Send(transport.Text(encodeRes(res, data))) }
