@@ -186,7 +186,7 @@ function pong(port) {
  * its own TCP proxy (c.proxies[i]) so one node can be cut off. Nodes can be
  * stopped and started again (restart(i)) with the same config.
  */
-export async function startFailCluster(engine, cfg = {}, { n = 3, proxied = false } = {}) {
+export async function startFailCluster(engine, cfg = {}, { n = 3, proxied = false } = {}, attempt = 1) {
   const id = uid('f');
   const base = { heartbeat: HEARTBEAT, node_timeout: `${NODE_TIMEOUT_MS}ms` };
   const perNode = [];
@@ -213,7 +213,19 @@ export async function startFailCluster(engine, cfg = {}, { n = 3, proxied = fals
     }
   }
   if (perNode.length !== n) throw new Error(`unknown engine ${engine}`);
-  const nodes = await Promise.all(perNode.map((cluster) => startServer({ ...cfg, cluster })));
+  // Started together (a NATS node is ready only with a quorum); if one
+  // fails (a busy machine: a broker dial timed out), nothing is left
+  // running to keep the test process alive, and the start is tried again.
+  const started = await Promise.allSettled(perNode.map((cluster) => startServer({ ...cfg, cluster })));
+  const failed = started.find((r) => r.status === 'rejected');
+  if (failed) {
+    await Promise.all(started.filter((r) => r.status === 'fulfilled').map((r) => r.value.stop('SIGKILL')));
+    for (const p of proxies) await p.stop();
+    await broker?.stop();
+    if (attempt < 2) return startFailCluster(engine, cfg, { n, proxied }, attempt + 1);
+    throw failed.reason;
+  }
+  const nodes = started.map((r) => r.value);
   return {
     engine,
     nodes,

@@ -42,6 +42,7 @@ class StormClient {
     this.subscribed = false;
     this.stopping = false;
     this.closes = [];
+    this.presenceErrors = 0;
   }
 
   connect() {
@@ -59,14 +60,24 @@ class StormClient {
       if (m.event === 'pusher:connection_established') {
         const socketId = JSON.parse(m.data).socket_id;
         ws.send(JSON.stringify({ event: 'pusher:subscribe', data: { channel: this.channel } }));
-        if (this.user) {
+        this.joinPresence = () => {
           const a = this.signer.authorizeChannel(socketId, this.presenceCh, { user_id: this.user });
           ws.send(JSON.stringify({ event: 'pusher:subscribe', data: { channel: this.presenceCh, auth: a.auth, channel_data: a.channel_data } }));
-        }
+        };
+        if (this.user) this.joinPresence();
       } else if (m.event === 'pusher_internal:subscription_succeeded' && m.channel === this.channel) {
         session.subscribedAt = Date.now();
         this.sessions.push(session);
-        this.subscribed = true;
+        session.main = true;
+        this.subscribed = !this.user || session.member;
+      } else if (m.event === 'pusher_internal:subscription_succeeded' && m.channel === this.presenceCh) {
+        session.member = true;
+        this.subscribed = !!session.main;
+      } else if (m.event === 'pusher:subscription_error' && m.channel === this.presenceCh) {
+        // "Subscription failed; try again" (the store timed out while a
+        // stream leader moved): what an app does, after a pause.
+        this.presenceErrors++;
+        setTimeout(() => ws.readyState === WebSocket.OPEN && this.joinPresence(), 500);
       } else if (m.event === 'seq' || m.event === 'final') {
         const seq = JSON.parse(m.data).seq;
         const set = (session.got[m.event] ??= new Set());
@@ -155,7 +166,8 @@ for (const engine of engines(['redis', 'nats'])) {
       }
       publishing = false;
       await publisher;
-      console.log(`# ${engine}: ${STORM} clients; all resubscribed ${resubscribeMs.join('/')} ms after SIGTERM of node 0/1/2; ${accepted.reduce((n, s) => n + s.size, 0)} events published`);
+      const presenceErrors = clients.reduce((n, cl) => n + cl.presenceErrors, 0);
+      console.log(`# ${engine}: ${STORM} clients; all resubscribed ${resubscribeMs.join('/')} ms after SIGTERM of node 0/1/2; ${accepted.reduce((n, s) => n + s.size, 0)} events published; ${presenceErrors} presence joins refused with "try again"`);
 
       // Every client still connected gets the final marker on its channel.
       await sleep(300);
