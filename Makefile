@@ -3,7 +3,7 @@
 #   make test   install what the tests need, then run the whole suite (Go with -race, real clients)
 GO ?= go
 
-.PHONY: bench-go bench-switchboard run test test-go test-pusher test-pusher-cluster test-python test-damon test-dcl test-talo bench bench-cluster fuzz fuzz-long vet lint
+.PHONY: bench-go bench-switchboard run test test-go test-pusher test-pusher-cluster test-cluster-failure test-cluster-failure-long test-python test-damon test-dcl test-talo bench bench-cluster fuzz fuzz-long vet lint
 
 run:
 	$(GO) run ./cmd/switchboard
@@ -20,6 +20,15 @@ test-pusher:
 # The whole Pusher suite on 3-node Redis and NATS clusters (docs/cluster.md).
 test-pusher-cluster:
 	./scripts/test.sh pusher-redis pusher-nats
+
+# 3-node clusters under failure: partition, stream leader kill, broker
+# restarts, rolling restart under a reconnect storm (tests/cluster/run.sh;
+# part of `make test`). The long target's storm is 5,000 connections.
+test-cluster-failure:
+	./scripts/test.sh cluster-failure
+
+test-cluster-failure-long:
+	CLUSTER_FULL=1 ./scripts/test.sh cluster-failure
 
 test-damon:
 	./scripts/test.sh damon

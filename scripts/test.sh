@@ -10,6 +10,11 @@
 #   pusher-redis, pusher-nats
 #           the whole Pusher suite again, each file on a 3-node cluster of that
 #           engine with its clients and REST calls spread over the nodes
+#   cluster-failure
+#           3-node clusters under failure (tests/cluster): a node cut off
+#           through a TCP proxy, kill -9 of the NATS stream leader, redis-server
+#           and external nats-server restarts, a rolling SIGTERM restart under a
+#           reconnect storm (300 clients; CLUSTER_FULL=1: 5,000)
 #   python  a strict independent WebSocket client (Debian's python3-websockets)
 #   damon   a Node client behaving as Damon's reference SocketClient
 #   dcl     real Decentraland libraries (@dcl/protocol, @dcl/crypto) in Node
@@ -20,11 +25,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 parts=("$@")
-[ ${#parts[@]} -gt 0 ] || parts=(go pusher pusher-redis pusher-nats python damon dcl talo)
+[ ${#parts[@]} -gt 0 ] || parts=(go pusher pusher-redis pusher-nats cluster-failure python damon dcl talo)
 for part in "${parts[@]}"; do
   case "$part" in
-    go | lint | pusher | pusher-redis | pusher-nats | python | damon | dcl | talo) ;;
-    *) echo "unknown part $part (go, lint, pusher, pusher-redis, pusher-nats, python, damon, dcl, talo)" >&2; exit 2 ;;
+    go | lint | pusher | pusher-redis | pusher-nats | cluster-failure | python | damon | dcl | talo) ;;
+    *) echo "unknown part $part (go, lint, pusher, pusher-redis, pusher-nats, cluster-failure, python, damon, dcl, talo)" >&2; exit 2 ;;
   esac
 done
 
@@ -126,6 +131,10 @@ for part in "${parts[@]}"; do
         [ "$(basename "$f")" = cluster.test.mjs ] || files+=("$(basename "$f")")
       done
       PUSHER_CLUSTER="$engine" run_suite pusher "${files[@]}"
+      ;;
+    cluster-failure)
+      apt_install redis-server
+      echo "== cluster failure tests (3-node clusters on Redis and NATS)"; run_suite cluster
       ;;
     python)
       apt_install python3-websockets

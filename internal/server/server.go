@@ -292,9 +292,17 @@ func (s *Server) shutdown() error {
 	if err := s.poller.Close(); err != nil {
 		s.log.Warn("closing the idle-connection poller", "err", err)
 	}
+	// The drained clients' held webhooks (member_removed, channel_vacated)
+	// go now, while the engine still answers: in a cluster each is paired
+	// through the engine's KV with a re-add on the node the client moved
+	// to, and a closed engine cannot take the marker, so the removal
+	// would go out while the re-add, finding the marker, did not.
+	if err := s.webhooks.Flush(ctx); err != nil {
+		s.log.Warn("webhooks not all sent before the shutdown deadline", "err", err)
+	}
 	// Leave the cluster before the last webhooks go: what the node still
 	// held is removed at once, and the transitions that causes are queued
-	// with the rest.
+	// and flushed below.
 	if err := s.eng.Close(); err != nil {
 		s.log.Warn("leaving the cluster", "err", err)
 	}

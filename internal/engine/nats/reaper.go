@@ -141,6 +141,9 @@ func (e *Engine) beat(n uint64) {
 	e.hb.mu.Unlock()
 	if !isConflict(err) {
 		e.log.Warn("heartbeat failed", "err", err)
+		if e.storeLost() {
+			e.fence(id)
+		}
 		return
 	}
 	cur, curRev, found, rerr := e.read(ctx, nodeKey(id))

@@ -57,7 +57,19 @@ func splitKey(k string) (kind, ns, name string, ok bool) {
 // latest commit yet (nats-server#4710), and the exact transitions read
 // before they write. Every read goes to the stream leader instead.
 func (e *Engine) ensureStreams(ctx context.Context) error {
-	_, err := e.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	if _, err := e.js.CreateOrUpdateStream(ctx, e.stateStreamConfig()); err != nil {
+		return err
+	}
+	var err error
+	if e.kv, err = e.js.KeyValue(ctx, bucket); err != nil {
+		return err
+	}
+	e.cache, err = e.js.CreateOrUpdateStream(ctx, e.cacheStreamConfig())
+	return err
+}
+
+func (e *Engine) stateStreamConfig() jetstream.StreamConfig {
+	return jetstream.StreamConfig{
 		Name:              stateStream,
 		Subjects:          []string{kvPrefix + ">"},
 		Storage:           jetstream.MemoryStorage,
@@ -73,14 +85,11 @@ func (e *Engine) ensureStreams(ctx context.Context) error {
 		Duplicates:        2 * time.Minute,
 		AllowMsgTTL:       true, // reap locks expire
 		AllowDirect:       false,
-	})
-	if err != nil {
-		return err
 	}
-	if e.kv, err = e.js.KeyValue(ctx, bucket); err != nil {
-		return err
-	}
-	e.cache, err = e.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+}
+
+func (e *Engine) cacheStreamConfig() jetstream.StreamConfig {
+	return jetstream.StreamConfig{
 		Name:              cacheName,
 		Subjects:          []string{cachePrefix + ">"},
 		Storage:           jetstream.MemoryStorage,
@@ -92,8 +101,30 @@ func (e *Engine) ensureStreams(ctx context.Context) error {
 		Discard:           jetstream.DiscardOld,
 		AllowMsgTTL:       true,
 		AllowDirect:       false,
-	})
-	return err
+	}
+}
+
+// storeLost reports whether the state stream is gone (an external NATS
+// server restarted: the streams live in memory), after creating both
+// streams again. The handles in e.kv and e.cache name the streams, so
+// they work on the new ones unchanged. Every node's record went with the
+// old stream: the caller fences.
+func (e *Engine) storeLost() bool {
+	ctx, cancel := context.WithTimeout(e.ctx, 5*time.Second)
+	defer cancel()
+	_, err := e.js.Stream(ctx, stateStream)
+	if !errors.Is(err, jetstream.ErrStreamNotFound) {
+		return false
+	}
+	e.log.Warn("the state stream is gone (the NATS server lost its data); creating it again and rejoining")
+	if _, err := e.js.CreateOrUpdateStream(ctx, e.stateStreamConfig()); err != nil {
+		e.log.Warn("creating the state stream again", "err", err)
+		return false
+	}
+	if _, err := e.js.CreateOrUpdateStream(ctx, e.cacheStreamConfig()); err != nil {
+		e.log.Warn("creating the cache stream again", "err", err)
+	}
+	return true
 }
 
 // read returns key's value and revision; found is false for a missing or
