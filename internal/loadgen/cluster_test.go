@@ -198,8 +198,8 @@ func startFakeCluster(t *testing.T, n int) (*fakeCluster, Common) {
 	node := func(first bool) http.Handler {
 		var publishes atomic.Int64
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			switch {
-			case r.URL.Path == "/metrics":
+			switch r.URL.Path {
+			case "/metrics":
 				fp.mu.Lock()
 				subs := 0
 				for _, m := range fp.channels {
@@ -209,9 +209,9 @@ func startFakeCluster(t *testing.T, n int) (*fakeCluster, Common) {
 				if !first {
 					subs = 0
 				}
-				fmt.Fprintf(w, "switchboard_cluster_broker_messages_total{engine=\"fake\"} %d\n", publishes.Load())
-				fmt.Fprintf(w, "switchboard_cluster_store_operations_total{engine=\"fake\",op=\"occupancy\",result=\"ok\"} %d\n", subs)
-			case r.URL.Path == "/damon":
+				_, _ = fmt.Fprintf(w, "switchboard_cluster_broker_messages_total{engine=\"fake\"} %d\n", publishes.Load())
+				_, _ = fmt.Fprintf(w, "switchboard_cluster_store_operations_total{engine=\"fake\",op=\"occupancy\",result=\"ok\"} %d\n", subs)
+			case "/damon":
 				serveFakeDamon(w, r)
 			default:
 				if r.Method == http.MethodPost {

@@ -104,7 +104,7 @@ func RunDamonStore(ctx context.Context, cfg DamonStoreConfig, env Env) (*Cluster
 	if cfg.Path == "" {
 		cfg.Path = "/damon"
 	}
-	cfg.Common.Target = cfg.Nodes[0]
+	cfg.Target = cfg.Nodes[0]
 	r, err := newRunner("cluster-damon", cfg.Common, cfg.Conns, env, map[string]any{
 		"conns": cfg.Conns, "groups": cfg.Groups, "nodes": len(cfg.Nodes), "hold_s": cfg.Hold.Seconds()})
 	if err != nil {
@@ -250,7 +250,7 @@ func RunKill(ctx context.Context, cfg KillConfig, env Env) (*ClusterReport, erro
 	if err := syscall.Kill(cfg.VictimPID, 0); err != nil {
 		return nil, fmt.Errorf("cluster-kill: pid %d: %w", cfg.VictimPID, err)
 	}
-	cfg.Common.Target = cfg.Nodes[0]
+	cfg.Target = cfg.Nodes[0]
 	r, err := newRunner("cluster-kill", cfg.Common, len(cfg.Nodes), env, map[string]any{
 		"nodes": len(cfg.Nodes), "victim": cfg.Victim, "wait_s": cfg.Wait.Seconds()})
 	if err != nil {

@@ -52,7 +52,7 @@ func RunCluster(ctx context.Context, cfg ClusterConfig, env Env) (*ClusterReport
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	cfg.Common.Target = cfg.Nodes[0]
+	cfg.Target = cfg.Nodes[0]
 	params := map[string]any{
 		"conns": cfg.Conns, "channels": cfg.Channels, "rates": cfg.Rates, "nodes": len(cfg.Nodes),
 		"publish_mode": string(cfg.PublishMode), "step_s": cfg.StepDuration.Seconds(),
