@@ -3,7 +3,7 @@
 #   make test   install what the tests need, then run the whole suite (Go with -race, real clients)
 GO ?= go
 
-.PHONY: bench-go run test test-go test-pusher test-pusher-cluster test-python test-damon test-dcl test-talo bench fuzz fuzz-long vet lint
+.PHONY: bench-go run test test-go test-pusher test-pusher-cluster test-cluster-suites test-python test-damon test-dcl test-talo bench fuzz fuzz-long vet lint
 
 run:
 	$(GO) run ./cmd/switchboard
@@ -20,6 +20,11 @@ test-pusher:
 # The whole Pusher suite on 3-node Redis and NATS clusters (docs/cluster.md).
 test-pusher-cluster:
 	./scripts/test.sh pusher-redis pusher-nats
+
+# The Talo, Decentraland, Damon and Python suites on 3-node Redis and NATS
+# clusters (Talo's nodes share a PostgreSQL store; docs/cluster.md).
+test-cluster-suites:
+	./scripts/test.sh talo-redis talo-nats dcl-redis dcl-nats damon-redis damon-nats python-redis python-nats
 
 test-damon:
 	./scripts/test.sh damon
