@@ -152,7 +152,9 @@ func TestClusterPresenceAndChannelAcrossNodes(t *testing.T) {
 	bobOnline := identifySocket(t, cb, bob, "bob")
 	ca.expect(presenceUpdated(bobOnline, true, "", true, true))
 
-	alias := func(p player) []string { return []string{"X-Talo-Alias", fmt.Sprint(p.aliasID), "X-Talo-Player", p.playerID} }
+	alias := func(p player) []string {
+		return []string{"X-Talo-Alias", fmt.Sprint(p.aliasID), "X-Talo-Player", p.playerID}
+	}
 	r := a.do("POST", "/v1/game-channels", key, `{"name":"general"}`, alias(ann)...)
 	var v struct{ Channel struct{ ID int64 } }
 	r.json(t, &v)
