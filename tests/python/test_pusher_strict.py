@@ -109,7 +109,13 @@ def start_cluster(tmp, name, compression, engine):
         ["node", os.path.join(REPO_ROOT, "tests", "clusternodes.mjs"), engine, "3", template, out],
         stdout=log, stderr=subprocess.STDOUT,
     )
-    nodes_path = os.path.join(out, "nodes.json")
+    return {"proc": proc, "out": out, "log": log, "log_path": out}
+
+
+def wait_cluster(srv):
+    """Waits until start_cluster's nodes are all ready; srv gets their ports."""
+    proc, log = srv["proc"], srv["log"]
+    nodes_path = os.path.join(srv["out"], "nodes.json")
     deadline = time.time() + 60
     while not os.path.exists(nodes_path):
         if proc.poll() is not None:
@@ -119,8 +125,9 @@ def start_cluster(tmp, name, compression, engine):
             raise RuntimeError("cluster not ready after 60 s:\n" + open(log.name).read()[-4000:])
         time.sleep(0.1)
     with open(nodes_path) as f:
-        ports = [n["http"] for n in json.load(f)]
-    return {"proc": proc, "ports": ports, "next": 0, "log": log, "log_path": out}
+        srv["ports"] = [n["http"] for n in json.load(f)]
+    srv["next"] = 0
+    return srv
 
 
 def port_of(server):
@@ -142,8 +149,15 @@ def setUpModule():
     engine = os.environ.get("PY_CLUSTER")
     if engine:
         os.environ["SWITCHBOARD_BIN"] = binary
+        # Both clusters start at once (a NATS cluster waits for its quorum).
         SERVER["plain"] = start_cluster(tmp, "plain", False, engine)
         SERVER["deflate"] = start_cluster(tmp, "deflate", True, engine)
+        try:
+            wait_cluster(SERVER["plain"])
+            wait_cluster(SERVER["deflate"])
+        except Exception:
+            tearDownModule()  # unittest skips it when setUpModule fails
+            raise
     else:
         SERVER["plain"] = start_server(tmp, binary, "plain", False)
         SERVER["deflate"] = start_server(tmp, binary, "deflate", True)
