@@ -3,7 +3,7 @@
 #   make test   install what the tests need, then run the whole suite (Go with -race, real clients)
 GO ?= go
 
-.PHONY: bench-go bench-switchboard run test test-go test-pusher test-pusher-cluster test-cluster-failure test-cluster-failure-long test-python test-damon test-dcl test-talo bench bench-cluster fuzz fuzz-long vet lint
+.PHONY: bench-go bench-switchboard run test test-go test-pusher test-pusher-cluster test-cluster-failure test-cluster-failure-long test-cluster-suites test-python test-damon test-dcl test-talo bench bench-cluster fuzz fuzz-long vet lint
 
 run:
 	$(GO) run ./cmd/switchboard
@@ -29,6 +29,11 @@ test-cluster-failure:
 
 test-cluster-failure-long:
 	CLUSTER_FULL=1 ./scripts/test.sh cluster-failure
+
+# The Talo, Decentraland, Damon and Python suites on 3-node Redis and NATS
+# clusters (Talo's nodes share a PostgreSQL store; docs/cluster.md).
+test-cluster-suites:
+	./scripts/test.sh talo-redis talo-nats dcl-redis dcl-nats damon-redis damon-nats python-redis python-nats
 
 test-damon:
 	./scripts/test.sh damon

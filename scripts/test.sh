@@ -19,17 +19,25 @@
 #   damon   a Node client behaving as Damon's reference SocketClient
 #   dcl     real Decentraland libraries (@dcl/protocol, @dcl/crypto) in Node
 #   talo    the Talo Godot/Unity clients' traffic replayed in Node (ws)
+#   talo-redis, talo-nats, dcl-redis, dcl-nats, damon-redis, damon-nats,
+#   python-redis, python-nats
+#           that suite again on a 3-node cluster of that engine, each client
+#           (and HTTP call) on the next node in turn; Talo's nodes share a
+#           PostgreSQL store (tests/clusternodes.mjs, docs/cluster.md)
 # With no argument it runs them all ("lint" alone runs only golangci-lint,
 # as `make lint` does). The server binary the suites after "go"
 # test is built once here (or taken from SWITCHBOARD_BIN).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 parts=("$@")
-[ ${#parts[@]} -gt 0 ] || parts=(go pusher pusher-redis pusher-nats cluster-failure python damon dcl talo)
+# The other suites on 3-node clusters (make test-cluster-suites).
+cluster_suites=(talo-redis talo-nats dcl-redis dcl-nats damon-redis damon-nats python-redis python-nats)
+[ ${#parts[@]} -gt 0 ] || parts=(go pusher pusher-redis pusher-nats cluster-failure python damon dcl talo "${cluster_suites[@]}")
 for part in "${parts[@]}"; do
   case "$part" in
     go | lint | pusher | pusher-redis | pusher-nats | cluster-failure | python | damon | dcl | talo) ;;
-    *) echo "unknown part $part (go, lint, pusher, pusher-redis, pusher-nats, cluster-failure, python, damon, dcl, talo)" >&2; exit 2 ;;
+    talo-redis | talo-nats | dcl-redis | dcl-nats | damon-redis | damon-nats | python-redis | python-nats) ;;
+    *) echo "unknown part $part (go, lint, pusher, pusher-redis, pusher-nats, cluster-failure, python, damon, dcl, talo, ${cluster_suites[*]})" >&2; exit 2 ;;
   esac
 done
 
@@ -148,6 +156,26 @@ for part in "${parts[@]}"; do
       ;;
     talo)
       echo "== talo (Godot/Unity client traffic, ws)"; run_suite talo
+      ;;
+    talo-redis | talo-nats)
+      apt_install redis-server postgresql
+      echo "== talo on 3-node ${part#talo-} clusters (shared PostgreSQL store)"
+      TALO_CLUSTER="${part#talo-}" run_suite talo
+      ;;
+    dcl-redis | dcl-nats)
+      apt_install redis-server
+      echo "== dcl on a 3-node ${part#dcl-} cluster"
+      DCL_CLUSTER="${part#dcl-}" run_suite dcl
+      ;;
+    damon-redis | damon-nats)
+      apt_install redis-server
+      echo "== damon on a 3-node ${part#damon-} cluster"
+      DAMON_CLUSTER="${part#damon-}" run_suite damon
+      ;;
+    python-redis | python-nats)
+      apt_install redis-server python3-websockets
+      echo "== python strict client on 3-node ${part#python-} clusters"
+      PY_CLUSTER="${part#python-}" run_suite python
       ;;
   esac
 done

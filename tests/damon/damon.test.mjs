@@ -1,6 +1,8 @@
 // Black-box tests of Switchboard's Damon front-end with a client that
 // behaves like the reference SocketClient library. run.sh starts the
 // server and sets DAMON_HOST, DAMON_PORT, DAMON_TOKEN and DAMON_PING_MS.
+// On a cluster (DAMON_CLUSTER) DAMON_PORT lists every node's TCP port and
+// each client connects to the next node in turn.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -8,16 +10,19 @@ import { SocketClient, OPCodes } from './socketclient.mjs';
 import { Probe } from './probe.mjs';
 
 const host = process.env.DAMON_HOST || '127.0.0.1';
-const port = Number(process.env.DAMON_PORT);
+const ports = String(process.env.DAMON_PORT || '').split(',').filter(Boolean).map(Number);
+let nextNode = 0;
+/** The next node's Damon port (the only one on a single server). */
+const port = () => ports[nextNode++ % ports.length];
 const token = process.env.DAMON_TOKEN;
 const pingMS = Number(process.env.DAMON_PING_MS || 300);
-if (!port || !token) throw new Error('run through tests/damon/run.sh (DAMON_PORT and DAMON_TOKEN unset)');
+if (!ports.length || !token) throw new Error('run through tests/damon/run.sh (DAMON_PORT and DAMON_TOKEN unset)');
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 function client(opts = {}) {
-  const c = new SocketClient({ host, port, group: 'damon', token, reconnectDelay: 200, ...opts });
+  const c = new SocketClient({ host, port: port(), group: 'damon', token, reconnectDelay: 200, ...opts });
   c.connect();
   return c;
 }
@@ -67,7 +72,12 @@ test('SocketClients exchange GLOBAL, GROUP and DIRECT events; ids are fresh per 
     other.on('TO_DAMON', () => { leaked = true; });
     b.sendPayload(OPCodes.EVENT, 'x', 'TO_DAMON', { target: 'GROUP', identifier: 'damon' });
     await Promise.all(inGroup);
-    await sleep(100);
+    // A GLOBAL from the same sender comes after the GROUP on every path
+    // (one publisher's events stay in order, across nodes too): once it
+    // reached the other group, the GROUP would have too.
+    const marker = once(other, 'MARKER');
+    b.sendPayload(OPCodes.EVENT, 0, 'MARKER', { target: 'GLOBAL' });
+    await marker;
     assert.equal(leaked, false, 'GROUP reached another group');
 
     // DIRECT by the id from IDENTIFY.
@@ -81,7 +91,7 @@ test('SocketClients exchange GLOBAL, GROUP and DIRECT events; ids are fresh per 
 });
 
 test('the README request/response flow: GROUP request, DIRECT REPLY with its id kept', async () => {
-  const requester = await Probe.connect('REQUESTER', { host, port });
+  const requester = await Probe.connect('REQUESTER', { host, port: port() });
   const responder = client();
   try {
     await identified(responder);
@@ -123,19 +133,19 @@ test('a SocketClient that stops answering is timed out, and reconnects with a ne
 });
 
 test('exact DISCONNECT bytes: IDENTIFY_FAILED and MESSAGE_TOO_BIG', async () => {
-  const bad = await Probe.connect('BAD', { host, port });
+  const bad = await Probe.connect('BAD', { host, port: port() });
   bad.send({ op: 1, data: { group: 'g1', token: 'wrong' } });
   assert.equal(await bad.next(), '{"op":2,"data":"IDENTIFY_FAILED"}');
   await bad.closedPromise;
 
-  const big = await Probe.connect('BIG', { host, port });
+  const big = await Probe.connect('BIG', { host, port: port() });
   big.send(JSON.stringify({ op: 0, event: 'BIG', data: 'x'.repeat(40000), intent: { target: 'GLOBAL' } }));
   assert.equal(await big.next(), '{"op":2,"data":"MESSAGE_TOO_BIG"}');
   await big.closedPromise;
 });
 
 test('the reference transcript: silent drops, client PING, coalesced documents', async () => {
-  const c = await Probe.connect('C', { host, port });
+  const c = await Probe.connect('C', { host, port: port() });
   try {
     c.send('{"op":1}'); // IDENTIFY without data: no reply
     c.send('{"op":0,"event":"NOINTENT","data":4}');

@@ -18,8 +18,28 @@ export const { Packet: Rfc4Packet } = require('@dcl/protocol/out-js/decentraland
 export const { Authenticator } = require('@dcl/crypto');
 const { createUnsafeIdentity, ethSign } = require('@dcl/crypto/dist/crypto.js');
 
-export const WS_URL = process.env.DCL_WS_URL || 'ws://127.0.0.1:6001';
-export const HTTP_URL = process.env.DCL_HTTP_URL || 'http://127.0.0.1:6001';
+// On a cluster (run.sh with DCL_CLUSTER) the variables list every node,
+// comma-separated: each socket opens on the next node in turn, /metrics
+// values are summed over the nodes and /status merged (each node reports
+// its own sessions, docs/decentraland.md), and other HTTP goes to the first.
+const WS_URLS = (process.env.DCL_WS_URL || 'ws://127.0.0.1:6001').split(',');
+const HTTP_URLS = (process.env.DCL_HTTP_URL || 'http://127.0.0.1:6001').split(',');
+export const WS_URL = WS_URLS[0];
+export const HTTP_URL = HTTP_URLS[0];
+export const CLUSTER = WS_URLS.length > 1;
+
+/**
+ * Whether two peers are on one node (always on one server). Two guarantees
+ * hold only then (docs/decentraland.md "Across a cluster"): the
+ * challenge's already_connected hint (per node), and the old session's
+ * peer_leave before the new one's peer_join (published by two nodes
+ * otherwise, so they reach a third peer in either order).
+ */
+export function sameNode(a, b) {
+  return a.node === b.node;
+}
+
+let nextNode = 0;
 
 /** Upper bounds on waits are multiplied by this (busy 2-core machines). */
 export const SCALE = Number(process.env.DCL_TIMEOUT_SCALE || 1);
@@ -228,9 +248,11 @@ export class Peer {
 
 /** Opens a socket on path (e.g. /rooms/x) with the given subprotocols. */
 export function open(path, protocols) {
-  const ws = new WebSocket(WS_URL + path, protocols);
+  const node = nextNode++ % WS_URLS.length;
+  const ws = new WebSocket(WS_URLS[node] + path, protocols);
   ws.binaryType = 'nodebuffer';
   const peer = new Peer(ws);
+  peer.node = node; // index of the node it is on (always 0 on one server)
   peer.opened = new Promise((resolve, reject) => {
     ws.once('open', resolve);
     ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
@@ -257,20 +279,43 @@ export async function connectSocket(identity, room, { protocols, path } = {}) {
 // ---------------------------------------------------------------- HTTP
 
 export async function getJSON(path) {
+  if (CLUSTER && path.endsWith('/status')) return clusterStatus(path);
   const res = await fetch(HTTP_URL + path);
   return { status: res.status, headers: res.headers, body: await res.json() };
 }
 
-/** The value of an unlabelled series on /metrics (0 when absent). */
+/**
+ * /status of every node merged as one node would answer for the whole
+ * cluster: users summed, each room's count summed, rooms counted once.
+ * Every node must answer 200; headers are the first node's.
+ */
+async function clusterStatus(path) {
+  const all = await Promise.all(HTTP_URLS.map(async (u) => {
+    const res = await fetch(u + path);
+    return { status: res.status, headers: res.headers, body: await res.json() };
+  }));
+  const bad = all.find((r) => r.status !== 200);
+  if (bad) return bad;
+  const counts = new Map();
+  for (const r of all) for (const d of r.body.details) counts.set(d.roomName, (counts.get(d.roomName) ?? 0) + d.count);
+  const details = [...counts].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([roomName, count]) => ({ roomName, count }));
+  const body = { ...all[0].body, users: all.reduce((n, r) => n + r.body.users, 0), rooms: counts.size, details };
+  return { status: 200, headers: all[0].headers, body };
+}
+
+/** The value of an unlabelled series on /metrics (0 when absent), summed over the nodes. */
 export async function metric(name, labels = '') {
-  const text = await (await fetch(HTTP_URL + '/metrics')).text();
-  const want = labels ? `${name}{${labels}}` : name;
-  for (const line of text.split('\n')) {
-    if (line.startsWith('#')) continue;
-    const i = line.lastIndexOf(' ');
-    if (line.slice(0, i) === want) return Number(line.slice(i + 1));
+  let sum = 0;
+  for (const u of HTTP_URLS) {
+    const text = await (await fetch(u + '/metrics')).text();
+    const want = labels ? `${name}{${labels}}` : name;
+    for (const line of text.split('\n')) {
+      if (line.startsWith('#')) continue;
+      const i = line.lastIndexOf(' ');
+      if (line.slice(0, i) === want) sum += Number(line.slice(i + 1));
+    }
   }
-  return 0;
+  return sum;
 }
 
 /** The text of /metrics. */

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   connectSocket, createEphemeralIdentity, createKernelIdentity, expectPacket, getJSON, normalizeAddress,
-  open, roomName, eventually, expectMarkerNext,
+  open, roomName, eventually, expectMarkerNext, sameNode, CLUSTER,
 } from './harness.mjs';
 
 test('connects the websocket and authenticates, doing it twice disconnects the former connection', async () => {
@@ -13,8 +13,14 @@ test('connects the websocket and authenticates, doing it twice disconnects the f
   const room = roomName('testRoom');
   const ws1 = await connectSocket(alice, room);
   const ws2 = await connectSocket(alice, room);
-  assert.equal(ws2.challengeMessage.alreadyConnected, true);
-  const packet = await ws1.next(100, 'wait for kicked message');
+  if (sameNode(ws1, ws2)) assert.equal(ws2.challengeMessage.alreadyConnected, true);
+  let packet = await ws1.next(sameNode(ws1, ws2) ? 100 : 1000, 'wait for kicked message');
+  if (!sameNode(ws1, ws2) && packet.message?.$case === 'peerJoinMessage') {
+    // Across nodes the newcomer's join (published by its node) can overtake
+    // the kick (sent by the engine to the old session's node).
+    assert.equal(packet.message.peerJoinMessage.alias, ws2.welcomeMessage.alias);
+    packet = await ws1.next(1000, 'wait for kicked message');
+  }
   assert.equal(packet.message.$case, 'peerKicked');
   assert.equal(packet.message.peerKicked.reason, 'This world is full. Try again later.');
   const { code } = await ws1.closedWithin(1000, 'ws1 disconnect');
@@ -117,7 +123,7 @@ test('one session per address across rooms: peer_kicked, then its room hears pee
   const carol = await connectSocket(createEphemeralIdentity(), roomB);
 
   const fresh = await connectSocket(alice, roomB);
-  assert.equal(fresh.challengeMessage.alreadyConnected, true);
+  if (sameNode(old, fresh)) assert.equal(fresh.challengeMessage.alreadyConnected, true);
   expectPacket(await old.next(100, 'kick'), 'peerKicked');
   await old.closedWithin(1000, 'old session closed');
   assert.deepEqual(expectPacket(await bob.next(1000, 'old alice leave'), 'peerLeaveMessage'), { alias: old.welcomeMessage.alias });
@@ -131,7 +137,7 @@ test('one session per address across rooms: peer_kicked, then its room hears pee
   for (const p of [bob, carol, fresh, dave]) p.close();
 });
 
-test('same room: peer_leave of the old session strictly before peer_join of the new one', async () => {
+test('same room: peer_leave of the old session strictly before peer_join of the new one (either order across nodes)', async () => {
   const alice = createEphemeralIdentity();
   const room = roomName('same');
   const bob = await connectSocket(createEphemeralIdentity(), room);
@@ -139,8 +145,18 @@ test('same room: peer_leave of the old session strictly before peer_join of the 
   await bob.next(1000, 'first join');
   const fresh = await connectSocket(alice, room);
   assert.deepEqual(Object.values(fresh.welcomeMessage.peerIdentities), [normalizeAddress(bob.identity.address)]);
-  assert.deepEqual(expectPacket(await bob.next(1000, 'leave'), 'peerLeaveMessage'), { alias: old.welcomeMessage.alias });
-  assert.equal(expectPacket(await bob.next(1000, 'join'), 'peerJoinMessage').alias, fresh.welcomeMessage.alias);
+  if (sameNode(old, fresh)) {
+    assert.deepEqual(expectPacket(await bob.next(1000, 'leave'), 'peerLeaveMessage'), { alias: old.welcomeMessage.alias });
+    assert.equal(expectPacket(await bob.next(1000, 'join'), 'peerJoinMessage').alias, fresh.welcomeMessage.alias);
+  } else {
+    // Two nodes publish them: both arrive, in either order.
+    const got = [await bob.next(1000, 'leave or join'), await bob.next(1000, 'join or leave')].map((p) => p.message);
+    got.sort((a, b) => (a.$case < b.$case ? -1 : 1));
+    assert.deepEqual(got, [
+      { $case: 'peerJoinMessage', peerJoinMessage: { alias: fresh.welcomeMessage.alias, address: normalizeAddress(alice.address) } },
+      { $case: 'peerLeaveMessage', peerLeaveMessage: { alias: old.welcomeMessage.alias } },
+    ]);
+  }
   await fresh.sendUpdate([42]);
   assert.equal(expectPacket(await bob.next(1000, 'update'), 'peerUpdateMessage').fromAlias, fresh.welcomeMessage.alias);
   bob.close();
@@ -155,8 +171,19 @@ test('a full room (150 peers by default) kicks the next one with the reference r
   }
   const st = await getJSON('/rooms/status');
   assert.deepEqual(st.body.details.find((d) => d.roomName === room), { roomName: room, count: 150 });
-  // The last joiner's welcome lists the 149 others.
-  assert.equal(Math.max(...peers.map((p) => Object.keys(p.welcomeMessage.peerIdentities).length)), 149);
+  if (!CLUSTER) {
+    // The last joiner's welcome lists the 149 others.
+    assert.equal(Math.max(...peers.map((p) => Object.keys(p.welcomeMessage.peerIdentities).length)), 149);
+  } else {
+    // Across nodes ten concurrent joins each get a snapshot taken before
+    // the others finished: what the welcome missed follows as peer_join
+    // (docs/decentraland.md). The last peer knows exactly the 149 others.
+    const last = peers[peers.length - 1];
+    const known = new Set(Object.keys(last.welcomeMessage.peerIdentities).map(Number));
+    while (known.size < 149) known.add(expectPacket(await last.next(1000, 'a concurrent peer\'s join'), 'peerJoinMessage').alias);
+    const others = peers.slice(0, -1).map((p) => p.welcomeMessage.alias);
+    assert.deepEqual([...known].sort(), others.sort());
+  }
 
   const ws = open(`/rooms/${room}`);
   await ws.opened;

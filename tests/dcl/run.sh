@@ -9,7 +9,8 @@
 #
 # Env: SWITCHBOARD_BIN (use this binary, skip the build), DCL_TIMEOUT (whole
 # run, seconds, default 300), DCL_TIMEOUT_SCALE (multiplies the tests' upper
-# bounds on waits, default 1), DCL_SERVER_LOG_LEVEL (default debug, so a failure shows each close with its time; the log
+# bounds on waits, default 1; 3 on a cluster), DCL_CLUSTER=redis|nats (three
+# nodes of one cluster, each socket on the next node), DCL_SERVER_LOG_LEVEL (default debug, so a failure shows each close with its time; the log
 # is printed when a test fails).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -36,6 +37,34 @@ trap cleanup EXIT
 switchboard_bin "$tmp" || exit 1
 bin="$SWITCHBOARD_BIN"
 
+if [ -n "${DCL_CLUSTER:-}" ]; then
+  # DCL_CLUSTER=redis|nats: three nodes of one cluster on that engine
+  # (tests/clusternodes.mjs); the harness opens each socket on the next node.
+  require_tools redis-server
+  cat >"$tmp/template.json" <<JSON
+{"listen": "127.0.0.1:\$HTTP_PORT", "log": {"level": "${DCL_SERVER_LOG_LEVEL:-debug}"},
+ "limits": {"connection_rate": {"per_second": 0}}, "pusher": {"enabled": false}, "damon": {"enabled": false},
+ "talo": {"enabled": false},
+ "dcl": {"enabled": true, "path_prefixes": ["/rooms", "/mini-comms"], "handshake_timeout": "1s",
+         "max_message_bytes": 16384, "idle_timeout": "90s", "room_capacity": 150}}
+JSON
+  node "$repo/tests/clusternodes.mjs" "$DCL_CLUSTER" 3 "$tmp/template.json" "$tmp/cluster" &
+  server_pid=$!
+  until [ -f "$tmp/cluster/nodes.json" ]; do
+    kill -0 "$server_pid" 2>/dev/null || { echo "run.sh: the $DCL_CLUSTER cluster did not start" >&2; exit 1; }
+    sleep 0.1
+  done
+  ports="$(node -e 'console.log(require(process.argv[1]).map((n) => n.http).join(" "))' "$tmp/cluster/nodes.json")"
+  DCL_WS_URL="" DCL_HTTP_URL=""
+  for p in $ports; do
+    DCL_WS_URL+="${DCL_WS_URL:+,}ws://127.0.0.1:$p"
+    DCL_HTTP_URL+="${DCL_HTTP_URL:+,}http://127.0.0.1:$p"
+  done
+  export DCL_WS_URL DCL_HTTP_URL
+  # Cross-node hops on a busy 2-core machine: longer upper bounds on waits.
+  export DCL_TIMEOUT_SCALE="${DCL_TIMEOUT_SCALE:-3}"
+  echo "switchboard: 3-node $DCL_CLUSTER cluster on ports $ports"
+else
 port="$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')"
 cat >"$tmp/config.yaml" <<EOF
 listen: 127.0.0.1:$port
@@ -70,8 +99,10 @@ for i in $(seq 1 100); do
 done
 echo "switchboard on 127.0.0.1:$port (pid $server_pid)"
 
-export DCL_WS_URL="ws://127.0.0.1:$port"
-export DCL_HTTP_URL="http://127.0.0.1:$port"
+  export DCL_WS_URL="ws://127.0.0.1:$port"
+  export DCL_HTTP_URL="http://127.0.0.1:$port"
+
+fi
 
 files=("$@")
 [ ${#files[@]} -gt 0 ] || files=(*.test.mjs)
@@ -83,8 +114,11 @@ rc=$?
 set -e
 if [ $rc -ne 0 ]; then
   [ $rc -eq 124 ] || [ $rc -eq 137 ] && echo "run.sh: the suite exceeded ${DCL_TIMEOUT:-300} s" >&2
-  echo "---- server log ----" >&2
-  tail -n 200 "$tmp/server.log" >&2
+  for log in "$tmp/server.log" "$tmp"/cluster/node*/server.log; do
+    [ -f "$log" ] || continue
+    echo "---- $log ----" >&2
+    tail -n 200 "$log" >&2
+  done
 fi
 if ! kill -0 "$server_pid" 2>/dev/null; then
   echo "run.sh: the server died during the tests" >&2

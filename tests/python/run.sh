@@ -5,7 +5,8 @@
 #
 # Uses Debian's python3-websockets with /usr/bin/python3 (installs it with
 # apt-get when missing), builds the server unless SWITCHBOARD_BIN is set,
-# and runs test_pusher_strict.py, which starts and stops its own server.
+# and runs test_pusher_strict.py, which starts and stops its own server (a
+# 3-node cluster of that engine with PY_CLUSTER=redis|nats).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
@@ -22,6 +23,8 @@ fi
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/switchboard-py-run.XXXXXX")"
 trap 'rm -rf "$tmp"' EXIT
 source "$repo/tests/lib.sh"
+# PY_CLUSTER=redis|nats: each server is a 3-node cluster (tests/clusternodes.mjs).
+[ -z "${PY_CLUSTER:-}" ] || require_tools node redis-server
 switchboard_bin "$tmp" || exit 1
 
 cd "$here"

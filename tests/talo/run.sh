@@ -8,7 +8,9 @@
 #   tests/talo/run.sh                     # every *.test.mjs
 #   tests/talo/run.sh flows.test.mjs      # some files
 #
-# Env: SWITCHBOARD_BIN (use this binary, skip the build), TALO_TIMEOUT (whole
+# Env: TALO_CLUSTER=redis|nats (each file's server is a 3-node cluster on
+# that engine with a shared PostgreSQL store; run.sh starts PostgreSQL),
+# SWITCHBOARD_BIN (use this binary, skip the build), TALO_TIMEOUT (whole
 # run, seconds, default 120), TALO_TIMEOUT_SCALE (multiplies the tests'
 # upper bounds on waits, default 1), TALO_SERVER_LOG_LEVEL (default debug;
 # the server log's tail is printed when a test fails).
@@ -23,9 +25,18 @@ require_tools node npm go
 npm ci --no-audit --no-fund --loglevel=error
 
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/switchboard-talo.XXXXXX")"
-trap 'rm -rf "$tmp"' EXIT
+trap 'stop_postgres; rm -rf "$tmp"' EXIT
 
 switchboard_bin "$tmp" || exit 1
+if [ -n "${TALO_CLUSTER:-}" ]; then
+  # TALO_CLUSTER=redis|nats: each file's server is three nodes of one
+  # cluster on that engine sharing one PostgreSQL store (a database per
+  # file on this run's PostgreSQL), requests and sockets spread over them.
+  require_tools redis-server psql
+  start_postgres "$tmp" || exit 1
+  export TALO_PG_DSN="$PG_DSN"
+  echo "talo on 3-node $TALO_CLUSTER clusters, store on PostgreSQL ($PG_DSN)"
+fi
 # The servers' directories (config, store, log) go under $tmp.
 mkdir -p "$tmp/servers"
 export TMPDIR="$tmp/servers"
@@ -40,7 +51,7 @@ rc=$?
 set -e
 if [ $rc -ne 0 ]; then
   [ $rc -eq 124 ] || [ $rc -eq 137 ] && echo "run.sh: the suite exceeded ${TALO_TIMEOUT:-120} s" >&2
-  for log in "$tmp"/servers/*/server.log; do
+  for log in "$tmp"/servers/*/server.log "$tmp"/servers/*/node*/server.log; do
     [ -f "$log" ] || continue
     echo "---- $log (tail) ----" >&2
     tail -n 60 "$log" >&2
