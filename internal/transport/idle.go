@@ -49,7 +49,7 @@ func (r *sockReader) Read(p []byte) (int, error) {
 		return r.readNow(p)
 	}
 	for {
-		n, err := r.c.nc.Read(p)
+		n, err := r.c.out.nc.Read(p)
 		if err == nil || r.boundary || !r.c.idleDeadline || !errors.Is(err, os.ErrDeadlineExceeded) || r.c.closeSent.Load() {
 			return n, err
 		}
@@ -65,10 +65,10 @@ func (r *sockReader) Read(p []byte) (int, error) {
 // before setting its own deadline, so either it sets after us or we see
 // closeSent here and restore it.
 func (c *wsConn) setIdleDeadline(t time.Time) {
-	_ = c.nc.SetReadDeadline(t)
+	_ = c.out.nc.SetReadDeadline(t)
 	c.idleDeadline = !t.IsZero()
 	if c.closeSent.Load() {
-		_ = c.nc.SetReadDeadline(time.Unix(0, c.closeAt.Load()))
+		_ = c.out.nc.SetReadDeadline(time.Unix(0, c.closeAt.Load()))
 		c.idleDeadline = false
 	}
 }

@@ -42,7 +42,7 @@ func (ss *session) clientEvent(env Envelope) {
 		return
 	}
 	ss.mu.Lock()
-	sub := ss.subs[env.Channel]
+	sub := ss.subs.get(env.Channel)
 	ss.mu.Unlock()
 	if sub == nil {
 		ss.sendError(0, "client_event_not_subscribed", "Client event rejected - not subscribed to channel "+env.Channel, env.Channel)

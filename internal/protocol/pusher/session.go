@@ -21,7 +21,7 @@ type session struct {
 	id   string // socket_id
 
 	mu     sync.Mutex
-	subs   map[string]*subscription
+	subs   subSet
 	user   *signedInUser
 	closed bool
 
@@ -32,10 +32,9 @@ type session struct {
 	authWait *timewheel.Timer // only when the app requires authentication
 
 	// Client-event token bucket, touched only by the reader goroutine.
-	tokens     float64
-	tokensAt   time.Time
-	ctx        context.Context
-	cancelWork context.CancelFunc
+	tokens   float64
+	tokensAt time.Time
+	ctx      workCtx // cancelled by HandleClose
 }
 
 type subscription struct {
@@ -52,12 +51,9 @@ func observerFor(app *App) transport.Observer {
 }
 
 func (s *Server) newSession(app *App, c transport.Conn) *session {
-	ctx, cancel := context.WithCancel(context.Background())
 	ss := &session{
 		srv: s, app: app, conn: c, id: s.socketID(c.ID()),
-		subs:   map[string]*subscription{},
 		tokens: float64(app.Limits.ClientEventsPerSecond), tokensAt: s.opts.Now(),
-		ctx: ctx, cancelWork: cancel,
 	}
 	draining := s.sessions.Add(ss)
 	s.opts.Hub.Connect(app.ID, ss.id, ss)
@@ -168,7 +164,7 @@ func (ss *session) checkLiveness() {
 func (ss *session) checkAuthenticated() {
 	ss.mu.Lock()
 	ok := ss.user != nil
-	for _, sub := range ss.subs {
+	for _, sub := range ss.subs.list() {
 		ok = ok || sub.kind.NeedsAuth()
 	}
 	ss.mu.Unlock()
@@ -188,11 +184,8 @@ func (ss *session) HandleClose(info transport.CloseInfo) {
 	}
 	ss.mu.Lock()
 	ss.closed = true
-	subs := make([]*subscription, 0, len(ss.subs))
-	for _, sub := range ss.subs {
-		subs = append(subs, sub)
-	}
-	ss.subs = map[string]*subscription{}
+	subs := ss.subs.list()
+	ss.subs = subSet{}
 	user := ss.user
 	ss.mu.Unlock()
 
@@ -203,7 +196,7 @@ func (ss *session) HandleClose(info transport.CloseInfo) {
 	if user != nil {
 		ss.signout(ctx, user)
 	}
-	ss.cancelWork()
+	ss.ctx.cancel()
 	ss.srv.opts.Hub.Disconnect(ss.app.ID, ss.id)
 	ss.srv.sessions.Remove(ss)
 	ss.app.Metrics.Open.Dec()
