@@ -229,6 +229,9 @@ func (s *Server) Run(ctx context.Context) error {
 	defer stopWork()
 	go s.wheel.Run(runCtx)
 	go s.webhooks.Run(runCtx)
+	if config.On(s.cfg.Memory.TrimIdleHeap, true) {
+		go newHeapTrimmer(heapTrimInterval, s.log).run(runCtx)
+	}
 	if err := s.startPprof(runCtx); err != nil {
 		return err
 	}
