@@ -34,8 +34,6 @@ type outbound struct {
 	opts   *Options
 	obs    Observer
 	framer framer
-	// perMessage: one write call per message (see StreamServer.WritePerMessage).
-	perMessage bool
 
 	mu    sync.Mutex
 	items []*Message
@@ -55,6 +53,8 @@ type outbound struct {
 	writing bool // a writer goroutine is running
 	closing bool // a close is queued: no more data accepted
 	dead    bool // the socket failed or was closed
+	// perMessage: one write call per message (see StreamServer.WritePerMessage).
+	perMessage bool
 	// closeFlushed: the close message was written (or the socket failed).
 	closeFlushed bool
 
