@@ -28,8 +28,9 @@ var errWouldBlock = errors.New("transport: read would block")
 type sockReader struct {
 	c  *wsConn
 	rc syscall.RawConn // nil: the connection cannot park (TLS, not a socket)
-	// early holds bytes the client sent right behind its handshake.
-	early []byte
+	// early holds bytes the client sent right behind its handshake (a
+	// string: 8 bytes less than a slice in every connection).
+	early string
 	try   bool
 	// boundary is set while the reader waits for the next message, the
 	// only place where the idle deadline may end a read.
@@ -40,9 +41,6 @@ func (r *sockReader) Read(p []byte) (int, error) {
 	if len(r.early) > 0 {
 		n := copy(p, r.early)
 		r.early = r.early[n:]
-		if len(r.early) == 0 {
-			r.early = nil
-		}
 		return n, nil
 	}
 	if r.try {

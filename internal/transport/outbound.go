@@ -37,7 +37,6 @@ type outbound struct {
 
 	mu    sync.Mutex
 	items []*Message
-	spare []*Message // reused batch slice, so steady traffic does not allocate
 	bytes int        // queued plus in flight (see cost)
 	// stalledPongBytes counts the pongs replaced since the writer last
 	// finished a write. It counts against the byte bound: a peer that
@@ -198,15 +197,23 @@ func (o *outbound) startLocked() {
 func (o *outbound) writeLoop() {
 	var hdr []byte
 	var bufs net.Buffers
+	// spare is the previous batch's slice, handed back to the queue at the
+	// next take, so steady traffic does not allocate. It lives here rather
+	// than in outbound: an idle connection then keeps one slice, not two,
+	// and wsConn fits the 320-byte size class.
+	var spare []*Message
 	for {
 		o.mu.Lock()
 		batch := o.items
 		if len(batch) == 0 || o.dead {
+			if cap(batch) == 0 && !o.dead {
+				o.items = spare // the next push appends without allocating
+			}
 			o.writing = false
 			o.mu.Unlock()
 			return
 		}
-		o.items, o.spare = o.spare[:0], nil
+		o.items, spare = spare[:0], nil
 		o.pongAt = -1
 		o.mu.Unlock()
 
@@ -261,8 +268,8 @@ func (o *outbound) writeLoop() {
 		if err == nil {
 			o.stalledPongBytes = 0 // the peer is reading
 		}
-		if o.spare == nil && cap(batch) <= 256 {
-			o.spare = batch[:0]
+		if cap(batch) <= 256 {
+			spare = batch[:0]
 		}
 		if err != nil || wroteClose {
 			o.dead = true

@@ -104,7 +104,7 @@ func (u *Upgrader) Upgrade(w http.ResponseWriter, r *http.Request, obs Observer,
 	if br := rw.Reader; br.Buffered() > 0 {
 		// The client sent frames right behind its handshake; keep them.
 		early, _ := br.Peek(br.Buffered())
-		c.src.early = bytes.Clone(early)
+		c.src.early = string(early)
 	}
 	if sc, ok := nc.(syscall.Conn); ok && u.Poller != nil {
 		if rc, err := sc.SyscallConn(); err == nil {
