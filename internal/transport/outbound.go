@@ -37,7 +37,7 @@ type outbound struct {
 
 	mu    sync.Mutex
 	items []*Message
-	bytes int        // queued plus in flight (see cost)
+	bytes int // queued plus in flight (see cost)
 	// stalledPongBytes counts the pongs replaced since the writer last
 	// finished a write. It counts against the byte bound: a peer that
 	// keeps pinging into a socket that accepts nothing is a slow consumer.
