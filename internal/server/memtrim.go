@@ -23,6 +23,8 @@ type heapTrimmer struct {
 	samples  []metrics.Sample
 	// lastAllocs is the cumulative allocation count at the previous tick.
 	lastAllocs uint64
+	// trims counts the trims done (nil: not counted).
+	trims interface{ Inc() }
 }
 
 // The trimmer's thresholds. A tick is quiet when less than a sixteenth of
@@ -94,6 +96,9 @@ func (t *heapTrimmer) tick() bool {
 	}
 	start := time.Now()
 	debug.FreeOSMemory()
+	if t.trims != nil {
+		t.trims.Inc()
+	}
 	t.log.Debug("returned the idle heap's free pages to the OS",
 		"live_bytes", live, "held_bytes", held, "took", time.Since(start))
 	return true
