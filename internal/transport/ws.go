@@ -156,8 +156,10 @@ type wsConn struct {
 	// means none yet.
 	closeByServer bool
 	closeCode     uint16
-	closeMu       sync.Mutex
-	closeReason   string
+	// slot is the connection's index in the Poller, once registered.
+	slot        uint32
+	closeMu     sync.Mutex
+	closeReason string
 }
 
 func (c *wsConn) ID() uint64           { return c.id }
