@@ -16,7 +16,15 @@ import (
 type workCtx struct {
 	mu        sync.Mutex
 	done      chan struct{}
+	after     *afterFunc // registered by AfterFunc, run by cancel
 	cancelled bool
+}
+
+// afterFunc is one AfterFunc registration, in a list so that workCtx stays
+// one word bigger rather than three (a slice).
+type afterFunc struct {
+	f    func()
+	next *afterFunc
 }
 
 var _ context.Context = (*workCtx)(nil)
@@ -45,15 +53,48 @@ func (w *workCtx) Err() error {
 	return nil
 }
 
-// cancel ends the context; later calls do nothing.
-func (w *workCtx) cancel() {
+// AfterFunc runs f in its own goroutine once the context is cancelled;
+// stop unregisters it and reports whether that kept f from running.
+// context.WithTimeout and friends use it (context's afterFuncer) for
+// contexts derived from this one, as the cluster engines derive theirs;
+// without it each derived context would start a goroutine to wait on Done.
+func (w *workCtx) AfterFunc(f func()) (stop func() bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.cancelled {
+		go f()
+		return func() bool { return false }
+	}
+	e := &afterFunc{f: f, next: w.after}
+	w.after = e
+	return func() bool {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		for p := &w.after; *p != nil; p = &(*p).next {
+			if *p == e {
+				*p = e.next
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// cancel ends the context; later calls do nothing.
+func (w *workCtx) cancel() {
+	w.mu.Lock()
+	if w.cancelled {
+		w.mu.Unlock()
 		return
 	}
 	w.cancelled = true
 	if w.done != nil {
 		close(w.done)
+	}
+	after := w.after
+	w.after = nil
+	w.mu.Unlock()
+	for e := after; e != nil; e = e.next {
+		go e.f()
 	}
 }
