@@ -32,6 +32,16 @@ type Config struct {
 	Console   Console   `yaml:"console"`
 	Shutdown  Shutdown  `yaml:"shutdown"`
 	Debug     Debug     `yaml:"debug"`
+	Memory    Memory    `yaml:"memory"`
+}
+
+// Memory tunes what the process keeps from the operating system. The Go
+// runtime's own knobs apply as well: GOGC and GOMEMLIMIT in the environment.
+type Memory struct {
+	// TrimIdleHeap returns the heap's free pages to the OS when the heap
+	// has gone quiet, e.g. after a connect storm (default true; see
+	// docs/performance.md).
+	TrimIdleHeap *bool `yaml:"trim_idle_heap"`
 }
 
 // Debug holds operator tools that are off by default.

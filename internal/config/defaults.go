@@ -122,6 +122,9 @@ func (c *Config) applyDefaults() {
 	if c.Shutdown.Timeout == 0 {
 		c.Shutdown.Timeout = Duration(DefaultShutdownTimeout)
 	}
+	if c.Memory.TrimIdleHeap == nil {
+		c.Memory.TrimIdleHeap = boolPtr(true)
+	}
 	c.Damon.applyDefaults()
 	c.DCL.applyDefaults()
 	c.Talo.applyDefaults()

@@ -55,6 +55,8 @@ type Server struct {
 	// built by newRateLimits in ratelimit.go.
 	connLimit *ratelimit.Connections
 	apiLimit  *ratelimit.Keyed[string]
+	// trimmer returns an idle heap's free pages (nil: memory.trim_idle_heap off).
+	trimmer *heapTrimmer
 }
 
 // protocol is one front-end the server can run: its on/off switch and the
@@ -142,6 +144,15 @@ func New(cfg *config.Config, log *slog.Logger) (_ *Server, err error) {
 		Help: "Plain-HTTP connections closed because limits.max_http_connections were open.",
 	})
 	s.metrics.Registry.MustRegister(shed)
+	if config.On(cfg.Memory.TrimIdleHeap, true) {
+		trims := prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "switchboard_heap_trims_total",
+			Help: "Times the quiet heap's free pages were returned to the OS (memory.trim_idle_heap).",
+		})
+		s.metrics.Registry.MustRegister(trims)
+		s.trimmer = newHeapTrimmer(heapTrimInterval, log)
+		s.trimmer.trims = trims
+	}
 	s.conns = newConnGuard(maxHTTPConnections(cfg.Limits.MaxHTTPConnections), shed)
 	s.http = &http.Server{
 		Handler:           s.untilStarted(s.connLimit.Middleware(bodyDeadline(cfg.Limits.HTTPBodyTimeout.D(), mux))), // 429 before any upgrade work
@@ -232,6 +243,9 @@ func (s *Server) Run(ctx context.Context) error {
 	defer stopWork()
 	go s.wheel.Run(runCtx)
 	go s.webhooks.Run(runCtx)
+	if s.trimmer != nil {
+		go s.trimmer.run(runCtx)
+	}
 	if err := s.startPprof(runCtx); err != nil {
 		return err
 	}

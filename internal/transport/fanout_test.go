@@ -209,7 +209,7 @@ func benchWriteFloor(b *testing.B, subs int) {
 	defer stop()
 	socks := make([]net.Conn, len(targets))
 	for i, c := range targets {
-		socks[i] = c.(*wsConn).nc
+		socks[i] = c.(*wsConn).out.nc
 	}
 	frame := append([]byte{0x81, 100}, make([]byte, 100)...)
 	cpu0 := processCPU(b)

@@ -79,7 +79,7 @@ func serveFrames(opts Options, deflate bool, data []byte) (*recorder, CloseInfo)
 	up := &Upgrader{Options: opts}
 	up.init()
 	server, client := net.Pipe()
-	c := &wsConn{id: 1, nc: server, up: up, obs: up.opts.Observer, br: bufio.NewReaderSize(server, 512)}
+	c := &wsConn{id: 1, up: up, br: bufio.NewReaderSize(server, 512)}
 	c.out.init(server, &up.opts, up.opts.Observer, c)
 	if deflate {
 		c.deflate = &inflater{contextTakeover: true}

@@ -28,8 +28,9 @@ var errWouldBlock = errors.New("transport: read would block")
 type sockReader struct {
 	c  *wsConn
 	rc syscall.RawConn // nil: the connection cannot park (TLS, not a socket)
-	// early holds bytes the client sent right behind its handshake.
-	early []byte
+	// early holds bytes the client sent right behind its handshake (a
+	// string: 8 bytes less than a slice in every connection).
+	early string
 	try   bool
 	// boundary is set while the reader waits for the next message, the
 	// only place where the idle deadline may end a read.
@@ -40,16 +41,13 @@ func (r *sockReader) Read(p []byte) (int, error) {
 	if len(r.early) > 0 {
 		n := copy(p, r.early)
 		r.early = r.early[n:]
-		if len(r.early) == 0 {
-			r.early = nil
-		}
 		return n, nil
 	}
 	if r.try {
 		return r.readNow(p)
 	}
 	for {
-		n, err := r.c.nc.Read(p)
+		n, err := r.c.out.nc.Read(p)
 		if err == nil || r.boundary || !r.c.idleDeadline || !errors.Is(err, os.ErrDeadlineExceeded) || r.c.closeSent.Load() {
 			return n, err
 		}
@@ -65,10 +63,10 @@ func (r *sockReader) Read(p []byte) (int, error) {
 // before setting its own deadline, so either it sets after us or we see
 // closeSent here and restore it.
 func (c *wsConn) setIdleDeadline(t time.Time) {
-	_ = c.nc.SetReadDeadline(t)
+	_ = c.out.nc.SetReadDeadline(t)
 	c.idleDeadline = !t.IsZero()
 	if c.closeSent.Load() {
-		_ = c.nc.SetReadDeadline(time.Unix(0, c.closeAt.Load()))
+		_ = c.out.nc.SetReadDeadline(time.Unix(0, c.closeAt.Load()))
 		c.idleDeadline = false
 	}
 }

@@ -226,3 +226,36 @@ func TestIdleDeadlineDefersToTheCloseHandshake(t *testing.T) {
 	}
 	_ = rec
 }
+
+// A torn-down connection's poller slot goes to the next connection that
+// parks; the newcomer must be woken by its own bytes, and the slot freed
+// again when it ends.
+func TestPollerSlotIsReused(t *testing.T) {
+	poller := newTestPoller(t)
+	s := newWSServer(t, &Upgrader{Poller: poller}, true)
+	first, _ := dialRaw(t, s.URL, "")
+	rec := <-s.conns
+	waitFor(t, "the first connection to park", func() bool { return poller.Parked() == 1 })
+	_ = first.nc.Close()
+	<-rec.closed
+	waitFor(t, "the first connection's slot to be freed", func() bool { return poller.registered() == 0 })
+
+	second, _ := dialRaw(t, s.URL, "")
+	rec2 := <-s.conns
+	waitFor(t, "the second connection to park", func() bool { return poller.Parked() == 1 })
+	poller.mu.Lock()
+	slots := len(poller.slots)
+	poller.mu.Unlock()
+	if slots != 1 {
+		t.Fatalf("%d slots for one connection at a time", slots)
+	}
+	for _, msg := range []string{"one", "two"} {
+		second.writeFrame(ws.NewTextFrame([]byte(msg)))
+		if f := second.readFrame(); string(f.Payload) != msg {
+			t.Fatalf("echo of %q: got %q", msg, f.Payload)
+		}
+	}
+	_ = second.nc.Close()
+	<-rec2.closed
+	waitFor(t, "the second connection's slot to be freed", func() bool { return poller.registered() == 0 })
+}

@@ -34,33 +34,37 @@ type outbound struct {
 	opts   *Options
 	obs    Observer
 	framer framer
-	// perMessage: one write call per message (see StreamServer.WritePerMessage).
-	perMessage bool
 
 	mu    sync.Mutex
 	items []*Message
-	spare []*Message // reused batch slice, so steady traffic does not allocate
-	bytes int        // queued plus in flight (see cost)
-	// pongAt is the index in items of the pong not yet taken by the
-	// writer, or -1. RFC 6455 section 5.5.3 lets an endpoint answer only
-	// the most recent ping, so a newer pong replaces it: a peer that pings
-	// without reading holds at most one pong in the queue.
-	pongAt int
+	bytes int // queued plus in flight (see cost)
 	// stalledPongBytes counts the pongs replaced since the writer last
 	// finished a write. It counts against the byte bound: a peer that
 	// keeps pinging into a socket that accepts nothing is a slow consumer.
 	stalledPongBytes int
-	writing          bool  // a writer goroutine is running
-	closing          bool  // a close is queued: no more data accepted
-	dead             bool  // the socket failed or was closed
 	cause            error // why closing started, for CloseInfo
+	// pongAt is the index in items of the pong not yet taken by the
+	// writer, or -1. RFC 6455 section 5.5.3 lets an endpoint answer only
+	// the most recent ping, so a newer pong replaces it: a peer that pings
+	// without reading holds at most one pong in the queue. int32, next to
+	// the flags, so that the five share one word.
+	pongAt  int32
+	writing bool // a writer goroutine is running
+	closing bool // a close is queued: no more data accepted
+	dead    bool // the socket failed or was closed
+	// perMessage: one write call per message (see StreamServer.WritePerMessage).
+	perMessage bool
+	// closeFlushed: the close message was written (or the socket failed).
+	closeFlushed bool
 
-	closeDone chan struct{} // closed after the close message is written
+	// closeDone is made by waitClose, only for a close that is still
+	// pending, and closed with closeFlushed. Made up front it cost 96 B
+	// for every connection (TestMemoryPerIdleConnection, internal/server).
+	closeDone chan struct{}
 }
 
 func (o *outbound) init(nc net.Conn, opts *Options, obs Observer, f framer) {
 	o.nc, o.opts, o.obs, o.framer = nc, opts, obs, f
-	o.closeDone = make(chan struct{})
 	o.pongAt = -1
 }
 
@@ -135,7 +139,7 @@ func (o *outbound) pushPong(m *Message) {
 		o.bytes += n - old
 		o.stalledPongBytes += old
 	} else {
-		o.pongAt = len(o.items)
+		o.pongAt = int32(len(o.items))
 		o.items = append(o.items, m)
 		o.bytes += n
 		o.startLocked()
@@ -193,15 +197,23 @@ func (o *outbound) startLocked() {
 func (o *outbound) writeLoop() {
 	var hdr []byte
 	var bufs net.Buffers
+	// spare is the previous batch's slice, handed back to the queue at the
+	// next take, so steady traffic does not allocate. It lives here rather
+	// than in outbound: an idle connection then keeps one slice, not two,
+	// and wsConn fits the 320-byte size class.
+	var spare []*Message
 	for {
 		o.mu.Lock()
 		batch := o.items
 		if len(batch) == 0 || o.dead {
+			if cap(batch) == 0 && !o.dead {
+				o.items = spare // the next push appends without allocating
+			}
 			o.writing = false
 			o.mu.Unlock()
 			return
 		}
-		o.items, o.spare = o.spare[:0], nil
+		o.items, spare = spare[:0], nil
 		o.pongAt = -1
 		o.mu.Unlock()
 
@@ -241,7 +253,7 @@ func (o *outbound) writeLoop() {
 					}
 				}
 			} else {
-				_, err = bufs.WriteTo(o.nc)
+				err = writeBatch(o.nc, bufs, total)
 			}
 		}
 		if err == nil {
@@ -256,8 +268,8 @@ func (o *outbound) writeLoop() {
 		if err == nil {
 			o.stalledPongBytes = 0 // the peer is reading
 		}
-		if o.spare == nil && cap(batch) <= 256 {
-			o.spare = batch[:0]
+		if cap(batch) <= 256 {
+			spare = batch[:0]
 		}
 		if err != nil || wroteClose {
 			o.dead = true
@@ -281,10 +293,46 @@ func (o *outbound) writeLoop() {
 	}
 }
 
+// smallBatchBytes is the largest batch copied into one buffer and written
+// with write(2) instead of writev(2). The net package keeps the iovec array
+// of a socket's last writev for the socket's life: 56 B on every idle
+// connection that was sent its greeting and a subscription confirmation
+// (TestMemoryPerIdleConnection, internal/server). Copying 2 KiB costs well
+// under the syscall itself.
+const smallBatchBytes = 2048
+
+// smallBatches lends the buffers of those copies.
+var smallBatches = sync.Pool{New: func() any { b := make([]byte, 0, smallBatchBytes); return &b }}
+
+// writeBatch writes bufs (total bytes) with one system call.
+func writeBatch(nc net.Conn, bufs net.Buffers, total int) error {
+	switch {
+	case len(bufs) == 1:
+		_, err := nc.Write(bufs[0])
+		return err
+	case total <= smallBatchBytes:
+		bp := smallBatches.Get().(*[]byte)
+		b := (*bp)[:0]
+		for _, p := range bufs {
+			b = append(b, p...)
+		}
+		_, err := nc.Write(b)
+		*bp = b[:0]
+		smallBatches.Put(bp)
+		return err
+	}
+	_, err := bufs.WriteTo(nc)
+	return err
+}
+
 func (o *outbound) signalCloseDone() {
-	select {
-	case <-o.closeDone:
-	default:
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closeFlushed {
+		return
+	}
+	o.closeFlushed = true
+	if o.closeDone != nil {
 		close(o.closeDone)
 	}
 }
@@ -305,7 +353,11 @@ func (o *outbound) markDead() {
 // waitClose waits, bounded, for a queued close message to reach the socket.
 func (o *outbound) waitClose(limit time.Duration) {
 	o.mu.Lock()
-	pending := o.closing && !o.dead
+	pending := o.closing && !o.dead && !o.closeFlushed
+	if pending && o.closeDone == nil {
+		o.closeDone = make(chan struct{})
+	}
+	done := o.closeDone
 	o.mu.Unlock()
 	if !pending {
 		return
@@ -313,7 +365,7 @@ func (o *outbound) waitClose(limit time.Duration) {
 	t := time.NewTimer(limit)
 	defer t.Stop()
 	select {
-	case <-o.closeDone:
+	case <-done:
 	case <-t.C:
 	}
 }

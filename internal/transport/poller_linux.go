@@ -32,13 +32,20 @@ type Poller struct {
 	stop int // eventfd that ends run
 
 	// life is read-held around every epoll_ctl and write-held by Close to
-	// set closed, so no call reaches epfd once it may be closed (and its
+	// set stopped, so no call reaches epfd once it may be closed (and its
 	// number reused).
-	life   sync.RWMutex
-	closed bool
+	life    sync.RWMutex
+	stopped bool
 
-	mu    sync.Mutex
-	conns map[uint64]*wsConn // parked at least once and not torn down
+	// slots holds the connections parked at least once and not torn down,
+	// each at the index in its epoll event (with the low half of its id, to
+	// tell a reused slot's new owner from a stale event). A map by id cost
+	// 33 B per connection (TestMemoryPerIdleConnection in internal/server),
+	// a slot 8.
+	mu     sync.Mutex
+	slots  []*wsConn
+	free   []uint32 // indexes of nil slots
+	closed bool     // by Close: no more registrations (under mu)
 
 	parked atomic.Int64 // parked right now
 
@@ -58,16 +65,16 @@ func NewPoller() (*Poller, error) {
 		_ = unix.Close(epfd) // the eventfd error is the one to report
 		return nil, fmt.Errorf("eventfd: %w", err)
 	}
-	// The stop eventfd is told apart from connections by its id 0, which
-	// IDSource never hands out.
-	ev := unix.EpollEvent{Events: unix.EPOLLIN}
+	// The stop eventfd is told apart from connections by its slot, which
+	// no connection gets.
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: stopSlot}
 	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, stop, &ev); err != nil {
 		// The epoll_ctl error is the one to report.
 		_ = unix.Close(stop)
 		_ = unix.Close(epfd)
 		return nil, fmt.Errorf("epoll_ctl eventfd: %w", err)
 	}
-	p := &Poller{epfd: epfd, stop: stop, conns: make(map[uint64]*wsConn), done: make(chan struct{})}
+	p := &Poller{epfd: epfd, stop: stop, done: make(chan struct{})}
 	go p.run()
 	return p, nil
 }
@@ -79,7 +86,7 @@ func (p *Poller) Close() error {
 		return nil
 	}
 	p.life.Lock()
-	p.closed = true
+	p.stopped = true
 	p.life.Unlock()
 	one := [8]byte{1}
 	if _, err := unix.Write(p.stop, one[:]); err != nil {
@@ -89,11 +96,13 @@ func (p *Poller) Close() error {
 	// A connection between arm and parking when woken here sees readerWoken,
 	// looks again and finds the poller closed.
 	p.mu.Lock()
-	parked := make([]*wsConn, 0, len(p.conns))
-	for _, c := range p.conns {
-		parked = append(parked, c)
+	parked := make([]*wsConn, 0, len(p.slots)-len(p.free))
+	for _, c := range p.slots {
+		if c != nil {
+			parked = append(parked, c)
+		}
 	}
-	p.conns = nil
+	p.slots, p.free, p.closed = nil, nil, true
 	p.mu.Unlock()
 	for _, c := range parked {
 		c.wake()
@@ -110,35 +119,45 @@ func (p *Poller) parkedDelta(d int64) { p.parked.Add(d) }
 func (p *Poller) registered() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return len(p.conns)
+	return len(p.slots) - len(p.free)
 }
 
 var errPollerClosed = errors.New("transport: poller closed")
+
+// stopSlot marks the stop eventfd's events; slots never reach it.
+const stopSlot = -1
 
 // arm asks for one readiness event on c's socket (EPOLLONESHOT: the set
 // never wakes a connection that is already being read). epoll re-checks
 // readiness when armed, so bytes that arrived before arm are not missed.
 func (p *Poller) arm(c *wsConn) error {
-	ev := unix.EpollEvent{
-		Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT,
-		Fd:     int32(uint32(c.id)),
-		Pad:    int32(uint32(c.id >> 32)),
-	}
 	p.life.RLock()
 	defer p.life.RUnlock()
-	if p.closed {
+	if p.stopped {
 		return errPollerClosed
 	}
 	op := unix.EPOLL_CTL_MOD
 	if !c.registered {
 		p.mu.Lock()
-		if p.conns == nil {
+		if p.closed {
 			p.mu.Unlock()
 			return errPollerClosed
 		}
-		p.conns[c.id] = c
+		if n := len(p.free); n > 0 {
+			c.slot = p.free[n-1]
+			p.free = p.free[:n-1]
+		} else {
+			c.slot = uint32(len(p.slots))
+			p.slots = append(p.slots, nil)
+		}
+		p.slots[c.slot] = c
 		p.mu.Unlock()
 		op = unix.EPOLL_CTL_ADD
+	}
+	ev := unix.EpollEvent{
+		Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT,
+		Fd:     int32(c.slot),
+		Pad:    int32(uint32(c.id)),
 	}
 	var err error
 	// Control holds a reference on the descriptor, so a concurrent Close
@@ -146,11 +165,14 @@ func (p *Poller) arm(c *wsConn) error {
 	cerr := c.src.rc.Control(func(fd uintptr) {
 		err = unix.EpollCtl(p.epfd, op, int(fd), &ev)
 	})
-	if cerr != nil {
-		return cerr
+	if cerr == nil && err != nil {
+		cerr = fmt.Errorf("epoll_ctl: %w", err)
 	}
-	if err != nil {
-		return fmt.Errorf("epoll_ctl: %w", err)
+	if cerr != nil {
+		if op == unix.EPOLL_CTL_ADD {
+			p.forget(c) // not registered: teardown will not
+		}
+		return cerr
 	}
 	c.registered = true
 	return nil
@@ -160,7 +182,10 @@ func (p *Poller) arm(c *wsConn) error {
 // itself when closed.
 func (p *Poller) forget(c *wsConn) {
 	p.mu.Lock()
-	delete(p.conns, c.id)
+	if !p.closed && int(c.slot) < len(p.slots) && p.slots[c.slot] == c {
+		p.slots[c.slot] = nil
+		p.free = append(p.free, c.slot)
+	}
 	p.mu.Unlock()
 }
 
@@ -176,14 +201,19 @@ func (p *Poller) run() {
 			return
 		}
 		for i := range events[:n] {
-			id := uint64(uint32(events[i].Fd)) | uint64(uint32(events[i].Pad))<<32
-			if id == 0 {
+			if events[i].Fd == stopSlot {
 				return
 			}
+			slot, idLow := uint32(events[i].Fd), uint32(events[i].Pad)
+			var c *wsConn
 			p.mu.Lock()
-			c := p.conns[id]
+			if int(slot) < len(p.slots) {
+				c = p.slots[slot]
+			}
 			p.mu.Unlock()
-			if c != nil { // nil: torn down after the event was queued
+			// nil or another id: torn down after the event was queued
+			// (and the slot perhaps reused).
+			if c != nil && uint32(c.id) == idLow {
 				c.wake()
 			}
 		}

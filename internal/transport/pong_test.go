@@ -129,7 +129,7 @@ func TestPingFloodWithoutReadingIsASlowConsumer(t *testing.T) {
 	up.init()
 	server, client := net.Pipe()
 	defer func() { _ = client.Close() }()
-	c := &wsConn{id: 1, nc: server, up: up, obs: up.opts.Observer, br: bufio.NewReaderSize(server, 512)}
+	c := &wsConn{id: 1, up: up, br: bufio.NewReaderSize(server, 512)}
 	c.out.init(server, &up.opts, up.opts.Observer, c)
 	rec := &recorder{conn: c, closed: make(chan CloseInfo, 1)}
 	c.handler = rec

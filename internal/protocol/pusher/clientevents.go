@@ -42,7 +42,7 @@ func (ss *session) clientEvent(env Envelope) {
 		return
 	}
 	ss.mu.Lock()
-	sub := ss.subs[env.Channel]
+	sub := ss.subs.get(env.Channel)
 	ss.mu.Unlock()
 	if sub == nil {
 		ss.sendError(0, "client_event_not_subscribed", "Client event rejected - not subscribed to channel "+env.Channel, env.Channel)
@@ -86,8 +86,9 @@ func (ss *session) takeToken() bool {
 	if rate <= 0 {
 		return true
 	}
-	now := ss.srv.opts.Now()
-	ss.tokens = min(rate, ss.tokens+now.Sub(ss.tokensAt).Seconds()*rate)
+	now := ss.srv.opts.Now().UnixNano()
+	elapsed := time.Duration(max(0, now-ss.tokensAt)) // wall clock: never negative after a step back
+	ss.tokens = min(rate, ss.tokens+elapsed.Seconds()*rate)
 	ss.tokensAt = now
 	if ss.tokens < 1 {
 		return false

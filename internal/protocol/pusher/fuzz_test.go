@@ -159,9 +159,9 @@ func checkSession(t *testing.T, e *testEnv, ss *session, first, second []byte) {
 	ss.mu.Lock()
 	user := ss.user
 	var presence []string
-	for name, sub := range ss.subs {
+	for _, sub := range ss.subs.list() {
 		if sub.member != "" {
-			presence = append(presence, name)
+			presence = append(presence, sub.name)
 		}
 	}
 	ss.mu.Unlock()

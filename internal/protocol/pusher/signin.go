@@ -85,7 +85,7 @@ func (ss *session) signin(env Envelope) {
 	if ss.authWait != nil {
 		ss.authWait.Stop()
 	}
-	ctx, h := ss.ctx, ss.srv.opts.Hub
+	ctx, h := &ss.ctx, ss.srv.opts.Hub
 	// Messages sent with sendToUser reach every connection of the user,
 	// whether or not the client subscribes to its channel explicitly.
 	ss.join(&subscription{name: ServerToUserPrefix + id, kind: ClassifyChannel(ServerToUserPrefix + id)}, engine.Member{}, true)

@@ -49,8 +49,8 @@ func (ss *session) subscribe(env Envelope) {
 	name := d.Channel
 	ss.mu.Lock()
 	user := ss.user
-	_, dup := ss.subs[name]
-	count := len(ss.subs)
+	dup := ss.subs.get(name) != nil
+	count := ss.subs.len()
 	ss.mu.Unlock()
 
 	ownUserChannel := user != nil && name == ServerToUserPrefix+user.id
@@ -188,7 +188,7 @@ func userIDString(raw json.RawMessage) (string, bool) {
 // subscription_succeeded, the cached event or cache_miss, and the events
 // and webhooks its arrival causes for others.
 func (ss *session) join(sub *subscription, member engine.Member, quiet bool) {
-	ctx, h, app := ss.ctx, ss.srv.opts.Hub, ss.app
+	ctx, h, app := &ss.ctx, ss.srv.opts.Hub, ss.app
 	name := sub.name
 	presence := sub.kind.Kind == Presence && sub.member != ""
 	firstMember := false
@@ -217,7 +217,7 @@ func (ss *session) join(sub *subscription, member engine.Member, quiet bool) {
 		ss.leave(context.Background(), sub)
 		return
 	}
-	ss.subs[name] = sub
+	ss.subs.add(sub)
 	ss.mu.Unlock()
 	app.Metrics.Subscriptions.Inc()
 
@@ -292,7 +292,7 @@ func (ss *session) presenceSucceeded(ctx context.Context, name string) []byte {
 }
 
 func (ss *session) publishInternal(channel string, payload []byte, exclude string) {
-	err := ss.srv.opts.Hub.Publish(ss.ctx, engine.Publication{
+	err := ss.srv.opts.Hub.Publish(&ss.ctx, engine.Publication{
 		Namespace: ss.app.ID, Channel: channel, Payload: payload, ExcludeConn: exclude,
 	})
 	if err != nil && ss.ctx.Err() == nil {
@@ -307,11 +307,10 @@ func (ss *session) unsubscribe(env Envelope) {
 		return
 	}
 	ss.mu.Lock()
-	sub := ss.subs[d.Channel]
-	delete(ss.subs, d.Channel)
+	sub := ss.subs.remove(d.Channel)
 	ss.mu.Unlock()
 	if sub != nil { // unsubscribing from an unknown channel is ignored, as Pusher does
-		ss.leave(ss.ctx, sub)
+		ss.leave(&ss.ctx, sub)
 	}
 }
 

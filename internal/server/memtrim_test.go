@@ -1,0 +1,55 @@
+package server
+
+import (
+	"io"
+	"log/slog"
+	"runtime"
+	"runtime/metrics"
+	"testing"
+)
+
+func TestShouldTrimOnlyAQuietHeapHoldingMuchMore(t *testing.T) {
+	const mb = 1 << 20
+	cases := []struct {
+		name                  string
+		allocated, live, held uint64
+		want                  bool
+	}{
+		{"after a storm: quiet, holding 2.4x live", 100 << 10, 20 * mb, 48 * mb, true},
+		{"busy: allocating a live heap per tick", 20 * mb, 20 * mb, 48 * mb, false},
+		{"quiet but holding little beyond live", 0, 20 * mb, 24 * mb, false},
+		{"small heap: excess under the 4 MiB floor", 0, 2 * mb, 5 * mb, false},
+		{"small heap, quiet under the 1 MiB floor, big excess", 900 << 10, 2 * mb, 10 * mb, true},
+		{"held under live (counters between cycles)", 0, 20 * mb, 10 * mb, false},
+	}
+	for _, c := range cases {
+		if got := shouldTrim(c.allocated, c.live, c.held); got != c.want {
+			t.Errorf("%s: shouldTrim(%d, %d, %d) = %v, want %v", c.name, c.allocated, c.live, c.held, got, c.want)
+		}
+	}
+}
+
+// TestHeapTrimmerReturnsFreedPages makes garbage, lets it die, and checks
+// that a quiet tick hands the free pages back, and that the next tick,
+// with nothing left to return, does nothing.
+func TestHeapTrimmerReturnsFreedPages(t *testing.T) {
+	tr := newHeapTrimmer(heapTrimInterval, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	garbage := make([][]byte, 0, 4096)
+	for range 4096 {
+		garbage = append(garbage, make([]byte, 8<<10)) // 32 MiB
+	}
+	runtime.KeepAlive(garbage)
+	runtime.GC() // the 32 MiB are free now but still held
+	tr.read()    // count allocations from here: the next tick is quiet
+	if !tr.tick() {
+		t.Fatal("a quiet heap holding 32 MiB of free pages was not trimmed")
+	}
+	free := []metrics.Sample{{Name: "/memory/classes/heap/free:bytes"}}
+	metrics.Read(free)
+	if n := free[0].Value.Uint64(); n > 1<<20 {
+		t.Fatalf("after the trim %d free bytes are still held", n)
+	}
+	if tr.tick() {
+		t.Fatal("trimmed again with nothing to return")
+	}
+}
