@@ -17,7 +17,7 @@ func TestCheckMessages(t *testing.T) {
 		{"typo in a nested key", "cluster:\n  nats:\n    replics: 3\n",
 			"config: line 3, column 5: unknown key `replics` in `cluster.nats`: did you mean `replicas`?"},
 		{"unknown key far from any", "colour: blue\n",
-			"config: line 1, column 1: unknown key `colour` in the top level: the keys here are cluster, console, damon, dcl, debug, limits, listen, log, pusher, shutdown, talo, tls, websocket"},
+			"config: line 1, column 1: unknown key `colour` in the top level: the keys here are cluster, console, damon, dcl, debug, limits, listen, log, memory, pusher, shutdown, talo, tls, websocket"},
 		{"unknown key in a list entry", "pusher:\n  apps:\n    - id: a\n      key: b\n      secret: c\n      colour: blue\n",
 			"config: line 6, column 7: unknown key `colour` in `pusher.apps[0]`: the keys here are allowed_origins, auth_timeout, cache_ttl, client_events, enabled, id, key, limits, secret, subscription_count, subscription_error_events, user_authentication, watchlist, webhook_batching, webhooks"},
 		{"wrong type: duration", "shutdown:\n  timeout: ten\n",
