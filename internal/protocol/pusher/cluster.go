@@ -59,19 +59,6 @@ func (ss *session) Reconnect() {
 // channel_occupied sent is matched by at most one channel_vacated, whoever
 // saw what.
 
-// secondLookDelay is how long an occupy transition that found no marker
-// waits before it looks again and, still finding none, goes out. The
-// vacating node writes its marker one store round trip after the store
-// decided the vacate, so a re-occupy decided on another node inside that
-// gap finds nothing at first: sent at once, it would precede the vacate
-// that its node still holds and that then goes out unpaired (seen as
-// member_added, member_added, member_removed for a member who is present,
-// in tests/cluster/rolling.test.mjs with 5,000 clients). The delay must
-// stay well under the dispatcher's hold (webhook.Options.VacateDelay, 3 s)
-// so the vacate is still held when the second look takes its marker. A
-// store stalled longer than this still leaves the gap open.
-const secondLookDelay = 500 * time.Millisecond
-
 // heldMarkerTTL outlives any hold; a marker left by a node that died
 // before its hold ended expires.
 const heldMarkerTTL = time.Minute
@@ -104,36 +91,12 @@ func (s *Server) clusterWebhook(app *App, ev webhook.Event) bool {
 		if ev.Name == "member_added" {
 			held = "member_removed"
 		}
-		key := heldKey(held, ev.Channel, ev.UserID)
-		_, taken, err := kv.KVTake(ctx, app.ID, key)
-		if err != nil {
-			return true // a duplicate pair beats a lost occupy
-		}
-		if taken {
+		_, taken, err := kv.KVTake(ctx, app.ID, heldKey(held, ev.Channel, ev.UserID))
+		if err == nil && taken {
 			return false // a node still holds the matching vacate: both go
 		}
-		s.secondLook(app, kv, key, ev)
-		return false
 	}
 	return true
-}
-
-// secondLook emits an unpaired occupy transition after secondLookDelay,
-// unless a vacate's marker has appeared for it by then (see
-// secondLookDelay).
-func (s *Server) secondLook(app *App, kv engine.KV, key string, ev webhook.Event) {
-	s.secondLooks.Add(1)
-	time.AfterFunc(secondLookDelay, func() {
-		defer s.secondLooks.Done()
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		_, taken, err := kv.KVTake(ctx, app.ID, key)
-		cancel()
-		if err == nil && taken {
-			s.log.Debug("cluster webhook paired on the second look", "app", app.ID, "event", ev.Name, "channel", ev.Channel)
-			return
-		}
-		s.opts.Webhooks.Emit(app.webhook, ev)
-	})
 }
 
 // WebhookConfirm is webhook.Options.Confirm for a cluster: a held event

@@ -14,7 +14,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/switchboard-rt/switchboard/internal/connset"
@@ -59,9 +58,6 @@ type Server struct {
 
 	sessions      connset.Set[*session]
 	countThrottle throttle
-	// secondLooks counts occupy webhooks waiting for their second look
-	// at the cluster's pairing markers (cluster.go); Drain waits for them.
-	secondLooks sync.WaitGroup
 }
 
 var _ frontend.FrontEnd = (*Server)(nil)
@@ -203,14 +199,6 @@ func (discard) HandleClose(transport.CloseInfo) {}
 // once). It returns when all are gone or ctx ends.
 func (s *Server) Drain(ctx context.Context) {
 	s.sessions.Drain(ctx, func(ss *session) { ss.fail(4200, "Server is shutting down; reconnect.") })
-	// An occupy webhook still waiting for its second look is queued
-	// before the server flushes the dispatcher.
-	done := make(chan struct{})
-	go func() { s.secondLooks.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-ctx.Done():
-	}
 }
 
 // Sessions is the number of open connections.
