@@ -205,3 +205,30 @@ func BenchmarkPusherPathPresence(b *testing.B) {
 func signAuth(socketID, channel, channelData string) string {
 	return pushersign.ChannelAuth("app-key", "app-secret", socketID, channel, channelData)
 }
+
+// BenchmarkEnvelopeDecode: reading a client event and building its
+// outgoing frame, the decoder-and-writer way and the scan-and-splice way.
+func BenchmarkEnvelopeDecode(b *testing.B) {
+	msg := []byte(`{"event":"client-move","channel":"private-bench","data":{"x":1,"y":2,"text":"` +
+		string(make100()) + `"}}`)
+	b.Run("decode", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			env, err := DecodeEnvelope(msg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			_ = newEvent(env.Event).channel(env.Channel).dataRaw(env.Data).bytes()
+		}
+	})
+	b.Run("scan", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			env, ok := scanEnvelope(msg)
+			if !ok {
+				b.Fatal("declined")
+			}
+			_ = clientEventFrame(env.event, "private-bench", env.data, "")
+		}
+	})
+}
