@@ -215,9 +215,31 @@ type TriggerEvent struct {
 // Trigger publishes ev to each of its channels. Validation is the
 // caller's (the HTTP API answers 400/413 before calling). Events on cache
 // channels are stored for replay to later subscribers.
+//
+// The data is escaped once, and every channel's frame is cut from one
+// buffer of the exact total size. BenchmarkAPIPublish (go test -run '^$'
+// -bench APIPublish -benchmem ./internal/protocol/pusher/httpapi/) counts
+// it: 3 allocs per channel before (eventWriter, its growth, the Message),
+// 1 per channel plus 2 per event after.
 func (s *Server) Trigger(ctx context.Context, app *App, ev TriggerEvent) error {
+	data := appendJSONString(make([]byte, 0, len(ev.Data)+len(ev.Data)/8+2), ev.Data)
+	n := 0
 	for _, ch := range ev.Channels {
-		payload := newEvent(ev.Name).channel(ch).dataString(ev.Data).bytes()
+		n += len(`{"event":"","channel":"","data":}`) + len(ev.Name) + len(ch) + len(data)
+	}
+	buf := make([]byte, 0, n)
+	for _, ch := range ev.Channels {
+		start := len(buf)
+		buf = append(buf, `{"event":`...)
+		buf = appendJSONString(buf, ev.Name)
+		buf = append(buf, `,"channel":`...)
+		buf = appendJSONString(buf, ch)
+		buf = append(buf, `,"data":`...)
+		buf = append(buf, data...)
+		buf = append(buf, '}')
+		// Capped, so that a later append (after a name that needed
+		// escaping outgrew the estimate) cannot write into this frame.
+		payload := buf[start:len(buf):len(buf)]
 		if ClassifyChannel(ch).Cache {
 			if err := s.opts.Hub.CacheSet(ctx, app.ID, ch, payload, app.CacheTTL); err != nil {
 				return err

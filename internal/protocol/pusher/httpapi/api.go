@@ -19,12 +19,14 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/switchboard-rt/switchboard/internal/config"
 	"github.com/switchboard-rt/switchboard/internal/engine"
 	"github.com/switchboard-rt/switchboard/internal/metrics"
 	"github.com/switchboard-rt/switchboard/internal/protocol/pusher"
+	"github.com/switchboard-rt/switchboard/internal/protocol/pusher/pushersign"
 	"github.com/switchboard-rt/switchboard/internal/ratelimit"
 )
 
@@ -68,6 +70,17 @@ type API struct {
 	metrics *metrics.Metrics
 	log     *slog.Logger
 	rate    *ratelimit.Keyed[string]
+	signers sync.Map // *pusher.App -> *pushersign.Signer
+}
+
+// signer returns app's REST signature verifier, made on first use. Keyed
+// by the App, so an app rebuilt with a new secret gets a new one.
+func (a *API) signer(app *pusher.App) *pushersign.Signer {
+	if s, ok := a.signers.Load(app); ok {
+		return s.(*pushersign.Signer)
+	}
+	s, _ := a.signers.LoadOrStore(app, pushersign.NewSigner(app.Secret))
+	return s.(*pushersign.Signer)
 }
 
 // DefaultMaxBodyBytes is the request body cap when Options leaves it 0.
@@ -243,7 +256,7 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request, rt route, ok bool, a
 		}
 		return errorBody(errorf(http.StatusBadRequest, "could not read request body: %v", err))
 	}
-	params, aerr := verifyRequest(app, r.Method, signedPaths(r), r.URL.RawQuery, body, a.now())
+	params, aerr := verifyRequest(app, a.signer(app), r.Method, signedPaths(r), r.URL.RawQuery, body, a.now())
 	if aerr != nil {
 		return errorBody(aerr)
 	}
