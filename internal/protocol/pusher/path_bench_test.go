@@ -232,3 +232,21 @@ func BenchmarkEnvelopeDecode(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkMemberFrames: member_added, the encoding/json way and by hand.
+func BenchmarkMemberFrames(b *testing.B) {
+	info := []byte(`{"name":"the joiner","avatar":"a1b2c3d4"}`)
+	b.Run("dataJSON", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			_ = newEvent("pusher_internal:member_added").channel("presence-bench").
+				dataJSON(map[string]any{"user_id": "joiner", "user_info": json.RawMessage(info)}).bytes()
+		}
+	})
+	b.Run("memberAdded", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			_ = memberAdded("presence-bench", "joiner", info)
+		}
+	})
+}

@@ -1,6 +1,10 @@
 package pusher
 
-import "testing"
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+)
 
 // The fast path must actually be taken for what clients send, and
 // declined for the near misses whose decoding it cannot reproduce
@@ -30,4 +34,33 @@ func TestScanEnvelopeTakesTheUsualShapeOnly(t *testing.T) {
 			t.Errorf("scan accepted %q", s)
 		}
 	}
+}
+
+// The presence frames built by hand are byte for byte what the
+// encoding/json construction they replace made, for any member.
+func FuzzMemberFrames(f *testing.F) {
+	for _, s := range [][2]string{
+		{"42", `{"name":"Ann"}`}, {"u<1>&", `{"a":"<b>"}`}, {"é", `{ "a" : 1 }`}, {"a\"b\\c\n", `"\u2028"`},
+		{"x", ""}, {"\xff", `[1,2]`}, {"ann", `{"name":"A B\\" c","n":[1, 2]}`}, {"id", "{\"a\":\"\xe2\x80\xa8\"}"},
+	} {
+		f.Add(s[0], []byte(s[1]))
+	}
+	f.Fuzz(func(t *testing.T, id string, info []byte) {
+		if len(info) > 0 && !json.Valid(info) {
+			return
+		}
+		info = bytes.TrimSpace(info)
+		added := map[string]any{"user_id": id}
+		if len(info) > 0 {
+			added["user_info"] = json.RawMessage(info)
+		}
+		want := newEvent("pusher_internal:member_added").channel("presence-x").dataJSON(added).bytes()
+		if got := memberAdded("presence-x", id, info); string(got) != string(want) {
+			t.Fatalf("member_added(%q, %q) = %s, want %s", id, info, got, want)
+		}
+		want = newEvent("pusher_internal:member_removed").channel("presence-x").dataJSON(map[string]string{"user_id": id}).bytes()
+		if got := memberRemoved("presence-x", id); string(got) != string(want) {
+			t.Fatalf("member_removed(%q) = %s, want %s", id, got, want)
+		}
+	})
 }

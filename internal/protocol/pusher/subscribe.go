@@ -226,11 +226,7 @@ func (ss *session) join(sub *subscription, member engine.Member, quiet bool) {
 		// client that subscribes after seeing us in the channel must find us
 		// in its member list, not also get a late member_added for us.
 		if firstMember {
-			added := map[string]any{"user_id": member.UserID}
-			if len(member.Info) > 0 {
-				added["user_info"] = json.RawMessage(member.Info)
-			}
-			ss.publishInternal(name, newEvent("pusher_internal:member_added").channel(name).dataJSON(added).bytes(), ss.id)
+			ss.publishInternal(name, memberAdded(name, member.UserID, member.Info), ss.id)
 			ss.srv.emitWebhook(app, webhook.Event{Name: "member_added", Channel: name, UserID: member.UserID})
 		}
 		ss.send(ss.presenceSucceeded(ctx, name))
@@ -264,7 +260,11 @@ func (ss *session) isMember(ctx context.Context, channel, userID string) (bool, 
 // presenceSucceeded is subscription_succeeded with {presence:{ids,hash,count}}.
 func (ss *session) presenceSucceeded(ctx context.Context, name string) []byte {
 	members, _ := ss.srv.opts.Hub.PresenceMembers(ctx, ss.app.ID, name)
-	var b []byte
+	n := len(`{"presence":{"ids":[],"hash":{},"count":}}`) + 20
+	for _, m := range members {
+		n += 2*len(m.UserID) + len(m.Info) + 10
+	}
+	b := make([]byte, 0, n)
 	b = append(b, `{"presence":{"ids":[`...)
 	for i, m := range members {
 		if i > 0 {
@@ -288,7 +288,8 @@ func (ss *session) presenceSucceeded(ctx context.Context, name string) []byte {
 	b = append(b, `},"count":`...)
 	b = strconv.AppendInt(b, int64(len(members)), 10)
 	b = append(b, "}}"...)
-	return newEvent("pusher_internal:subscription_succeeded").channel(name).dataString(string(b)).bytes()
+	// Escaped straight from b into the frame: no string copy of the list.
+	return memberFrame("pusher_internal:subscription_succeeded", name, b)
 }
 
 func (ss *session) publishInternal(channel string, payload []byte, exclude string) {
@@ -329,8 +330,7 @@ func (ss *session) leave(ctx context.Context, sub *subscription) {
 	if sub.member != "" {
 		last, err := h.PresenceLeave(ctx, app.ID, sub.name, ss.id, sub.member)
 		if err == nil && last {
-			removed := newEvent("pusher_internal:member_removed").channel(sub.name).
-				dataJSON(map[string]string{"user_id": sub.member}).bytes()
+			removed := memberRemoved(sub.name, sub.member)
 			_ = h.Publish(ctx, engine.Publication{Namespace: app.ID, Channel: sub.name, Payload: removed})
 			ss.srv.emitWebhook(app, webhook.Event{Name: "member_removed", Channel: sub.name, UserID: sub.member})
 		}
