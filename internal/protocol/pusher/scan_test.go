@@ -64,3 +64,21 @@ func FuzzMemberFrames(f *testing.F) {
 		}
 	})
 }
+
+// decodeSubscribeData agrees with decodeData, errors included.
+func FuzzDecodeSubscribeData(f *testing.F) {
+	for _, s := range []string{
+		`{"channel":"private-a","auth":"k:00","channel_data":"{\"user_id\":\"1\"}"}`, `{"Channel":"a"}`,
+		`{"channel":null}`, `{"channel":1}`, `"{\"channel\":\"a\"}"`, `{"channel":"a","x":1}`, `{"channel":"\u00e9"}`, `{`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		got, gerr := decodeSubscribeData(raw)
+		var want subscribeData
+		werr := decodeData(raw, &want)
+		if (gerr == nil) != (werr == nil) || (werr == nil && got != want) {
+			t.Fatalf("decodeSubscribeData(%q) = %+v, %v; decodeData %+v, %v", raw, got, gerr, want, werr)
+		}
+	})
+}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/switchboard-rt/switchboard/internal/engine"
 	"github.com/switchboard-rt/switchboard/internal/hub"
+	"github.com/switchboard-rt/switchboard/internal/protocol/pusher/jsonscan"
 	"github.com/switchboard-rt/switchboard/internal/protocol/pusher/pushersign"
 	"github.com/switchboard-rt/switchboard/internal/protocol/pusher/webhook"
 )
@@ -19,6 +20,37 @@ type subscribeData struct {
 	Channel     string `json:"channel"`
 	Auth        string `json:"auth"`
 	ChannelData string `json:"channel_data"`
+}
+
+// decodeSubscribeData is decodeData for pusher:subscribe and
+// pusher:unsubscribe: an object of plain keys channel, auth and
+// channel_data with string values is read with jsonscan (each value one
+// copy); anything else goes through decodeData as before.
+func decodeSubscribeData(raw []byte) (subscribeData, error) {
+	var d subscribeData
+	if jsonscan.Object(bytes.TrimSpace(raw), func(key, v []byte) bool {
+		var dst *string
+		switch string(key) {
+		case "channel":
+			dst = &d.Channel
+		case "auth":
+			dst = &d.Auth
+		case "channel_data":
+			dst = &d.ChannelData
+		default:
+			return false
+		}
+		if p, ok := jsonscan.PlainString(v); ok {
+			*dst = string(p)
+			return true
+		}
+		return len(v) > 0 && v[0] == '"' && json.Unmarshal(v, dst) == nil
+	}) {
+		return d, nil
+	}
+	d = subscribeData{}
+	err := decodeData(raw, &d)
+	return d, err
 }
 
 // subscriptionFailure is a refused subscription: Pusher's pusher:error
@@ -41,8 +73,8 @@ func (ss *session) refuse(channel string, f subscriptionFailure) {
 }
 
 func (ss *session) subscribe(env Envelope) {
-	var d subscribeData
-	if err := decodeData(env.Data, &d); err != nil || d.Channel == "" {
+	d, err := decodeSubscribeData(env.Data)
+	if err != nil || d.Channel == "" {
 		ss.refuse("", subscriptionFailure{400, "BadRequest", "bad_subscribe", "pusher:subscribe needs data with a channel."})
 		return
 	}
@@ -302,8 +334,8 @@ func (ss *session) publishInternal(channel string, payload []byte, exclude strin
 }
 
 func (ss *session) unsubscribe(env Envelope) {
-	var d subscribeData
-	if err := decodeData(env.Data, &d); err != nil || d.Channel == "" {
+	d, err := decodeSubscribeData(env.Data)
+	if err != nil || d.Channel == "" {
 		ss.sendError(0, "bad_unsubscribe", "pusher:unsubscribe needs data with a channel.", "")
 		return
 	}
