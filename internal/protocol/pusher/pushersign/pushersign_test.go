@@ -199,3 +199,13 @@ func BenchmarkVerifyREST(b *testing.B) {
 		}
 	})
 }
+
+func TestSignerEqualHMAC(t *testing.T) {
+	s := NewSigner(vecSecret)
+	want := HMACHex(vecSecret, vecSocket+":presence-foobar:{}")
+	for range 2 {
+		if !s.EqualHMAC(want, vecSocket, ":", "presence-foobar", ":", "{}") || s.EqualHMAC(want, vecSocket, ":presence-foobar") {
+			t.Fatal("EqualHMAC")
+		}
+	}
+}

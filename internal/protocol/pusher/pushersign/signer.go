@@ -85,6 +85,30 @@ func (s *Signer) EqualREST(sig, method, path string, params map[string]string) b
 }
 
 // needsUpper reports whether strings.ToUpper could change s.
+// EqualHMAC reports, comparing in constant time, whether sig is
+// HMACHex(secret, the concatenation of parts): a channel or sign-in auth
+// signature, checked without building the signed string.
+func (s *Signer) EqualHMAC(sig string, parts ...string) bool {
+	st, _ := s.pool.Get().(*signState)
+	if st == nil {
+		st = &signState{mac: hmac.New(sha256.New, []byte(s.secret))}
+	}
+	b := st.buf[:0]
+	for _, p := range parts {
+		b = append(b, p...)
+	}
+	st.buf = b
+	st.mac.Reset()
+	st.mac.Write(b)
+	hex.Encode(st.hex[:], st.mac.Sum(st.sum[:0]))
+	ok := subtle.ConstantTimeCompare(st.hex[:], []byte(sig)) == 1
+	if cap(st.buf) > 64<<10 {
+		st.buf = nil
+	}
+	s.pool.Put(st)
+	return ok
+}
+
 func needsUpper(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if s[i] >= 'a' && s[i] <= 'z' || s[i] >= 0x80 {
