@@ -82,3 +82,34 @@ func FuzzDecodeSubscribeData(f *testing.F) {
 		}
 	})
 }
+
+// parseChannelData agrees with json.Unmarshal, errors included.
+func FuzzParseChannelData(f *testing.F) {
+	for _, s := range []string{
+		`{"user_id":"1","user_info":{"name":"Ann"}}`, ` {"user_id":10} `, "\u00a0{\"user_id\":1}", `{"User_id":"1"}`,
+		`{"user_id":"1","x":2}`, `{"user_id":null}`, `{"user_id":"\u0031"}`, `{"user_id":"1"`, `[]`,
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		got, gerr := parseChannelData(raw)
+		var want channelData
+		werr := json.Unmarshal([]byte(raw), &want)
+		if (gerr == nil) != (werr == nil) || (werr == nil && (string(got.UserID) != string(want.UserID) ||
+			string(got.UserInfo) != string(want.UserInfo) || (got.UserInfo == nil) != (want.UserInfo == nil))) {
+			t.Fatalf("parseChannelData(%q) = %q %q, %v; json %q %q, %v", raw, got.UserID, got.UserInfo, gerr, want.UserID, want.UserInfo, werr)
+		}
+		gid, gok := userIDString(got.UserID)
+		var n json.Number
+		wok := false
+		wid := ""
+		if r := bytes.TrimSpace(want.UserID); len(r) > 0 && r[0] == '"' {
+			wok = json.Unmarshal(r, &wid) == nil && wid != ""
+		} else if len(r) > 0 && json.Unmarshal(r, &n) == nil {
+			wid, wok = n.String(), true
+		}
+		if gerr == nil && (gid != wid || gok != wok) {
+			t.Fatalf("userIDString(%q) = %q %v, want %q %v", got.UserID, gid, gok, wid, wok)
+		}
+	})
+}

