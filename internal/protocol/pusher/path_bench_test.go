@@ -126,6 +126,7 @@ func paced(b *testing.B, d *drainer, perOp int64, op func()) {
 	base := d.frames.Load()
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu0 := processCPU(b)
 	for i := range b.N {
 		if i >= window {
 			d.waitFor(base + int64(i-window)*perOp)
@@ -134,6 +135,9 @@ func paced(b *testing.B, d *drainer, perOp int64, op func()) {
 	}
 	d.waitFor(base + int64(b.N)*perOp)
 	b.StopTimer()
+	// Process CPU (server, write loops and draining clients) per op: less
+	// sensitive than ns/op to the waits of a loaded machine.
+	b.ReportMetric(float64(processCPU(b)-cpu0)/float64(b.N), "cpu-ns/op")
 }
 
 // BenchmarkPusherPathClientEvent: one member of a 10-member private or
