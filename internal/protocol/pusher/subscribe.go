@@ -39,8 +39,8 @@ func decodeSubscribeData(raw []byte) (subscribeData, error) {
 		default:
 			return false
 		}
-		if p, ok := jsonscan.PlainString(v); ok {
-			*dst = string(p)
+		if s, ok := jsonscan.StringValue(v); ok {
+			*dst = s
 			return true
 		}
 		return len(v) > 0 && v[0] == '"' && json.Unmarshal(v, dst) == nil

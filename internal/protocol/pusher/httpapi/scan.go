@@ -80,11 +80,12 @@ func scanBatch(b []byte) ([]json.RawMessage, bool) {
 	return items, true
 }
 
-// jsonString decodes a JSON string; a plain one (printable ASCII, no
-// escapes) is copied as is, anything else goes through encoding/json.
+// jsonString decodes a JSON string; plain ones and ASCII ones with only
+// two-character escapes (the usual escaped-JSON data) take jsonscan,
+// anything else encoding/json.
 func jsonString(v []byte) (string, error) {
-	if s, ok := jsonscan.PlainString(v); ok {
-		return string(s), nil
+	if s, ok := jsonscan.StringValue(v); ok {
+		return s, nil
 	}
 	var s string
 	err := json.Unmarshal(v, &s)

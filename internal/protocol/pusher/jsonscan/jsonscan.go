@@ -272,3 +272,59 @@ func skipDigits(b []byte, i int) int {
 	}
 	return i
 }
+
+// AppendUnquoteASCII appends the value of the JSON string literal v (all
+// of v) to dst, for literals of ASCII whose only escapes are the
+// two-character ones (\" \\ \/ \b \f \n \r \t): their value is unambiguous
+// and encoding/json decodes them to exactly these bytes. Other literals
+// (\u escapes, bytes of 0x80 and above, invalid ones) report false.
+func AppendUnquoteASCII(dst, v []byte) ([]byte, bool) {
+	if len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' {
+		return dst, false
+	}
+	for i := 1; i < len(v)-1; i++ {
+		c := v[i]
+		switch {
+		case c < 0x20 || c >= 0x80 || c == '"':
+			return dst, false
+		case c == '\\':
+			i++
+			if i >= len(v)-1 {
+				return dst, false
+			}
+			switch v[i] {
+			case '"', '\\', '/':
+				c = v[i]
+			case 'b':
+				c = '\b'
+			case 'f':
+				c = '\f'
+			case 'n':
+				c = '\n'
+			case 'r':
+				c = '\r'
+			case 't':
+				c = '\t'
+			default:
+				return dst, false
+			}
+		}
+		dst = append(dst, c)
+	}
+	return dst, true
+}
+
+// StringValue returns the value of the JSON string literal v with one
+// allocation (the string), for plain literals and those
+// AppendUnquoteASCII takes; false means decode v with encoding/json.
+func StringValue(v []byte) (string, bool) {
+	if p, ok := PlainString(v); ok {
+		return string(p), true
+	}
+	var buf [512]byte
+	u, ok := AppendUnquoteASCII(buf[:0], v)
+	if !ok {
+		return "", false
+	}
+	return string(u), true
+}

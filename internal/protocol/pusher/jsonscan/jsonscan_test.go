@@ -68,3 +68,20 @@ func TestObjectAndArray(t *testing.T) {
 		}
 	}
 }
+
+// FuzzAppendUnquoteASCII: what it decodes, encoding/json decodes the same.
+func FuzzAppendUnquoteASCII(f *testing.F) {
+	for _, s := range []string{`"a\"b\\c\/\b\f\n\r\t"`, `"\u0041"`, `"é"`, `"a"b"`, `"\"`, `"a`, `""`, "\"\x01\""} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, v []byte) {
+		got, ok := AppendUnquoteASCII(nil, v)
+		if !ok {
+			return
+		}
+		var want string
+		if err := json.Unmarshal(v, &want); err != nil || string(got) != want {
+			t.Fatalf("AppendUnquoteASCII(%q) = %q; encoding/json %q, %v", v, got, want, err)
+		}
+	})
+}
