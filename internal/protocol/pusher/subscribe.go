@@ -201,7 +201,8 @@ func (ss *session) presenceMember(channel, raw string, user *signedInUser) (engi
 // parseChannelData is json.Unmarshal of channel_data into channelData.
 // The usual object, exactly the keys user_id and user_info, is split with
 // jsonscan: the fields are spans of one copy of raw (which the member's
-// info keeps). BenchmarkPusherPathPresence: 10 allocs -> 1 for this step.
+// info keeps). BenchmarkPusherPathPresence, per -memprofile: presenceMember
+// went from 10 allocs to 2.
 func parseChannelData(raw string) (channelData, error) {
 	var cd channelData
 	b := []byte(raw)

@@ -84,7 +84,8 @@ func verifyRequest(app *pusher.App, signer *pushersign.Signer, method string, pa
 //
 // BenchmarkAPIPublish/events/1-channel (go test -run '^$' -bench
 // APIPublish -benchmem ./internal/protocol/pusher/httpapi/): the query's
-// share went from 9 allocs per request to 2 (the map).
+// share went from 7 allocs per request (url.ParseQuery 5, singleValued 2)
+// to 2 (the map), per -memprofile.
 func queryParams(raw string) (map[string]string, *apiError) {
 	params := make(map[string]string, 8)
 	ok := len(raw) <= 8<<10 && !strings.Contains(raw, ";")
