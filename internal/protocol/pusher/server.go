@@ -5,6 +5,7 @@
 package pusher
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -249,7 +250,9 @@ func (s *Server) Trigger(ctx context.Context, app *App, ev TriggerEvent) error {
 		// escaping outgrew the estimate) cannot write into this frame.
 		payload := buf[start:len(buf):len(buf)]
 		if ClassifyChannel(ch).Cache {
-			if err := s.opts.Hub.CacheSet(ctx, app.ID, ch, payload, app.CacheTTL); err != nil {
+			// Its own copy: a stored frame must not keep the buffer of
+			// every channel's frame alive for the cache's lifetime.
+			if err := s.opts.Hub.CacheSet(ctx, app.ID, ch, bytes.Clone(payload), app.CacheTTL); err != nil {
 				return err
 			}
 		}
