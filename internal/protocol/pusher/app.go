@@ -5,6 +5,7 @@ import (
 
 	"github.com/switchboard-rt/switchboard/internal/config"
 	"github.com/switchboard-rt/switchboard/internal/metrics"
+	"github.com/switchboard-rt/switchboard/internal/protocol/pusher/pushersign"
 	"github.com/switchboard-rt/switchboard/internal/protocol/pusher/webhook"
 )
 
@@ -27,7 +28,17 @@ type App struct {
 	WebhookBatching         bool
 
 	Metrics *metrics.Conn
-	webhook *webhook.Target // nil when the app has no webhooks
+	webhook *webhook.Target    // nil when the app has no webhooks
+	signer  *pushersign.Signer // channel and sign-in auth; nil: made per check
+}
+
+// authSigner verifies the app's auth signatures; an App built without
+// NewApp (or whose secret was changed) gets a fresh one per call.
+func (a *App) authSigner() *pushersign.Signer {
+	if a.signer != nil && a.signer.Secret() == a.Secret {
+		return a.signer
+	}
+	return pushersign.NewSigner(a.Secret)
 }
 
 // NewApp builds the run-time app from its configuration.
@@ -48,6 +59,7 @@ func NewApp(c config.App, m *metrics.Metrics) *App {
 		WebhookBatching:         c.WebhookBatching,
 		Metrics:                 m.ForConn("pusher", c.ID),
 		webhook:                 webhookTarget(c),
+		signer:                  pushersign.NewSigner(c.Secret),
 	}
 }
 

@@ -32,8 +32,7 @@ func (s *Server) Orphaned(o engine.Orphan) {
 	case engine.OrphanVacated:
 		s.emitWebhook(app, webhook.Event{Name: "channel_vacated", Channel: o.Channel})
 	case engine.OrphanMemberRemoved:
-		removed := newEvent("pusher_internal:member_removed").channel(o.Channel).
-			dataJSON(map[string]string{"user_id": o.Member.UserID}).bytes()
+		removed := memberRemoved(o.Channel, o.Member.UserID)
 		_ = s.opts.Hub.Publish(ctx, engine.Publication{Namespace: app.ID, Channel: o.Channel, Payload: removed})
 		s.emitWebhook(app, webhook.Event{Name: "member_removed", Channel: o.Channel, UserID: o.Member.UserID})
 	case engine.OrphanUserOffline:

@@ -205,3 +205,54 @@ func FuzzDecodeEnvelope(f *testing.F) {
 		_ = decodeData(env.Data, &d)
 	})
 }
+
+// FuzzScanEnvelope checks the client-event fast path against the decoder
+// it stands in for: whatever scanEnvelope accepts, DecodeEnvelope accepts
+// with the same event, channel and data. The seeds are near misses the
+// scan must decline: escapes, non-ASCII names, other keys and letter
+// cases, duplicate keys, trailing data, bad numbers and literals,
+// unterminated strings, deep nesting.
+func FuzzScanEnvelope(f *testing.F) {
+	for _, s := range []string{
+		`{"event":"client-a","channel":"private-b","data":{"x":[1,-2.5e+3,true,false,null,"s\u00e9\n"]}}`,
+		` {"event":"client-a","channel":"private-b"} `,
+		`{"event":"client-\u0061","channel":"private-b","data":{}}`,
+		`{"event":"client-é","channel":"private-b","data":1}`,
+		`{"Event":"client-a","channel":"private-b","data":1}`,
+		`{"event":"client-a","event":"client-b","data":1,"data":2}`,
+		`{"event":"client-a","other":1}`,
+		`{"event":"client-a","data":01}`,
+		`{"event":"client-a","data":1.}`,
+		`{"event":"client-a","data":-}`,
+		`{"event":"client-a","data":tru}`,
+		`{"event":"client-a","data":"\x"}`,
+		`{"event":"client-a","data":"\u12"}`,
+		`{"event":"client-a","data":{"a":1,}}`,
+		`{"event":"client-a","data":[1,]}`,
+		`{"event":"client-a","data":"x}`,
+		`{"event":"client-a"}x`,
+		`{"event":"client-a",}`,
+		`{"event":null,"channel":"c"}`,
+		`{"event":""}`,
+		"{\"event\":\"client-a\",\"data\":\"\xff\"}",
+		"{\"event\":\"client-a\",\"data\":\"\x01\"}",
+		`{"event":"client-a","data":` + strings.Repeat("[", 100) + strings.Repeat("]", 100) + `}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		raw, ok := scanEnvelope(data)
+		env, err := DecodeEnvelope(data)
+		if !ok {
+			return
+		}
+		if err != nil {
+			t.Fatalf("scan accepted %q, the decoder refused it: %v", data, err)
+		}
+		if string(raw.event) != env.Event || string(raw.channel) != env.Channel ||
+			string(raw.data) != string(env.Data) || (raw.data == nil) != (env.Data == nil) {
+			t.Fatalf("scan of %q gave %q %q %q, the decoder %q %q %q",
+				data, raw.event, raw.channel, raw.data, env.Event, env.Channel, env.Data)
+		}
+	})
+}

@@ -5,6 +5,7 @@
 package pusher
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -215,11 +216,43 @@ type TriggerEvent struct {
 // Trigger publishes ev to each of its channels. Validation is the
 // caller's (the HTTP API answers 400/413 before calling). Events on cache
 // channels are stored for replay to later subscribers.
+//
+// The data is escaped once, and every channel's frame is cut from one
+// buffer of the exact total size. BenchmarkAPIPublish (go test -run '^$'
+// -bench APIPublish -benchmem ./internal/protocol/pusher/httpapi/) counts
+// it: 3 allocs per channel before (eventWriter, its growth, the hub's
+// Message), after 1 per channel (the Message) plus 1 per event.
 func (s *Server) Trigger(ctx context.Context, app *App, ev TriggerEvent) error {
+	// Room for the data escaped, with some slack for escapes.
+	dataLen := len(ev.Data) + len(ev.Data)/8 + 2
+	n := 0
 	for _, ch := range ev.Channels {
-		payload := newEvent(ev.Name).channel(ch).dataString(ev.Data).bytes()
+		n += len(`{"event":"","channel":"","data":}`) + len(ev.Name) + len(ch) + dataLen
+	}
+	buf := make([]byte, 0, n)
+	var data []byte // the escaped data, in the first frame
+	for _, ch := range ev.Channels {
+		start := len(buf)
+		buf = append(buf, `{"event":`...)
+		buf = appendJSONString(buf, ev.Name)
+		buf = append(buf, `,"channel":`...)
+		buf = appendJSONString(buf, ch)
+		buf = append(buf, `,"data":`...)
+		if data == nil {
+			d := len(buf)
+			buf = appendJSONString(buf, ev.Data)
+			data = buf[d:len(buf):len(buf)]
+		} else {
+			buf = append(buf, data...)
+		}
+		buf = append(buf, '}')
+		// Capped, so that a later append (after a name that needed
+		// escaping outgrew the estimate) cannot write into this frame.
+		payload := buf[start:len(buf):len(buf)]
 		if ClassifyChannel(ch).Cache {
-			if err := s.opts.Hub.CacheSet(ctx, app.ID, ch, payload, app.CacheTTL); err != nil {
+			// Its own copy: a stored frame must not keep the buffer of
+			// every channel's frame alive for the cache's lifetime.
+			if err := s.opts.Hub.CacheSet(ctx, app.ID, ch, bytes.Clone(payload), app.CacheTTL); err != nil {
 				return err
 			}
 		}

@@ -1,6 +1,7 @@
 package pusher
 
 import (
+	"bytes"
 	"context"
 	"strconv"
 	"strings"
@@ -112,10 +113,23 @@ func (ss *session) Terminate() {
 func (ss *session) HandleMessage(data []byte, _ bool) {
 	// Binary frames are not part of the protocol, but soketi parses them
 	// as JSON and some clients rely on that; decoding decides.
-	env, err := DecodeEnvelope(data)
-	if err != nil {
-		ss.sendError(0, "bad_json", "Invalid message: "+err.Error()+". Messages must be JSON objects with an event.", "")
-		return
+	// The usual shapes take the allocation-free scan (client events go
+	// straight on from it); anything it declines is decoded as before.
+	// env.Data may then point into the frame: every handler decodes what
+	// it keeps before returning.
+	var env Envelope
+	if raw, ok := scanEnvelope(data); ok {
+		if bytes.HasPrefix(raw.event, clientEventPrefix) {
+			ss.clientEvent(raw)
+			return
+		}
+		env = Envelope{Event: eventName(raw.event), Channel: string(raw.channel), Data: raw.data}
+	} else {
+		var err error
+		if env, err = DecodeEnvelope(data); err != nil {
+			ss.sendError(0, "bad_json", "Invalid message: "+err.Error()+". Messages must be JSON objects with an event.", "")
+			return
+		}
 	}
 	switch {
 	case env.Event == "pusher:ping":
@@ -129,11 +143,30 @@ func (ss *session) HandleMessage(data []byte, _ bool) {
 	case env.Event == "pusher:signin":
 		ss.signin(env)
 	case strings.HasPrefix(env.Event, "client-"):
-		ss.clientEvent(env)
+		ss.clientEvent(rawEnvelope{event: []byte(env.Event), channel: []byte(env.Channel), data: env.Data})
 	default:
 		ss.sendError(0, "unknown_event", "Unknown event "+strconv.Quote(truncate(env.Event, 64))+
 			". Client events must start with client-.", "")
 	}
+}
+
+var clientEventPrefix = []byte("client-")
+
+// eventName returns the protocol's own event names without a copy.
+func eventName(b []byte) string {
+	switch string(b) {
+	case "pusher:ping":
+		return "pusher:ping"
+	case "pusher:pong":
+		return "pusher:pong"
+	case "pusher:subscribe":
+		return "pusher:subscribe"
+	case "pusher:unsubscribe":
+		return "pusher:unsubscribe"
+	case "pusher:signin":
+		return "pusher:signin"
+	}
+	return string(b)
 }
 
 var (

@@ -38,7 +38,7 @@ func (ss *session) signin(env Envelope) {
 		ss.fail(4009, "pusher:signin needs data with auth and user_data.")
 		return
 	}
-	if !ss.validAuth(d.Auth, ss.id+"::user::"+d.UserData) {
+	if !ss.validAuth(d.Auth, ss.id, "::user::", d.UserData) {
 		ss.app.Metrics.Error("bad_signin_auth")
 		ss.fail(4009, "Invalid signature: Expected HMAC SHA256 hex digest of "+ss.id+"::user::"+truncate(d.UserData, 200))
 		return

@@ -27,6 +27,20 @@ func (s *subSet) get(name string) *subscription {
 	return nil
 }
 
+// getBytes is get for a name still in the client's frame: the map lookup
+// with string(name) and the comparisons do not allocate.
+func (s *subSet) getBytes(name []byte) *subscription {
+	if s.big != nil {
+		return s.big[string(name)]
+	}
+	for _, sub := range s.small {
+		if sub.name == string(name) {
+			return sub
+		}
+	}
+	return nil
+}
+
 func (s *subSet) len() int {
 	if s.big != nil {
 		return len(s.big)

@@ -11,20 +11,22 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/switchboard-rt/switchboard/internal/config"
 	"github.com/switchboard-rt/switchboard/internal/engine"
 	"github.com/switchboard-rt/switchboard/internal/metrics"
 	"github.com/switchboard-rt/switchboard/internal/protocol/pusher"
+	"github.com/switchboard-rt/switchboard/internal/protocol/pusher/pushersign"
 	"github.com/switchboard-rt/switchboard/internal/ratelimit"
 )
 
@@ -68,6 +70,17 @@ type API struct {
 	metrics *metrics.Metrics
 	log     *slog.Logger
 	rate    *ratelimit.Keyed[string]
+	signers sync.Map // *pusher.App -> *pushersign.Signer
+}
+
+// signer returns app's REST signature verifier, made on first use. Keyed
+// by the App, so an app rebuilt with a new secret gets a new one.
+func (a *API) signer(app *pusher.App) *pushersign.Signer {
+	if s, ok := a.signers.Load(app); ok {
+		return s.(*pushersign.Signer)
+	}
+	s, _ := a.signers.LoadOrStore(app, pushersign.NewSigner(app.Secret))
+	return s.(*pushersign.Signer)
 }
 
 // DefaultMaxBodyBytes is the request body cap when Options leaves it 0.
@@ -207,9 +220,31 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(status)
 		return
 	}
-	w.Header().Set("Content-Type", "application/json")
+	w.Header()["Content-Type"] = contentTypeJSON
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
+}
+
+// Shared header values and the empty answer of a publish: net/http only
+// reads them, and setting the canonical keys directly saves the slice
+// Header.Set allocates per call.
+var (
+	contentTypeJSON = []string{"application/json"}
+	anyOrigin       = []string{"*"}
+	emptyObject     = []byte("{}")
+)
+
+// bodyPool holds request body buffers. A body's bytes are only read while
+// the request is served: everything kept (event names, data, channels)
+// is copied out of it, so the buffer goes back when serve returns.
+var bodyPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+func putBody(b *bytes.Buffer) {
+	if b.Cap() > 64<<10 { // let a rare large body go rather than pin it
+		return
+	}
+	b.Reset()
+	bodyPool.Put(b)
 }
 
 // serve produces the status and JSON body; it only sets headers, so
@@ -235,7 +270,10 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request, rt route, ok bool, a
 	}
 	// With w passed in, an oversized body also makes the server close the
 	// connection instead of draining the rest of it.
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.maxBody))
+	buf := bodyPool.Get().(*bytes.Buffer)
+	defer putBody(buf)
+	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, a.maxBody))
+	body := buf.Bytes()
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
@@ -243,7 +281,7 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request, rt route, ok bool, a
 		}
 		return errorBody(errorf(http.StatusBadRequest, "could not read request body: %v", err))
 	}
-	params, aerr := verifyRequest(app, r.Method, signedPaths(r), r.URL.RawQuery, body, a.now())
+	params, aerr := verifyRequest(app, a.signer(app), r.Method, signedPaths(r), r.URL.RawQuery, body, a.now())
 	if aerr != nil {
 		return errorBody(aerr)
 	}
@@ -273,6 +311,9 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request, rt route, ok bool, a
 	}
 	if aerr != nil {
 		return errorBody(aerr)
+	}
+	if _, empty := resp.(struct{}); empty {
+		return http.StatusOK, emptyObject, ""
 	}
 	out, err := json.Marshal(resp)
 	if err != nil {
@@ -313,7 +354,7 @@ func errorBody(e *apiError) (int, []byte, string) {
 // cookies, so a permissive policy exposes nothing a signed request could
 // not already reach.
 func setCORS(h http.Header, r *http.Request) {
-	h.Set("Access-Control-Allow-Origin", "*")
+	h["Access-Control-Allow-Origin"] = anyOrigin
 	if r.Method != http.MethodOptions {
 		return
 	}

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -224,5 +225,31 @@ func TestAppStatus(t *testing.T) {
 	}
 	if n := h.httpCount("2", "channels", "403"); n != 1 {
 		t.Fatalf("403 counted %v", n)
+	}
+}
+
+// queryParams is url.ParseQuery plus singleValued in one pass; the two
+// must agree on every query, errors included.
+func TestQueryParamsAgreesWithParseQuery(t *testing.T) {
+	for _, q := range []string{
+		"", "a=1&b=2", "A=1&b=x%20y+z", "&&a=1&", "=x&k", "a=1&a=1", "a=%zz", "%zz=1",
+		"a=1;b=2", "channels%5B%5D=x&Auth_Key=k", "k=" + strings.Repeat("v", 9000),
+	} {
+		got, gerr := queryParams(q)
+		var want map[string]string
+		var werr *apiError
+		if values, err := url.ParseQuery(q); err != nil {
+			werr = errorf(http.StatusBadRequest, "malformed query string: %v", err)
+		} else {
+			want, werr = singleValued(values)
+		}
+		if fmt.Sprint(got, gerr) != fmt.Sprint(want, werr) {
+			t.Errorf("query %.40q: got %v %v, want %v %v", q, got, gerr, want, werr)
+		}
+	}
+	// Which of the two spellings the message names first follows map
+	// order in singleValued, so only the kind of refusal is compared.
+	if _, aerr := queryParams("a=1&A=2"); aerr == nil || aerr.status != http.StatusBadRequest || !strings.Contains(aerr.msg, "differ only in letter case") {
+		t.Errorf("a=1&A=2: %v", aerr)
 	}
 }

@@ -40,14 +40,15 @@ func limits(app *pusher.App) config.AppLimits {
 // events handles POST /apps/{id}/events.
 func (a *API) events(req *request) (any, *apiError) {
 	var raw rawEvent
-	if len(bytes.TrimSpace(req.body)) > 0 {
+	if len(bytes.TrimSpace(req.body)) > 0 && !scanRawEvent(req.body, &raw) {
+		raw = rawEvent{}
 		if aerr := decodeObject(req.body, &raw, "request body"); aerr != nil {
 			return nil, aerr
 		}
 	}
 	// Pusher lets POST parameters travel in the (signed) query string;
 	// the body wins where both give a field.
-	ev, aerr := buildEvent(raw, req.params, limits(req.app), "")
+	ev, aerr := buildEvent(raw, req.params, limits(req.app), topLevel)
 	if aerr != nil {
 		return nil, aerr
 	}
@@ -76,15 +77,17 @@ func (a *API) batchEvents(req *request) (any, *apiError) {
 	var body struct {
 		Batch json.RawMessage `json:"batch"`
 	}
-	if aerr := decodeObject(req.body, &body, "request body"); aerr != nil {
-		return nil, aerr
-	}
-	if isNull(body.Batch) {
-		return nil, errorf(http.StatusBadRequest, `missing "batch": the body must be {"batch":[{"name":...,"channel":...,"data":...},...]}`)
-	}
-	var items []json.RawMessage
-	if err := json.Unmarshal(body.Batch, &items); err != nil {
-		return nil, errorf(http.StatusBadRequest, `"batch" must be an array of event objects`)
+	items, scanned := scanBatch(req.body)
+	if !scanned {
+		if aerr := decodeObject(req.body, &body, "request body"); aerr != nil {
+			return nil, aerr
+		}
+		if isNull(body.Batch) {
+			return nil, errorf(http.StatusBadRequest, `missing "batch": the body must be {"batch":[{"name":...,"channel":...,"data":...},...]}`)
+		}
+		if err := json.Unmarshal(body.Batch, &items); err != nil {
+			return nil, errorf(http.StatusBadRequest, `"batch" must be an array of event objects`)
+		}
 	}
 	lim := limits(req.app)
 	switch {
@@ -96,10 +99,13 @@ func (a *API) batchEvents(req *request) (any, *apiError) {
 	evs := make([]event, len(items))
 	anyInfo := false
 	for i, it := range items {
-		where := fmt.Sprintf("batch[%d]: ", i)
+		where := batchPosition(i)
 		var raw rawEvent
-		if aerr := decodeObject(it, &raw, where+"event"); aerr != nil {
-			return nil, aerr
+		if !scanRawEvent(it, &raw) {
+			raw = rawEvent{}
+			if aerr := decodeObject(it, &raw, where.String()+"event"); aerr != nil {
+				return nil, aerr
+			}
 		}
 		if !isNull(raw.Channels) {
 			return nil, errorf(http.StatusBadRequest, `%sbatch events take one channel in "channel", not "channels"`, where)
@@ -168,7 +174,7 @@ func (a *API) countInfo(req *request, ch string, info infoSet) (map[string]int, 
 
 // buildEvent validates one event. query, when not nil, supplies fields the
 // body lacks. where prefixes messages (e.g. "batch[3]: ").
-func buildEvent(raw rawEvent, query map[string]string, lim config.AppLimits, where string) (event, *apiError) {
+func buildEvent(raw rawEvent, query map[string]string, lim config.AppLimits, where position) (event, *apiError) {
 	var ev event
 	var aerr *apiError
 	field := func(name string, r json.RawMessage, qkeys ...string) (string, bool) {
@@ -176,8 +182,8 @@ func buildEvent(raw rawEvent, query map[string]string, lim config.AppLimits, whe
 			return "", false
 		}
 		if !isNull(r) {
-			var s string
-			if err := json.Unmarshal(r, &s); err != nil {
+			s, err := jsonString(r)
+			if err != nil {
 				aerr = errorf(http.StatusBadRequest, "%s%q must be a string", where, name)
 				return "", false
 			}
@@ -201,7 +207,8 @@ func buildEvent(raw rawEvent, query map[string]string, lim config.AppLimits, whe
 	data, hasData := query["data"]
 	if !isNull(raw.Data) {
 		hasData = true
-		if err := json.Unmarshal(raw.Data, &data); err != nil {
+		var err error
+		if data, err = jsonString(raw.Data); err != nil {
 			// Pusher's data is a string; SDKs for typed languages sometimes
 			// send the object itself. Forward its JSON text unchanged
 			// rather than refuse it: subscribers parse data either way.
@@ -209,10 +216,11 @@ func buildEvent(raw rawEvent, query map[string]string, lim config.AppLimits, whe
 		}
 	}
 	var channels []string
+	var err error
 	hasChannels := false
 	if !isNull(raw.Channels) {
 		hasChannels = true
-		if err := json.Unmarshal(raw.Channels, &channels); err != nil {
+		if channels, err = jsonStrings(raw.Channels); err != nil {
 			return ev, errorf(http.StatusBadRequest, `%s"channels" must be an array of channel name strings`, where)
 		}
 	} else if v, ok := query["channels"]; ok {
@@ -250,7 +258,7 @@ func buildEvent(raw rawEvent, query map[string]string, lim config.AppLimits, whe
 	seen := make(map[string]bool, len(channels))
 	for _, ch := range channels {
 		if aerr := validateChannel(ch, lim.MaxChannelNameLength, true); aerr != nil {
-			aerr.msg = where + aerr.msg
+			aerr.msg = where.String() + aerr.msg
 			return ev, aerr
 		}
 		// A channel named twice would deliver the event twice to its
@@ -264,7 +272,7 @@ func buildEvent(raw rawEvent, query map[string]string, lim config.AppLimits, whe
 		return ev, errorf(http.StatusBadRequest, `%ssocket_id %q is not a socket id: it must be two integers joined by a dot, like "123.456"`, where, truncate(socketID, 64))
 	}
 	if ev.info, aerr = parseInfo(info, infoUserCount, infoSubscriptionCount); aerr != nil {
-		aerr.msg = where + aerr.msg
+		aerr.msg = where.String() + aerr.msg
 		return ev, aerr
 	}
 	// Size last: a request that is both malformed and too big gets the 400
@@ -349,6 +357,9 @@ func (s infoSet) has(k string) bool { return s[k] }
 // parseInfo splits a comma list, ignoring blanks, and refuses attributes
 // not in allowed: a typo would otherwise silently return nothing.
 func parseInfo(s string, allowed ...string) (infoSet, *apiError) {
+	if s == "" { // the usual case: nothing asked, nothing to allocate
+		return nil, nil
+	}
 	set := infoSet{}
 	for _, f := range strings.Split(s, ",") {
 		f = strings.TrimSpace(f)

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -143,4 +144,53 @@ func checkEvent(t *testing.T, ev pusher.TriggerEvent) {
 	if ev.SocketID != "" && !validSocketID(ev.SocketID) {
 		t.Fatalf("triggered with socket_id %q", ev.SocketID)
 	}
+}
+
+// FuzzPublishBodyScan: the jsonscan fast paths of the publish endpoints
+// agree with the encoding/json decoding they stand in for, whenever they
+// accept. Seeds are near misses: differently cased or unknown keys,
+// escapes, nulls, trailing data.
+func FuzzPublishBodyScan(f *testing.F) {
+	for _, s := range []string{
+		`{"name":"e","channels":["a","b"],"data":"{\"x\":1}","socket_id":"1.2","info":"user_count"}`,
+		`{"batch":[{"name":"e","channel":"a","data":"d"},{"name":"\u0065","channel":"b","data":{"o":1}}]}`,
+		`{"Name":"e"}`, `{"name":"e","extra":1}`, `{"channels":["a",null]}`, `{"channels":["\u00e9"]}`,
+		`{"batch":null}`, `{"batch":[]}x`, `{"batch":[1]}`, `{"data":"\ud800"}`, "{\"data\":\"\xff\"}",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var fast rawEvent
+		if scanRawEvent(b, &fast) {
+			var slow rawEvent
+			if aerr := decodeObject(b, &slow, "body"); aerr != nil {
+				t.Fatalf("scan accepted %q, decodeObject: %v", b, aerr)
+			}
+			if fmt.Sprint(fast) != fmt.Sprint(slow) {
+				t.Fatalf("scan of %q: %q, decodeObject: %q", b, fast, slow)
+			}
+			for _, v := range []json.RawMessage{fast.Name, fast.Data, fast.Channel} {
+				got, gerr := jsonString(v)
+				var want string
+				werr := json.Unmarshal(v, &want)
+				if got != want || (gerr == nil) != (werr == nil) {
+					t.Fatalf("jsonString(%q) = %q, %v; encoding/json %q, %v", v, got, gerr, want, werr)
+				}
+			}
+			got, gerr := jsonStrings(fast.Channels)
+			var want []string
+			werr := json.Unmarshal(fast.Channels, &want)
+			if fmt.Sprint(got) != fmt.Sprint(want) || (gerr == nil) != (werr == nil) {
+				t.Fatalf("jsonStrings(%q) = %q, %v; encoding/json %q, %v", fast.Channels, got, gerr, want, werr)
+			}
+		}
+		if items, ok := scanBatch(b); ok {
+			var body struct {
+				Batch []json.RawMessage `json:"batch"`
+			}
+			if aerr := decodeObject(b, &body, "body"); aerr != nil || fmt.Sprint(items) != fmt.Sprint(body.Batch) {
+				t.Fatalf("scanBatch(%q) = %q; decodeObject %q, %v", b, items, body.Batch, aerr)
+			}
+		}
+	})
 }

@@ -145,3 +145,67 @@ func TestHMACHexAndEqual(t *testing.T) {
 		t.Fatal("Equal accepted a different signature")
 	}
 }
+
+// Signer.EqualREST signs exactly what RESTSignature signs.
+func TestSignerEqualREST(t *testing.T) {
+	s := NewSigner(vecSecret)
+	params := map[string]string{
+		"auth_key": vecKey, "auth_timestamp": "1353088179", "auth_version": "1.0",
+		"body_md5": exampleMD5, "auth_signature": exampleSig,
+	}
+	for range 2 { // the second time from the pool
+		if !s.EqualREST(exampleSig, "POST", "/apps/3/events", params) {
+			t.Fatal("the worked example's signature was refused")
+		}
+		if !s.EqualREST(exampleSig, "post", "/apps/3/events", params) {
+			t.Fatal("the method is upper-cased before signing")
+		}
+		if s.EqualREST(exampleSig, "POST", "/apps/3/event", params) || s.EqualREST(exampleSig[:63]+"d", "POST", "/apps/3/events", params) ||
+			s.EqualREST(strings.ToUpper(exampleSig), "POST", "/apps/3/events", params) {
+			t.Fatal("a wrong path or signature was accepted")
+		}
+	}
+	q := url.Values{"b": {"2"}, "a": {"x y"}, "auth_key": {vecKey}}
+	if !s.EqualREST(RESTSignature(vecSecret, "GET", "/p", q), "GET", "/p", map[string]string{"b": "2", "a": "x y", "auth_key": vecKey}) {
+		t.Fatal("Signer and RESTSignature disagree")
+	}
+}
+
+func TestEqualBodyMD5(t *testing.T) {
+	if !EqualBodyMD5([]byte(exampleBody), exampleMD5) || !EqualBodyMD5([]byte(exampleBody), strings.ToUpper(exampleMD5)) ||
+		EqualBodyMD5([]byte(exampleBody+" "), exampleMD5) || EqualBodyMD5([]byte(exampleBody), exampleMD5[:31]) {
+		t.Fatal("EqualBodyMD5")
+	}
+}
+
+func BenchmarkVerifyREST(b *testing.B) {
+	q := url.Values{"auth_key": {vecKey}, "auth_timestamp": {"1353088179"}, "auth_version": {"1.0"}, "body_md5": {exampleMD5}}
+	params := map[string]string{"auth_key": vecKey, "auth_timestamp": "1353088179", "auth_version": "1.0", "body_md5": exampleMD5}
+	b.Run("RESTSignature", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			if !Equal(RESTSignature(vecSecret, "POST", "/apps/3/events", q), exampleSig) {
+				b.Fatal("refused")
+			}
+		}
+	})
+	s := NewSigner(vecSecret)
+	b.Run("Signer", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			if !s.EqualREST(exampleSig, "POST", "/apps/3/events", params) {
+				b.Fatal("refused")
+			}
+		}
+	})
+}
+
+func TestSignerEqualHMAC(t *testing.T) {
+	s := NewSigner(vecSecret)
+	want := HMACHex(vecSecret, vecSocket+":presence-foobar:{}")
+	for range 2 {
+		if !s.EqualHMAC(want, vecSocket, ":", "presence-foobar", ":", "{}") || s.EqualHMAC(want, vecSocket, ":presence-foobar") {
+			t.Fatal("EqualHMAC")
+		}
+	}
+}
