@@ -97,12 +97,6 @@ func (w *eventWriter) dataJSON(v any) *eventWriter {
 	return w.dataString(string(inner))
 }
 
-func (w *eventWriter) userID(id string) *eventWriter {
-	w.b = append(w.b, `,"user_id":`...)
-	w.b = appendJSONString(w.b, id)
-	return w
-}
-
 func (w *eventWriter) bytes() []byte { return append(w.b, '}') }
 
 // errorEvent is pusher:error. Pusher's clients read data as an object with
