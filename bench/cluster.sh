@@ -83,6 +83,9 @@ cleanup() {
 		for _ in $(seq 1 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
 		kill -KILL "$p" 2>/dev/null || true
 	done
+	# The nodes' logs outlive the run (results dir, git-ignored): a slow
+	# reap is explained by them (BENCH_LOG_LEVEL=info shows NATS leaders).
+	mkdir -p "$RESULTS/logs" && cp "$WORK"/*.log "$RESULTS/logs/" 2>/dev/null || true
 	rm -rf "$WORK"
 }
 trap cleanup EXIT INT TERM
@@ -129,7 +132,7 @@ start_switchboard() { # engine
 		local cfg="$WORK/sb-$engine-$((i + 1)).yaml"
 		{
 			printf 'listen: 127.0.0.1:%s\n' "${np[$i]}"
-			printf 'log: {level: warn}\n'
+			printf 'log: {level: %s}\n' "${BENCH_LOG_LEVEL:-warn}"
 			# The generator opens hundreds of connections per second from a few
 			# loopback addresses, and publishes up to 16,000 times a second to one
 			# app: the connection and HTTP API rate limits are off.

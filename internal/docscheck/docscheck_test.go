@@ -38,7 +38,8 @@ func TestDocsNameExistingPaths(t *testing.T) {
 				if testing.Verbose() {
 					t.Logf("%s:%d %s", rel, i+1, p)
 				}
-				if !exists(root, p) {
+				// A Markdown link or image is relative to its document.
+				if !exists(root, p) && !exists(filepath.Dir(doc), p) {
 					t.Errorf("%s:%d names %s, which is not in the repository", rel, i+1, p)
 				}
 			}
