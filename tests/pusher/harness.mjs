@@ -238,14 +238,20 @@ async function startServerOnce(cfg) {
   });
   const srv = new Server({ proc, port, configPath, logPath, apps });
   running.add(srv);
+  let logOpen = true;
   const onData = (chunk) => {
-    fs.writeSync(logFile, chunk);
+    if (logOpen) fs.writeSync(logFile, chunk);
     for (const line of chunk.toString().split('\n')) if (line) srv.logTail.push(line);
     if (srv.logTail.length > 500) srv.logTail.splice(0, srv.logTail.length - 500);
   };
   proc.stdout.on('data', onData);
   proc.stderr.on('data', onData);
-  proc.on('exit', () => fs.closeSync(logFile));
+  // 'close', not 'exit': the pipes may still hold output when the process
+  // exits, and a write to the closed file failed with EBADF after a test.
+  proc.on('close', () => {
+    logOpen = false;
+    fs.closeSync(logFile);
+  });
 
   const deadline = Date.now() + 20000;
   for (;;) {
