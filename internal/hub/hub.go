@@ -5,8 +5,9 @@
 // occupancy, cached events, user sessions) goes through the engine.
 //
 // Locks follow the server's one order, docs/locking.md (an interest
-// stripe, then Hub.mu, then space.mu, then channel.mu). Subscriber.Deliver is called with channel.mu
-// read-held, so it must not block or call back into the hub.
+// stripe, then Hub.mu, then space.mu, then channel.mu). Subscriber.Deliver
+// is called with no hub lock held (fanout.go), but it must not block: one
+// slow recipient would delay every other one.
 package hub
 
 import (
@@ -86,6 +87,11 @@ type channel struct {
 	mu    sync.RWMutex
 	subs  []Subscriber // a slice, not a map: fan-out iterates it per message
 	index map[Subscriber]int
+	// fanouts running now and when the last one ended (unix ns): a busy
+	// channel's broadcasts are queued for coalescing, not written inline
+	// (fanout.go).
+	fanouts atomic.Int32
+	lastEnd atomic.Int64
 }
 
 // New returns a hub on eng; call Start before use.
@@ -295,16 +301,7 @@ func (h *Hub) DeliverLocal(p engine.Publication) {
 	if p.Binary {
 		m = transport.Binary(p.Payload)
 	}
-	n := 0
-	ch.mu.RLock()
-	for _, s := range ch.subs {
-		if s != exclude {
-			s.Deliver(m)
-			n++
-		}
-	}
-	ch.mu.RUnlock()
-	h.obs.Delivered(p.Namespace, n)
+	h.obs.Delivered(p.Namespace, deliverAll(ch, m, exclude))
 }
 
 // Channels lists the namespace's occupied channels cluster-wide.

@@ -111,7 +111,10 @@ func TestStalledReaderIsDisconnectedWithoutDelayingOthers(t *testing.T) {
 // real loopback sockets drained by clients. "batched" lets 64 broadcasts
 // pile up before waiting, so each writev carries many frames (a busy
 // channel); "unbatched" waits for every broadcast to reach the sockets, so
-// each delivery is its own syscall (a quiet channel, the latency case).
+// each delivery is its own syscall (a quiet channel, the latency case),
+// written inline by the sending goroutine. "batched" messages are marked
+// Queue, as the hub marks a busy channel's; "unbatched-queued" is the quiet
+// case through the writer goroutine, for comparison with inline writes.
 // BenchmarkLoopbackWriteFloor is the same setup with the transport taken
 // out: one write syscall per recipient from one goroutine.
 func BenchmarkFanout(b *testing.B) {
@@ -119,8 +122,9 @@ func BenchmarkFanout(b *testing.B) {
 		for _, mode := range []struct {
 			name  string
 			every int
-		}{{"batched", 64}, {"unbatched", 1}} {
-			b.Run(itoa(subs)+"subs/"+mode.name, func(b *testing.B) { benchFanout(b, subs, mode.every) })
+			queue bool
+		}{{"batched", 64, true}, {"unbatched", 1, false}, {"unbatched-queued", 1, true}} {
+			b.Run(itoa(subs)+"subs/"+mode.name, func(b *testing.B) { benchFanout(b, subs, mode.every, mode.queue) })
 		}
 	}
 }
@@ -145,7 +149,14 @@ func itoa(n int) string {
 // benchClients dials subs WebSocket clients that read and discard until
 // their socket closes, and returns the server's side of each.
 func benchClients(b *testing.B, subs int) (targets []Conn, stop func()) {
-	up := &Upgrader{Options: Options{SendQueueBytes: 64 << 20}}
+	// With a Poller, as the server runs on Linux: idle readers park and
+	// quiet connections are written inline (inline.go).
+	p, err := NewPoller()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = p.Close() })
+	up := &Upgrader{Options: Options{SendQueueBytes: 64 << 20}, Poller: p}
 	conns := make(chan Conn, subs)
 	srv := newBenchServer(b, up, conns)
 	var wg sync.WaitGroup
@@ -175,7 +186,7 @@ func benchClients(b *testing.B, subs int) (targets []Conn, stop func()) {
 	}
 }
 
-func benchFanout(b *testing.B, subs, drainEvery int) {
+func benchFanout(b *testing.B, subs, drainEvery int, queue bool) {
 	targets, stop := benchClients(b, subs)
 	defer stop()
 	payload := make([]byte, 100)
@@ -185,6 +196,9 @@ func benchFanout(b *testing.B, subs, drainEvery int) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		m := Text(payload)
+		if queue {
+			m.Queue()
+		}
 		for _, c := range targets {
 			_ = c.Send(m)
 		}

@@ -11,6 +11,8 @@ import (
 type Message struct {
 	Payload []byte
 	kind    kind
+	// queued: never written inline (see Queue).
+	queued bool
 
 	// The permessage-deflate form is computed on first use by a connection
 	// that negotiated compression, then shared by every such recipient.
@@ -23,6 +25,9 @@ type kind uint8
 const (
 	kindText kind = iota
 	kindBinary
+	// kindRaw is bytes already framed: the unwritten tail of an inline
+	// write (inline.go), written as they are.
+	kindRaw
 	kindPing
 	kindPong
 	kindClose
@@ -33,6 +38,17 @@ func Text(p []byte) *Message { return &Message{Payload: p, kind: kindText} }
 
 // Binary returns a message sent as a WebSocket binary frame (or raw bytes on a stream).
 func Binary(p []byte) *Message { return &Message{Payload: p, kind: kindBinary} }
+
+// Queue marks m as one of a busy stream: it waits in each recipient's send
+// queue for the writer goroutine, which coalesces waiting frames into one
+// writev, instead of being written inline by the sender when the queue is
+// empty (inline.go). Inline is cheaper per message while a connection is
+// quiet; under a steady stream the coalescing is (BenchmarkFanout: batched
+// vs unbatched). Call it before the first Send.
+func (m *Message) Queue() { m.queued = true }
+
+// Queued reports whether Queue was called.
+func (m *Message) Queued() bool { return m.queued }
 
 // IsBinary reports whether m goes out as a binary frame.
 func (m *Message) IsBinary() bool { return m.kind == kindBinary }

@@ -23,9 +23,11 @@ type framer interface {
 const maxHeaderBytes = 10
 
 // outbound is the byte-bounded send queue of one connection. Send never
-// blocks: it appends and, when nobody is writing, starts a writer goroutine
-// that drains the queue with one writev per batch and exits when it is
-// empty. Idle connections therefore hold no writer goroutine and no buffer.
+// blocks. A message pushed to an empty queue with nobody writing is written
+// at once by the pusher, without waiting (inline.go); otherwise it is
+// appended and, when nobody is writing, a writer goroutine is started that
+// drains the queue with one writev per batch and exits when it is empty.
+// Idle connections therefore hold no writer goroutine and no buffer.
 //
 // Lock order: a hub channel lock may be held while calling push; outbound.mu
 // is a leaf and is never held while writing to the socket.
@@ -95,8 +97,18 @@ func (o *outbound) push(m *Message) error {
 		o.obs.SlowConsumer()
 		return ErrSlowConsumer
 	}
-	o.items = append(o.items, m)
 	o.bytes += n
+	if !o.writing && len(o.items) == 0 && !m.queued {
+		if rw, ok := o.framer.(rawWriter); ok {
+			if rc := rw.rawConn(); rc != nil {
+				o.writing = true // the writer role, given back by writeInline
+				o.mu.Unlock()
+				o.writeInline(rc, m, n)
+				return nil
+			}
+		}
+	}
+	o.items = append(o.items, m)
 	o.startLocked()
 	o.mu.Unlock()
 	return nil
@@ -179,11 +191,11 @@ func (o *outbound) overflowLocked() {
 	o.startLocked()
 }
 
-// startLocked starts the writer goroutine. One goroutine per flush rather
-// than a write inline in push: on 2 cores, 1,000 recipients, one frame per
-// writev, it costs 6.1 µs/delivery against 8.3 µs for a serial write loop
-// (flushes run on both cores); on 1 core 10.3 against 8.9 (+15%).
-// BenchmarkFanout/1000subs/unbatched vs BenchmarkLoopbackWriteFloor.
+// startLocked starts the writer goroutine, for a queue that is busy (a
+// message marked Queue, or one pushed while another write runs): there it
+// coalesces waiting frames into one writev. A quiet queue is written inline
+// instead (inline.go); the hub spreads a big fan-out's inline writes over
+// GOMAXPROCS goroutines, so they still use every core.
 func (o *outbound) startLocked() {
 	if !o.writing && !o.dead {
 		o.writing = true
@@ -226,8 +238,10 @@ func (o *outbound) writeLoop() {
 		sent, wroteClose := 0, false
 		for _, m := range batch {
 			start := len(hdr)
-			var body []byte
-			hdr, body = o.framer.frame(hdr, m)
+			body := m.Payload
+			if m.kind != kindRaw {
+				hdr, body = o.framer.frame(hdr, m)
+			}
 			if len(hdr) > start {
 				bufs = append(bufs, hdr[start:len(hdr):len(hdr)])
 			}

@@ -6,6 +6,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -67,6 +68,9 @@ func (s *StreamServer) Serve(ln net.Listener, newHandler func(Conn) Handler) err
 func (s *StreamServer) Start(nc net.Conn, newHandler func(Conn) Handler) Conn {
 	s.init()
 	c := &streamConn{id: s.IDs.Next(), nc: nc, srv: s}
+	if sc, ok := nc.(syscall.Conn); ok {
+		c.rc, _ = sc.SyscallConn() // nil on error: every write goes through the writer
+	}
 	c.out.init(nc, &s.opts, s.opts.Observer, c)
 	c.out.perMessage = s.WritePerMessage
 	c.lastRead.Store(time.Now().UnixNano())
@@ -79,6 +83,7 @@ func (s *StreamServer) Start(nc net.Conn, newHandler func(Conn) Handler) Conn {
 type streamConn struct {
 	id       uint64
 	nc       net.Conn
+	rc       syscall.RawConn // for inline writes (inline.go); nil without one
 	srv      *StreamServer
 	out      outbound
 	handler  Handler
@@ -106,6 +111,8 @@ func (c *streamConn) frame(hdr []byte, m *Message) ([]byte, []byte) {
 	}
 	return hdr, m.Payload
 }
+
+func (c *streamConn) rawConn() syscall.RawConn { return c.rc }
 
 func (c *streamConn) closeWritten() { _ = c.nc.Close() }
 

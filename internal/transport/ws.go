@@ -189,6 +189,10 @@ func (c *wsConn) closeWith(code uint16, reason string, byServer bool, cause erro
 	c.out.pushClose(m, cause)
 }
 
+// rawConn implements rawWriter: the socket's RawConn when the connection
+// can park (it has one), else nil.
+func (c *wsConn) rawConn() syscall.RawConn { return c.src.rc }
+
 // frame implements framer.
 func (c *wsConn) frame(hdr []byte, m *Message) ([]byte, []byte) {
 	switch m.kind {

@@ -47,8 +47,9 @@ set +e
 # One file at a time: each runs 3-node clusters, some kill brokers, and the
 # machine may have two cores.
 timeout --kill-after=10 "${CLUSTER_TIMEOUT:-420}" \
-  node --test --test-reporter=spec --test-concurrency=1 --test-timeout=300000 "${files[@]}"
-rc=$?
+  node --test --test-reporter=spec --test-concurrency=1 --test-timeout=300000 "${files[@]}" \
+  2>&1 | tee "$tmp/report.txt"
+rc=${PIPESTATUS[0]}
 set -e
 if [ $rc -ne 0 ]; then
   for log in "$tmp"/switchboard-pusher-*/server.log "$tmp"/switchboard-natsd-*/nats-server.log; do
@@ -56,6 +57,9 @@ if [ $rc -ne 0 ]; then
     echo "---- last lines of $log"
     tail -n 40 "$log"
   done
+  # The end of the output is what CI shows: name the failing tests there.
+  echo "---- the failing tests (repeated from the report above)"
+  sed -n '/failing tests:/,$p' "$tmp/report.txt" | head -n 80
 fi
 if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
   echo "run.sh: the suite exceeded ${CLUSTER_TIMEOUT:-420} s" >&2

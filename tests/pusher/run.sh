@@ -37,16 +37,20 @@ fi
 export TMPDIR="$tmp"
 set +e
 timeout --kill-after=10 "${PUSHER_TIMEOUT:-300}" \
-  node --test --test-reporter=spec --test-concurrency="${PUSHER_CONCURRENCY:-4}" --test-timeout=90000 "${files[@]}"
-rc=$?
+  node --test --test-reporter=spec --test-concurrency="${PUSHER_CONCURRENCY:-4}" --test-timeout=90000 "${files[@]}" \
+  2>&1 | tee "$tmp/report.txt"
+rc=${PIPESTATUS[0]}
 set -e
 if [ $rc -ne 0 ]; then
-  # CI keeps nothing but this output: show what each server said last.
+  # CI keeps nothing but this output: show what each server said last,
+  # then the failing tests again, so that the end of the output names them.
   for log in "$tmp"/switchboard-pusher-*/server.log; do
     [ -f "$log" ] || continue
     echo "---- last lines of $log"
     tail -n 60 "$log"
   done
+  echo "---- the failing tests (repeated from the report above)"
+  sed -n '/failing tests:/,$p' "$tmp/report.txt" | head -n 80
 fi
 if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
   echo "run.sh: the suite exceeded ${PUSHER_TIMEOUT:-300} s" >&2

@@ -1,0 +1,171 @@
+package transport
+
+import (
+	"errors"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Inline writes: a data message pushed to an empty queue with no writer
+// running is written by the pushing goroutine itself, with one
+// non-blocking write(2), instead of by a writer goroutine started for it.
+// Whatever the socket does not take at once (its buffer is full) goes to a
+// writer goroutine, which waits for room as before; a push never blocks.
+//
+// This is the common case of every quiet connection: a broadcast on a
+// channel that is not busy, a reply to a client's own message. The writer
+// goroutine per flush cost a goroutine start, two scheduler switches and
+// a deadline timer per delivery. BenchmarkFanout/1000subs/unbatched,
+// server on one core (taskset -c 0, GOMAXPROCS=1): see the figure at
+// inlineMaxBytes.
+
+// inlineMaxBytes is the largest frame written inline: it is copied into
+// one pooled buffer so that header and body go out in one write(2)
+// without an iovec array (which the net package would keep per socket).
+// Bigger frames take the writer goroutine, whose cost is small beside
+// the copy and the syscall for them.
+const inlineMaxBytes = smallBatchBytes
+
+// inlineWrite is one inline write's scratch, pooled so that the callback
+// handed to RawConn.Write (bound once, to run) allocates nothing per call.
+type inlineWrite struct {
+	buf []byte
+	n   int   // bytes the kernel took
+	err error // the write's error; EAGAIN is not one (the rest goes to the writer)
+	fn  func(fd uintptr) bool
+}
+
+var inlineWrites = sync.Pool{New: func() any {
+	w := &inlineWrite{buf: make([]byte, 0, inlineMaxBytes)}
+	w.fn = w.run
+	return w
+}}
+
+// run writes buf without waiting: RawConn.Write calls it with the socket's
+// write lock held (so a concurrent Close cannot hand the descriptor number
+// to another socket mid-write) and, because it always returns true, never
+// waits for the socket to become writable.
+func (w *inlineWrite) run(fd uintptr) bool {
+	for w.n < len(w.buf) {
+		k, err := unix.Write(int(fd), w.buf[w.n:])
+		if k > 0 {
+			w.n += k
+		}
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err == unix.EAGAIN:
+			return true
+		case err != nil:
+			w.err = err
+			return true
+		case k <= 0:
+			return true
+		}
+	}
+	return true
+}
+
+// rawWriter is what a framer offers for inline writes: the socket's
+// RawConn, or nil where there is none (TLS, a pipe, no epoll), and then
+// every write goes through the writer goroutine.
+type rawWriter interface {
+	rawConn() syscall.RawConn
+}
+
+// writeInline writes m, whose n bytes are already counted in o.bytes, from
+// the caller's goroutine. The caller has set o.writing (it holds the writer
+// role: nobody else writes to the socket until it is given back) and
+// released o.mu.
+func (o *outbound) writeInline(rc syscall.RawConn, m *Message, n int) {
+	w := inlineWrites.Get().(*inlineWrite)
+	hdr, body := o.framer.frame(w.buf[:0], m)
+	if len(hdr)+len(body) > inlineMaxBytes {
+		inlineWrites.Put(w)
+		o.handOff(m, n)
+		return
+	}
+	w.buf = append(hdr, body...)
+	w.n, w.err = 0, nil
+	err := rc.Write(w.fn)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		// The deadline of the writer goroutine's last batch has passed
+		// while the connection was quiet; an inline write needs none.
+		if err = o.nc.SetWriteDeadline(time.Time{}); err == nil {
+			err = rc.Write(w.fn)
+		}
+	}
+	if err == nil {
+		err = w.err
+	}
+	wrote, total := w.n, len(w.buf)
+	var rest []byte
+	if err == nil && wrote < total {
+		rest = append([]byte(nil), w.buf[wrote:]...)
+	}
+	w.buf = w.buf[:0]
+	inlineWrites.Put(w)
+
+	if err != nil {
+		o.writeFailed(n, err)
+		return
+	}
+	if wrote > 0 {
+		o.obs.BytesOut(wrote)
+	}
+	if rest != nil {
+		// The socket is full: the writer goroutine sends the rest once
+		// there is room, ahead of anything queued meanwhile.
+		o.handOff(&Message{Payload: rest, kind: kindRaw}, n)
+		return
+	}
+	o.mu.Lock()
+	o.bytes -= n
+	o.stalledPongBytes = 0 // the peer is reading
+	o.writing = false
+	if len(o.items) > 0 {
+		o.startLocked() // pushed while this write ran
+	}
+	o.mu.Unlock()
+}
+
+// handOff gives the writer role to a new writer goroutine with m at the
+// head of the queue. n is what the pushed message counted in o.bytes; m
+// (the message itself, or the unwritten tail of it) counts cost(m) from now.
+func (o *outbound) handOff(m *Message, n int) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.dead {
+		o.bytes -= n
+		o.writing = false
+		return
+	}
+	o.bytes += cost(m) - n
+	o.items = append(o.items, nil)
+	copy(o.items[1:], o.items)
+	o.items[0] = m
+	if o.pongAt >= 0 {
+		o.pongAt++
+	}
+	go o.writeLoop()
+}
+
+// writeFailed ends the connection after a failed write of n counted bytes,
+// as the writer goroutine does.
+func (o *outbound) writeFailed(n int, err error) {
+	o.mu.Lock()
+	o.bytes -= n
+	o.dead = true
+	o.writing = false
+	if o.cause == nil {
+		o.cause = err
+	}
+	o.mu.Unlock()
+	o.signalCloseDone()
+	_ = o.nc.Close() // the reader sees the error and tears down
+	o.framer.wakeReader()
+}
