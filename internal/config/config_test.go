@@ -49,6 +49,9 @@ func TestZeroMeansDefaultAndEnvOverrides(t *testing.T) {
 	if c.Listen != ":7000" || c.Pusher.Apps[0].Secret != "s2" || c.Log.Level != "debug" {
 		t.Fatalf("env not applied: %+v", c)
 	}
+	if c.Memory.GCPercent != DefaultGCPercent {
+		t.Fatalf("memory.gc_percent left out: %d, want %d", c.Memory.GCPercent, DefaultGCPercent)
+	}
 	if c.Pusher.Apps[0].Limits.MaxEventBytes != 10240 {
 		t.Fatalf("zero did not mean default: %d", c.Pusher.Apps[0].Limits.MaxEventBytes)
 	}
@@ -63,6 +66,9 @@ func TestValidation(t *testing.T) {
 		"pusher: {apps: [{id: a, key: k, secret: s, webhooks: [{url: ftp://x}]}]}",
 		"pusher: {apps: [{id: a, key: k, secret: s, webhooks: [{url: 'http://x', event_types: [nope]}]}]}",
 		"limits: {write_timeout: soon}",
+		"memory: {gc_percent: 5}",
+		"memory: {gc_percent: 5000}",
+		"memory: {gc_percent: -1}",
 	} {
 		if _, err := Parse([]byte(bad)); err == nil {
 			t.Errorf("accepted %q", bad)

@@ -125,6 +125,9 @@ func (c *Config) applyDefaults() {
 	if c.Memory.TrimIdleHeap == nil {
 		c.Memory.TrimIdleHeap = boolPtr(true)
 	}
+	if c.Memory.GCPercent == 0 {
+		c.Memory.GCPercent = DefaultGCPercent
+	}
 	c.Damon.applyDefaults()
 	c.DCL.applyDefaults()
 	c.Talo.applyDefaults()

@@ -3,9 +3,11 @@ package hub
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -80,5 +82,91 @@ func TestBusyChannelBroadcastsAreQueued(t *testing.T) {
 	defer s.mu.Unlock()
 	if want := []bool{false, true, false}; !slices.Equal(s.queued, want) {
 		t.Fatalf("queued marks %v, want %v", s.queued, want)
+	}
+}
+
+// TestChannelIndexAcrossItsThreshold: subscribers come and go across
+// indexAbove (the channel builds its index, then drops it), in a shuffled
+// order; at every step a repeated subscribe is refused and a broadcast
+// reaches exactly the current subscribers.
+func TestChannelIndexAcrossItsThreshold(t *testing.T) {
+	h := newHub(t)
+	ctx := context.Background()
+	const n = 3 * indexAbove
+	sinks := make([]*countSink, n)
+	for i := range sinks {
+		sinks[i] = &countSink{}
+	}
+	subscribed := map[int]bool{}
+	check := func(step string) {
+		t.Helper()
+		for i := range sinks {
+			sinks[i].n.Store(0)
+		}
+		h.DeliverLocal(engine.Publication{Namespace: "app", Channel: "ch", Payload: []byte("x")})
+		for i, s := range sinks {
+			want := int64(0)
+			if subscribed[i] {
+				want = 1
+			}
+			if got := s.n.Load(); got != want {
+				t.Fatalf("%s: subscriber %d got %d deliveries, want %d", step, i, got, want)
+			}
+		}
+		if got := h.LocalSubscribers("app", "ch"); got != len(subscribed) {
+			t.Fatalf("%s: %d local subscribers, want %d", step, got, len(subscribed))
+		}
+	}
+	order := rand.New(rand.NewPCG(1, 2)).Perm(n)
+	for k, i := range order {
+		if _, err := h.Subscribe(ctx, "app", "ch", sinks[i]); err != nil {
+			t.Fatal(err)
+		}
+		subscribed[i] = true
+		if _, err := h.Subscribe(ctx, "app", "ch", sinks[i]); err != ErrAlreadySubscribed {
+			t.Fatalf("repeated subscribe with %d subscribed: %v", k+1, err)
+		}
+		if k%97 == 0 {
+			check(fmt.Sprint("after ", k+1, " subscribes"))
+		}
+	}
+	check("all subscribed")
+	for k, i := range rand.New(rand.NewPCG(3, 4)).Perm(n) {
+		if _, was, err := h.Unsubscribe(ctx, "app", "ch", sinks[i]); err != nil || !was {
+			t.Fatalf("unsubscribe %d: was=%v err=%v", i, was, err)
+		}
+		delete(subscribed, i)
+		if _, was, _ := h.Unsubscribe(ctx, "app", "ch", sinks[i]); was {
+			t.Fatalf("unsubscribe %d twice: the second found it", i)
+		}
+		if k%89 == 0 && len(subscribed) > 0 {
+			check(fmt.Sprint("after ", k+1, " unsubscribes"))
+		}
+	}
+}
+
+type countSink struct{ n atomic.Int64 }
+
+func (s *countSink) Deliver(*transport.Message) { s.n.Add(1) }
+func (s *countSink) Terminate()                 {}
+
+// BenchmarkSubscribeUnsubscribe: one more subscriber joins and leaves a
+// channel that already has subs (below indexAbove: a search of the slice;
+// above: the index map).
+func BenchmarkSubscribeUnsubscribe(b *testing.B) {
+	for _, subs := range []int{16, indexAbove, 4 * indexAbove} {
+		b.Run(fmt.Sprint(subs, "subs"), func(b *testing.B) {
+			h := newHub(b)
+			ctx := context.Background()
+			for range subs {
+				_, _ = h.Subscribe(ctx, "app", "ch", &countSink{})
+			}
+			s := &countSink{}
+			b.ResetTimer()
+			for range b.N {
+				_, _ = h.Subscribe(ctx, "app", "ch", s)
+				_, _, _ = h.Unsubscribe(ctx, "app", "ch", s)
+			}
+		})
 	}
 }

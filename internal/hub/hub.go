@@ -84,8 +84,10 @@ type space struct {
 }
 
 type channel struct {
-	mu    sync.RWMutex
-	subs  []Subscriber // a slice, not a map: fan-out iterates it per message
+	mu   sync.RWMutex
+	subs []Subscriber // a slice, not a map: fan-out iterates it per message
+	// index finds a subscriber's place in subs; nil while the channel is
+	// small enough to search (see indexAbove).
 	index map[Subscriber]int
 	// fanouts running now and when the last one ended (unix ns): a busy
 	// channel's broadcasts are queued for coalescing, not written inline
@@ -172,18 +174,17 @@ func (h *Hub) Subscribe(ctx context.Context, ns, name string, s Subscriber) (int
 	ch := sp.channels[name]
 	firstHere := ch == nil
 	if firstHere {
-		ch = &channel{index: map[Subscriber]int{}}
+		ch = &channel{}
 		sp.channels[name] = ch
 	}
 	ch.mu.Lock()
-	if _, dup := ch.index[s]; dup {
+	if _, dup := ch.find(s); dup {
 		ch.mu.Unlock()
 		sp.mu.Unlock()
 		il.Unlock()
 		return 0, ErrAlreadySubscribed
 	}
-	ch.index[s] = len(ch.subs)
-	ch.subs = append(ch.subs, s)
+	ch.add(s)
 	local := len(ch.subs)
 	ch.mu.Unlock()
 	sp.mu.Unlock()
@@ -219,14 +220,9 @@ func (h *Hub) Unsubscribe(ctx context.Context, ns, name string, s Subscriber) (i
 		return 0, false, nil
 	}
 	ch.mu.Lock()
-	i, ok := ch.index[s]
+	i, ok := ch.find(s)
 	if ok {
-		last := len(ch.subs) - 1
-		ch.subs[i] = ch.subs[last]
-		ch.index[ch.subs[i]] = i
-		ch.subs[last] = nil
-		ch.subs = ch.subs[:last]
-		delete(ch.index, s)
+		ch.remove(i)
 	}
 	local := len(ch.subs)
 	empty := local == 0

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"log/slog"
+	"os"
 	"runtime/debug"
 	"runtime/metrics"
 	"time"
@@ -109,4 +110,15 @@ func shouldTrim(allocated, live, held uint64) bool {
 	quiet := allocated < max(live/quietDivisor, quietFloor)
 	excess := held > live && held-live > max(live/excessDivisor, excessFloor)
 	return quiet && excess
+}
+
+// setGCPercent applies memory.gc_percent, unless GOGC is set in the
+// environment: an operator's GOGC wins, as the runtime's own knob. The
+// setting is the process's (there is one collector); Run sets it once.
+func setGCPercent(percent int, log *slog.Logger) {
+	if env := os.Getenv("GOGC"); env != "" {
+		log.Info("GOGC is set in the environment; memory.gc_percent is not applied", "GOGC", env)
+		return
+	}
+	debug.SetGCPercent(percent)
 }

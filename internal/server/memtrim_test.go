@@ -4,6 +4,7 @@ import (
 	"io"
 	"log/slog"
 	"runtime"
+	"runtime/debug"
 	"runtime/metrics"
 	"testing"
 )
@@ -51,5 +52,22 @@ func TestHeapTrimmerReturnsFreedPages(t *testing.T) {
 	}
 	if tr.tick() {
 		t.Fatal("trimmed again with nothing to return")
+	}
+}
+
+// TestGCPercentIsAppliedUnlessGOGCIsSet: memory.gc_percent sets the
+// collector's target, and an operator's GOGC environment variable wins.
+func TestGCPercentIsAppliedUnlessGOGCIsSet(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	t.Setenv("GOGC", "")
+	setGCPercent(37, log)
+	if got := debug.SetGCPercent(100); got != 37 {
+		t.Fatalf("GC percent %d after memory.gc_percent 37", got)
+	}
+	t.Setenv("GOGC", "80")
+	setGCPercent(37, log)
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Fatalf("GC percent %d: memory.gc_percent overrode GOGC", got)
 	}
 }

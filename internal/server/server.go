@@ -243,6 +243,7 @@ func (s *Server) Run(ctx context.Context) error {
 	defer stopWork()
 	go s.wheel.Run(runCtx)
 	go s.webhooks.Run(runCtx)
+	setGCPercent(s.cfg.Memory.GCPercent, s.log)
 	if s.trimmer != nil {
 		go s.trimmer.run(runCtx)
 	}

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"sync/atomic"
 
+	"github.com/switchboard-rt/switchboard/internal/connset"
 	"github.com/switchboard-rt/switchboard/internal/engine"
 	"github.com/switchboard-rt/switchboard/internal/protocol/damon/wire"
 	"github.com/switchboard-rt/switchboard/internal/transport"
@@ -73,6 +74,9 @@ type session struct {
 	subscribed bool   // to "global" and "direct:<id>"
 	group      string // hub channel of the current group, "" for none
 	probe      []byte // scratch for encodeEvent
+
+	// Its place in the front-end's connection set.
+	connset.Slot
 }
 
 func (s *Server) newSession(c transport.Conn, tcp bool) transport.Handler {

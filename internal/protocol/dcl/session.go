@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/switchboard-rt/switchboard/internal/connset"
 	"github.com/switchboard-rt/switchboard/internal/protocol/dcl/authchain"
 	"github.com/switchboard-rt/switchboard/internal/protocol/dcl/dclpb"
 	"github.com/switchboard-rt/switchboard/internal/timewheel"
@@ -63,6 +64,9 @@ type session struct {
 	closing  bool      // a close was queued: input is ignored
 	deadline time.Time // of the current handshake stage; zero when none
 	room     *room     // set when joined
+
+	// Its place in the front-end's connection set.
+	connset.Slot
 }
 
 func (s *Server) newSession(c transport.Conn, roomID, peerID string) *session {

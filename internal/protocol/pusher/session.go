@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/switchboard-rt/switchboard/internal/connset"
 	"github.com/switchboard-rt/switchboard/internal/timewheel"
 	"github.com/switchboard-rt/switchboard/internal/transport"
 )
@@ -41,6 +42,9 @@ type session struct {
 
 	closed   bool // under mu
 	pingSent bool // wheel goroutine only
+
+	// Its place in the front-end's connection set.
+	connset.Slot
 }
 
 type subscription struct {

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/switchboard-rt/switchboard/internal/connset"
 	"github.com/switchboard-rt/switchboard/internal/hub"
 	"github.com/switchboard-rt/switchboard/internal/protocol/talo/store"
 	"github.com/switchboard-rt/switchboard/internal/transport"
@@ -55,6 +56,9 @@ type sockConn struct {
 	// Rate-limit window, touched only by the reader goroutine.
 	windowStart time.Time
 	windowCount int
+
+	// Its place in the front-end's connection set.
+	connset.Slot
 }
 
 // Deliver implements hub.Subscriber.
