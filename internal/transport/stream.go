@@ -30,6 +30,9 @@ type StreamServer struct {
 	initOnce sync.Once
 	opts     Options
 	conns    sync.WaitGroup
+	// bufs lends read buffers only while the kernel has bytes for them
+	// (streamread.go): an idle connection holds none.
+	bufs sync.Pool
 }
 
 func (s *StreamServer) init() {
@@ -41,6 +44,8 @@ func (s *StreamServer) init() {
 		if s.ReadBufferBytes <= 0 {
 			s.ReadBufferBytes = 4096
 		}
+		size := s.ReadBufferBytes
+		s.bufs.New = func() any { b := make([]byte, size); return &b }
 	})
 }
 
@@ -114,6 +119,28 @@ func (c *streamConn) frame(hdr []byte, m *Message) ([]byte, []byte) {
 
 func (c *streamConn) rawConn() syscall.RawConn { return c.rc }
 
+// received hands the handler what one read brought.
+func (c *streamConn) received(p []byte) {
+	c.lastRead.Store(time.Now().UnixNano())
+	c.srv.opts.Observer.MessageIn(len(p))
+	c.handler.HandleMessage(p, true)
+}
+
+// readOwned reads into a buffer of the connection's own, for a socket
+// without a RawConn (TLS): until the socket fails or closes.
+func (c *streamConn) readOwned() error {
+	buf := make([]byte, c.srv.ReadBufferBytes)
+	for {
+		n, err := c.nc.Read(buf)
+		if n > 0 {
+			c.received(buf[:n])
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
 func (c *streamConn) closeWritten() { _ = c.nc.Close() }
 
 // wakeReader implements framer: a stream's reader is always blocked on the
@@ -122,19 +149,11 @@ func (c *streamConn) wakeReader() {}
 
 func (c *streamConn) readLoop() {
 	defer c.srv.conns.Done()
-	buf := make([]byte, c.srv.ReadBufferBytes)
 	var err error
-	for {
-		var n int
-		n, err = c.nc.Read(buf)
-		if n > 0 {
-			c.lastRead.Store(time.Now().UnixNano())
-			c.srv.opts.Observer.MessageIn(n)
-			c.handler.HandleMessage(buf[:n], true)
-		}
-		if err != nil {
-			break
-		}
+	if c.rc != nil {
+		err = c.readPooled()
+	} else {
+		err = c.readOwned()
 	}
 	c.out.waitClose(c.srv.opts.CloseTimeout)
 	_ = c.nc.Close()
