@@ -41,14 +41,6 @@ type Publication struct {
 	// ExcludeConn is the key of one connection that must not receive it
 	// (the sender of a client event, or the socket_id a REST call names).
 	ExcludeConn string
-	// Queued: this node's recipients get it through their writer
-	// goroutines (transport.Message.Queue) instead of a write(2) each made
-	// by the delivering goroutine. For publishers that must not wait for
-	// the writes: an HTTP API request answers once Publish returns, and
-	// with inline writes a busy API at the edge of one core fell behind
-	// its schedule (docs/performance.md, "Third round"). Local to a node:
-	// engines do not carry it.
-	Queued bool
 }
 
 // Member is one user in a presence channel.

@@ -66,8 +66,7 @@ func (s *queueSink) Terminate() {}
 
 // TestBusyChannelBroadcastsAreQueued: a broadcast right behind another one
 // on the same channel is marked Queue (its recipients' writers coalesce);
-// one after a quiet spell is not (written inline), unless its publication
-// asks for the queue (the HTTP API's).
+// one after a quiet spell is not (written inline).
 func TestBusyChannelBroadcastsAreQueued(t *testing.T) {
 	h := newHub(t)
 	s := &queueSink{}
@@ -79,13 +78,9 @@ func TestBusyChannelBroadcastsAreQueued(t *testing.T) {
 	h.DeliverLocal(p) // right behind it: busy
 	time.Sleep(3 * time.Duration(busyGap))
 	h.DeliverLocal(p) // after a quiet spell
-	time.Sleep(3 * time.Duration(busyGap))
-	q := p
-	q.Queued = true
-	h.DeliverLocal(q) // quiet, but its publisher asked for the queue
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if want := []bool{false, true, false, true}; !slices.Equal(s.queued, want) {
+	if want := []bool{false, true, false}; !slices.Equal(s.queued, want) {
 		t.Fatalf("queued marks %v, want %v", s.queued, want)
 	}
 }

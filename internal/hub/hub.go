@@ -297,9 +297,6 @@ func (h *Hub) DeliverLocal(p engine.Publication) {
 	if p.Binary {
 		m = transport.Binary(p.Payload)
 	}
-	if p.Queued {
-		m.Queue()
-	}
 	h.obs.Delivered(p.Namespace, deliverAll(ch, m, exclude))
 }
 

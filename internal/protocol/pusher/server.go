@@ -256,10 +256,8 @@ func (s *Server) Trigger(ctx context.Context, app *App, ev TriggerEvent) error {
 				return err
 			}
 		}
-		// Queued: the HTTP API answers after this returns, so the
-		// recipients' writer goroutines do the writes (engine.Publication).
 		if err := s.opts.Hub.Publish(ctx, engine.Publication{
-			Namespace: app.ID, Channel: ch, Payload: payload, ExcludeConn: ev.SocketID, Queued: true,
+			Namespace: app.ID, Channel: ch, Payload: payload, ExcludeConn: ev.SocketID,
 		}); err != nil {
 			return err
 		}
