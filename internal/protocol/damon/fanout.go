@@ -81,8 +81,10 @@ func (ss *session) encodeEvent(env *wire.Envelope) ([]byte, error) {
 }
 
 // Deliver implements hub.Subscriber; see the comment at the top of the file.
-// It runs on the publisher's goroutine with a hub lock read-held, so it
-// only copies and queues.
+// It runs on the publisher's goroutine, so it only copies and sends (a
+// send never blocks). The copy keeps the broadcast's Queue mark: a busy
+// group's events then coalesce in the writer goroutine as any broadcast's
+// do, instead of one write(2) each.
 func (ss *session) Deliver(m *transport.Message) {
 	p := m.Payload
 	if len(p) == 0 {
@@ -104,7 +106,11 @@ func (ss *session) Deliver(m *transport.Message) {
 	copy(out, doc)
 	id := newUUID()
 	copy(out[at:], id[:])
-	_ = ss.conn.Send(transport.Text(out))
+	own := transport.Text(out)
+	if m.Queued() {
+		own.Queue()
+	}
+	_ = ss.conn.Send(own)
 }
 
 // uuids: wire.UUIDGenerator is not safe for concurrent use and Deliver runs
