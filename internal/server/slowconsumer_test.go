@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -86,6 +87,7 @@ pusher: {apps: [{id: app-id, key: app-key, secret: app-secret}]}
 		err error
 	}
 	got := make(chan result, 1)
+	var read atomic.Int64 // events the reading subscriber has taken
 	go func() {
 		// Read every event until "done"; each must be the next in order.
 		n := 0
@@ -110,19 +112,29 @@ pusher: {apps: [{id: app-id, key: app-key, secret: app-secret}]}
 				return
 			}
 			n++
+			read.Store(int64(n))
 		}
 	}()
 
 	const series = `switchboard_slow_consumer_disconnects_total{app="app-id",protocol="pusher"}`
 	data := strings.Repeat("x", 9000)
 	sent := 0
+	// Five events (45 kB, under the 64 kB queue) at a time, each batch
+	// read by the reading subscriber before the next: on a loaded machine
+	// (make test runs every package at once, under -race) it must not fall
+	// behind by a whole queue and be closed as well.
 	for metric(t, addr, series) != "1" {
 		if sent >= 2000 {
-			t.Fatalf("%d events of 9 kB and the slow reader was not disconnected", sent)
+			t.Fatalf("%d events of 9 kB and the slow reader was not disconnected (disconnects: %q)", sent, metric(t, addr, series))
 		}
-		for range 20 {
+		for range 5 {
 			trigger(t, addr, "news", "e"+strconv.Itoa(sent), data)
 			sent++
+		}
+		for deadline := time.Now().Add(30 * time.Second); read.Load() < int64(sent); time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("the reading subscriber took %d of %d events in 30 s", read.Load(), sent)
+			}
 		}
 	}
 	t.Logf("disconnected after %d events", sent)
