@@ -24,6 +24,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
+import { freePort } from './ports.mjs';
 
 /** Heartbeat and node timeout of test clusters: a node silent 2 s is reaped. */
 export const HEARTBEAT = '200ms';
@@ -31,18 +32,7 @@ export const NODE_TIMEOUT = '2000ms';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-/** A free TCP port on 127.0.0.1 (bind port 0, read it, release it). */
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.unref();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 /** A private redis-server on a free loopback port, without persistence. */
 export async function startRedis(attempt = 1) {
@@ -187,35 +177,42 @@ export async function startNode(bin, config, dir, port, env = {}) {
  * n nodes of one cluster on engine. config(i, cluster, port) returns node
  * i's whole config (cluster: its cluster section; port: its free HTTP
  * port). Nodes start in parallel: a NATS node is ready only once a quorum
- * of its peers is up. A node that loses its probed port to another process
- * is started again on a new one.
+ * of its peers is up. A node that loses its probed HTTP port to another
+ * process is started again on a new one; on NATS, where a lost route port
+ * is in every node's config, the whole cluster starts again on new ports.
  */
 export async function startCluster({ bin, engine, n = 3, config, dir, env }) {
   dir = path.resolve(dir);
   fs.mkdirSync(dir, { recursive: true });
-  const { redis, sections } = await clusterSections(engine, n, dir);
-  const started = [];
-  const startOne = async (i) => {
-    for (let attempt = 1; ; attempt++) {
-      const port = await freePort();
-      try {
-        const node = await startNode(bin, config(i, sections[i], port), path.join(dir, `node${i}-${attempt}`), port, env);
-        started.push(node);
-        return node;
-      } catch (e) {
-        if (attempt < 3 && /address already in use/i.test(e.message)) continue;
-        throw e;
+  for (let round = 1; ; round++) {
+    // A new round gets new store directories: the failed one left state.
+    const tag = round === 1 ? '' : `-r${round}`;
+    const { redis, sections } = await clusterSections(engine, n, round === 1 ? dir : path.join(dir, `retry${round}`));
+    const startOne = async (i) => {
+      for (let attempt = 1; ; attempt++) {
+        const port = await freePort();
+        try {
+          return await startNode(bin, config(i, sections[i], port), path.join(dir, `node${i}${tag}-${attempt}`), port, env);
+        } catch (e) {
+          if (attempt < 3 && engine !== 'nats' && /address already in use/i.test(e.message)) continue;
+          throw e;
+        }
       }
-    }
-  };
-  let nodes;
-  try {
-    nodes = await Promise.all(sections.map((_, i) => startOne(i)));
-  } catch (e) {
-    await Promise.all(started.map((s) => s.stop('SIGKILL')));
+    };
+    // allSettled: a node still starting when another fails must be
+    // stopped too, not left running.
+    const results = await Promise.allSettled(sections.map((_, i) => startOne(i)));
+    const failed = results.find((r) => r.status === 'rejected');
+    if (!failed) return clusterHandle(engine, results.map((r) => r.value), redis);
+    await Promise.all(results.filter((r) => r.status === 'fulfilled').map((r) => r.value.stop('SIGKILL')));
     await redis?.stop();
-    throw e;
+    const portLost = results.some((r) => r.status === 'rejected' && /address already in use/i.test(r.reason.message));
+    if (round < 3 && engine === 'nats' && portLost) continue;
+    throw failed.reason;
   }
+}
+
+function clusterHandle(engine, nodes, redis) {
   return {
     engine,
     nodes,

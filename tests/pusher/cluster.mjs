@@ -74,7 +74,7 @@ function redisPid(port) {
  * harness config cfg (apps, pusher, limits...). Resolves once every node's
  * /readyz answers 200 (on NATS: once the state store has its quorum).
  */
-export async function startCluster(engine, cfg = {}, n = 3) {
+export async function startCluster(engine, cfg = {}, n = 3, attempt = 1) {
   const id = uid('c');
   let redis;
   const base = { engine, heartbeat: HEARTBEAT, node_timeout: `${NODE_TIMEOUT_MS}ms` };
@@ -94,7 +94,18 @@ export async function startCluster(engine, cfg = {}, n = 3) {
     throw new Error(`unknown engine ${engine}`);
   }
   // In parallel: a NATS node is ready only once a quorum of its peers is up.
-  const nodes = await Promise.all(perNode.map((cluster) => startServer({ ...cfg, cluster })));
+  // If one fails (another process took one of its ports between our probe
+  // and its bind: the harness retries a node's HTTP port, but a route port
+  // is in every node's config), the whole cluster starts again on new ports.
+  const started = await Promise.allSettled(perNode.map((cluster) => startServer({ ...cfg, cluster })));
+  const failed = started.find((r) => r.status === 'rejected');
+  if (failed) {
+    await Promise.all(started.filter((r) => r.status === 'fulfilled').map((r) => r.value.stop('SIGKILL')));
+    await redis?.stop();
+    if (attempt < 3) return startCluster(engine, cfg, n, attempt + 1);
+    throw failed.reason;
+  }
+  const nodes = started.map((r) => r.value);
   return {
     engine,
     nodes,

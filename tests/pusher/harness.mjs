@@ -14,12 +14,12 @@ import { spawn, execFile } from 'node:child_process';
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 import WebSocket from 'ws';
+import { freePort } from '../ports.mjs';
 
 const require = createRequire(import.meta.url);
 export const PusherJS = require('pusher-js');
@@ -93,18 +93,8 @@ export function serverBinary() {
   return binaryPromise;
 }
 
-/** A free TCP port on 127.0.0.1 (bind port 0, read it, release it). */
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.unref();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
+// The test files import freePort from here with the rest of the harness.
+export { freePort };
 
 // ---------------------------------------------------------------- servers
 
@@ -201,8 +191,9 @@ export async function startServer(cfg = {}) {
       return await startServerOnce(cfg);
     } catch (e) {
       // Another process may have taken the free port between our probe and
-      // the server's bind; try a new port.
-      if (attempt < 3 && /address already in use/i.test(e.message)) continue;
+      // the server's bind; try a new port. An embedded NATS node's route
+      // port is in its peers' configs too: its cluster starts again instead.
+      if (attempt < 3 && !cfg.cluster?.nats?.embedded && /address already in use/i.test(e.message)) continue;
       throw e;
     }
   }

@@ -19,11 +19,11 @@
 import { spawn, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after } from 'node:test';
 import WebSocket from 'ws';
+import { freePort } from '../ports.mjs';
 
 /** Upper bounds on waits are multiplied by this (busy 2-core machines). */
 export const SCALE = Number(process.env.TALO_TIMEOUT_SCALE || 1);
@@ -41,16 +41,6 @@ export function normalize(text) {
   return text.replace(ISO, '"<T>"');
 }
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 // Registered at load (not in a before hook, where after() would bind to
 // the hook): every server this file started stops when the file ends.

@@ -301,13 +301,21 @@ func (e *Engine) Interest(ctx context.Context, ns, channel string, on bool) erro
 		e.mu.Lock()
 		in.sub = sub
 		e.mu.Unlock()
+		// nats.go refuses to flush on a context without a deadline, and
+		// the caller's may have none (a Pusher session's lasts as long as
+		// its connection): until this bound was added, every Pusher
+		// subscribe skipped the flush and the barrier below, and a
+		// publish on another node right after subscription_succeeded
+		// could be lost (seen in CI).
+		fctx, cancel := context.WithTimeout(ctx, interestFlushTimeout)
+		defer cancel()
 		// While reconnecting the flush fails, but nats.go replays the
 		// subscription on reconnect: nothing to retry here.
-		if err := e.data.FlushWithContext(ctx); err != nil {
+		if err := e.data.FlushWithContext(fctx); err != nil {
 			e.log.Debug("interest flush", "subject", subj, "err", err)
 			return nil
 		}
-		e.interestBarrier(ctx)
+		e.interestBarrier(fctx)
 		return nil
 	}
 	if in == nil {
@@ -327,49 +335,6 @@ func (e *Engine) Interest(ctx context.Context, ns, channel string, on bool) erro
 	}
 	return nil
 }
-
-// interestBarrier returns once every other live node has answered a ping
-// sent after our subscription. A flush only proves that our own server
-// has the subscription; the other servers learn it over their routes
-// ~1-3 ms later, and a publish there in between would be lost. The ping
-// travels the same route connection after the subscription's
-// announcement, so each reply proves that the replying node's server
-// routes the channel to us. Bounded: a dead node that is not yet reaped
-// never answers.
-func (e *Engine) interestBarrier(ctx context.Context) {
-	me := e.NodeID()
-	e.hb.mu.Lock()
-	peers := len(e.hb.seen)
-	if _, ok := e.hb.seen[me]; ok {
-		peers--
-	}
-	e.hb.mu.Unlock()
-	if peers <= 0 {
-		return
-	}
-	inbox := e.data.NewRespInbox()
-	sub, err := e.data.SubscribeSync(inbox)
-	if err != nil {
-		return
-	}
-	defer func() { _ = sub.Unsubscribe() }()
-	if err := e.data.PublishRequest(pingSubject, inbox, nil); err != nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(ctx, barrierTimeout)
-	defer cancel()
-	for range peers {
-		if _, err := sub.NextMsgWithContext(ctx); err != nil {
-			e.log.Debug("interest barrier incomplete", "peers", peers, "err", err)
-			return
-		}
-	}
-}
-
-// barrierTimeout bounds interestBarrier when a peer does not answer.
-const barrierTimeout = 500 * time.Millisecond
-
-func (e *Engine) onPing(m *nats.Msg) { _ = m.Respond(nil) }
 
 func (e *Engine) onData(m *nats.Msg) {
 	var env envelope
