@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gobwas/ws"
+
 	"github.com/switchboard-rt/switchboard/internal/wstest"
 )
 
@@ -169,5 +171,45 @@ func TestFailedInlineWriteEndsTheConnection(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("the handler never heard the close")
+	}
+}
+
+// TestPingOnAQuietConnectionIsWrittenInline: a keep-alive round pings
+// every connection; on a quiet one the ping must be in the socket when
+// Ping returns, with no writer goroutine started for it, and in order
+// with the data around it.
+func TestPingOnAQuietConnectionIsWrittenInline(t *testing.T) {
+	s := newWSServer(t, &Upgrader{Poller: newTestPoller(t)}, false)
+	c, _ := dialRaw(t, s.URL, "")
+	rec := <-s.conns
+	out := &rec.conn.(*wsConn).out
+	for i := range 3 {
+		if err := rec.conn.Send(Text(fmt.Appendf(nil, "before %d", i))); err != nil {
+			t.Fatal(err)
+		}
+		rec.conn.Ping()
+		out.mu.Lock()
+		writing, queued := out.writing, len(out.items)
+		out.mu.Unlock()
+		if writing || queued != 0 {
+			t.Fatalf("round %d: after Ping the writer role is taken (%v) with %d queued: not written inline", i, writing, queued)
+		}
+		if err := rec.conn.Send(Text(fmt.Appendf(nil, "after %d", i))); err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{fmt.Sprintf("text before %d", i), "ping", fmt.Sprintf("text after %d", i)} {
+			_ = c.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+			f, err := wstest.ReadFrame(c.br, wstest.MaxFrame)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := "ping"
+			if f.Header.OpCode != ws.OpPing {
+				got = "text " + string(f.Payload)
+			}
+			if got != want {
+				t.Fatalf("round %d: got %q, want %q", i, got, want)
+			}
+		}
 	}
 }

@@ -98,15 +98,8 @@ func (o *outbound) push(m *Message) error {
 		return ErrSlowConsumer
 	}
 	o.bytes += n
-	if !o.writing && len(o.items) == 0 && !m.queued {
-		if rw, ok := o.framer.(rawWriter); ok {
-			if rc := rw.rawConn(); rc != nil {
-				o.writing = true // the writer role, given back by writeInline
-				o.mu.Unlock()
-				o.writeInline(rc, m, n)
-				return nil
-			}
-		}
+	if !m.queued && o.tryInlineLocked(m, n) {
+		return nil
 	}
 	o.items = append(o.items, m)
 	o.startLocked()
@@ -114,15 +107,44 @@ func (o *outbound) push(m *Message) error {
 	return nil
 }
 
+// tryInlineLocked writes m (n bytes, already counted) from the caller's
+// goroutine when the queue is quiet and the socket allows it (inline.go).
+// It reports whether it did; then o.mu has been released.
+func (o *outbound) tryInlineLocked(m *Message, n int) bool {
+	if o.writing || len(o.items) > 0 {
+		return false
+	}
+	rw, ok := o.framer.(rawWriter)
+	if !ok {
+		return false
+	}
+	rc := rw.rawConn()
+	if rc == nil {
+		return false
+	}
+	o.writing = true // the writer role, given back by writeInline
+	o.mu.Unlock()
+	o.writeInline(rc, m, n)
+	return true
+}
+
 // pushPing queues the server's own ping. It is not held to the byte bound:
-// the server sends one per keep-alive interval, so it cannot pile up.
+// the server sends one per keep-alive interval, so it cannot pile up. A
+// quiet connection's ping is written inline like data: a keep-alive round
+// over every connection then starts no goroutines.
 func (o *outbound) pushPing(m *Message) {
 	o.mu.Lock()
-	if !o.closing && !o.dead {
-		o.items = append(o.items, m)
-		o.bytes += cost(m)
-		o.startLocked()
+	if o.closing || o.dead {
+		o.mu.Unlock()
+		return
 	}
+	n := cost(m)
+	o.bytes += n
+	if o.tryInlineLocked(m, n) {
+		return
+	}
+	o.items = append(o.items, m)
+	o.startLocked()
 	o.mu.Unlock()
 }
 

@@ -194,7 +194,7 @@ func (ss *session) onTimer() {
 			ss.conn.Ping()
 			ss.timer.Reset(min(every, idleTimeout-idle))
 		default:
-			ss.timer.Reset(every - idle)
+			ss.timer.Reset(timewheel.Spread(every) - idle) // not all at once after a storm
 		}
 		ss.mu.Unlock()
 	default:
@@ -330,7 +330,7 @@ func (ss *session) verify(pkt *dclpb.WsPacket) {
 	}
 	ss.mu.Lock()
 	if ss.stage == stageJoined && !ss.closing {
-		ss.timer.Reset(s.opts.IdleTimeout / 3)
+		ss.timer.Reset(timewheel.Spread(s.opts.IdleTimeout / 3))
 	}
 	ss.mu.Unlock()
 }

@@ -75,7 +75,7 @@ func (s *Server) newSession(app *App, c transport.Conn) *session {
 	ss.send(newEvent("pusher:connection_established").dataString(data).bytes())
 
 	ss.liveness = s.opts.Wheel.NewTimer(ss.checkLiveness)
-	ss.liveness.Reset(s.opts.ActivityTimeout)
+	ss.liveness.Reset(timewheel.Spread(s.opts.ActivityTimeout))
 	if app.UserAuthentication {
 		ss.authWait = s.opts.Wheel.Schedule(app.AuthTimeout, ss.checkAuthenticated)
 	}
@@ -178,8 +178,10 @@ var (
 	pingMessage = newEvent("pusher:ping").dataString("{}").bytes()
 )
 
-// checkLiveness runs on the wheel: after activity_timeout of silence the
-// server sends pusher:ping; after pong_timeout more it closes with 4201.
+// checkLiveness runs on the wheel: after activity_timeout of silence (up
+// to an eighth more, so that connections made together are not pinged
+// together: timewheel.Spread) the server sends pusher:ping; after
+// pong_timeout more it closes with 4201.
 func (ss *session) checkLiveness() {
 	now := time.Now()
 	last := ss.conn.LastRead()
@@ -194,7 +196,7 @@ func (ss *session) checkLiveness() {
 		}
 	}
 	if idle := now.Sub(last); idle < timeout {
-		ss.liveness.Reset(timeout - idle)
+		ss.liveness.Reset(timewheel.Spread(timeout) - idle)
 		return
 	}
 	ss.send(pingMessage)
