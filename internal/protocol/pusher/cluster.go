@@ -2,6 +2,7 @@ package pusher
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/switchboard-rt/switchboard/internal/engine"
@@ -58,12 +59,81 @@ func (ss *session) Reconnect() {
 // channel_occupied sent is matched by at most one channel_vacated, whoever
 // saw what.
 
+//
+// The vacating node decides (its store call says the channel emptied)
+// before it can write its marker, so a re-occupy on another node in
+// between would find no marker and send channel_occupied while the
+// vacate is still held: two occupied in a row once the hold ends (seen in
+// the rolling-restart test, for member_added). So a leave that may vacate
+// is announced first (announceLeave, before the store call), and an
+// occupy that finds no marker waits while an announcement stands: the
+// marker, if the leave vacated, is written before the announcement goes.
+
 // heldMarkerTTL outlives any hold; a marker left by a node that died
 // before its hold ended expires.
 const heldMarkerTTL = time.Minute
 
+// leaveAnnouncementTTL bounds how long an occupy waits on an announced
+// leave (whose node may have died half-way); the leave's own store calls
+// time out after 2 s each.
+const leaveAnnouncementTTL = 5 * time.Second
+
 func heldKey(held, channel, user string) string {
 	return "webhook-held\x00" + held + "\x00" + channel + "\x00" + user
+}
+
+// noWithdraw is announceLeave's result where nothing was announced.
+func noWithdraw() {}
+
+func leavingKey(held, channel, user string) string {
+	return "webhook-leaving\x00" + held + "\x00" + channel + "\x00" + user
+}
+
+// announceLeave, in a cluster with the app's webhooks on, announces a
+// leave that may end in held (channel_vacated or member_removed), before
+// the store call that decides it. The returned func withdraws the
+// announcement; call it after the held event, if any, was emitted (its
+// marker written). Two nodes leaving the same channel at once share the
+// key, and the first to finish withdraws it for both: that narrower race
+// is left.
+func (s *Server) announceLeave(app *App, held, channel, user string) (withdraw func()) {
+	kv := s.opts.ClusterWebhooks
+	if kv == nil || !s.webhooksOn(app) || strings.HasPrefix(channel, "#") {
+		return noWithdraw
+	}
+	key := leavingKey(held, channel, user)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := kv.KVSet(ctx, app.ID, key, []byte("1"), leaveAnnouncementTTL); err != nil {
+		s.log.Warn("cluster webhook announcement", "app", app.ID, "event", held, "channel", channel, "err", err)
+	}
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = kv.KVDelete(ctx, app.ID, key)
+	}
+}
+
+// takeHeld takes the marker of a held event matching an occupy, waiting
+// while a leave that may still write it is announced. It reports whether
+// it took one. The announcement is read before each take: the leaving
+// node writes its marker before it withdraws, so a take after a read that
+// found no announcement sees any marker that leave wrote.
+func takeHeld(kv engine.KV, appID, held, channel, user string) bool {
+	deadline := time.Now().Add(leaveAnnouncementTTL)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_, pending, gerr := kv.KVGet(ctx, appID, leavingKey(held, channel, user))
+		_, taken, terr := kv.KVTake(ctx, appID, heldKey(held, channel, user))
+		cancel()
+		if terr == nil && taken {
+			return true
+		}
+		if gerr != nil || terr != nil || !pending || time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // clusterWebhook applies the cluster pairing to ev and reports whether to
@@ -78,10 +148,10 @@ func (s *Server) clusterWebhook(app *App, ev webhook.Event) bool {
 	default:
 		return true // client events and the rest: no pairing, no store call
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
 	switch ev.Name {
 	case "channel_vacated", "member_removed":
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
 		if err := kv.KVSet(ctx, app.ID, heldKey(ev.Name, ev.Channel, ev.UserID), []byte("1"), heldMarkerTTL); err != nil {
 			s.log.Warn("cluster webhook marker", "app", app.ID, "event", ev.Name, "channel", ev.Channel, "err", err)
 		}
@@ -90,8 +160,7 @@ func (s *Server) clusterWebhook(app *App, ev webhook.Event) bool {
 		if ev.Name == "member_added" {
 			held = "member_removed"
 		}
-		_, taken, err := kv.KVTake(ctx, app.ID, heldKey(held, ev.Channel, ev.UserID))
-		if err == nil && taken {
+		if takeHeld(kv, app.ID, held, ev.Channel, ev.UserID) {
 			return false // a node still holds the matching vacate: both go
 		}
 	}

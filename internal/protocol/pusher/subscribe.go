@@ -388,6 +388,13 @@ func (ss *session) unsubscribe(env Envelope) {
 // user's last connection, channel_vacated when the channel emptied.
 func (ss *session) leave(ctx context.Context, sub *subscription) {
 	h, app := ss.srv.opts.Hub, ss.app
+	// Only this node's last subscriber can vacate the channel here; a
+	// leave that may is announced to the cluster's webhook pairing first
+	// (cluster.go).
+	withdrawVacate := noWithdraw
+	if h.LocalSubscribers(app.ID, sub.name) <= 1 {
+		withdrawVacate = ss.srv.announceLeave(app, "channel_vacated", sub.name, "")
+	}
 	total, was, err := h.Unsubscribe(ctx, app.ID, sub.name, ss)
 	if err != nil {
 		ss.srv.log.Error("unsubscribe", "app", app.ID, "channel", sub.name, "err", err)
@@ -396,16 +403,19 @@ func (ss *session) leave(ctx context.Context, sub *subscription) {
 		app.Metrics.Subscriptions.Dec()
 	}
 	if sub.member != "" {
+		withdraw := ss.srv.announceLeave(app, "member_removed", sub.name, sub.member)
 		last, err := h.PresenceLeave(ctx, app.ID, sub.name, ss.id, sub.member)
 		if err == nil && last {
 			removed := memberRemoved(sub.name, sub.member)
 			_ = h.Publish(ctx, engine.Publication{Namespace: app.ID, Channel: sub.name, Payload: removed})
 			ss.srv.emitWebhook(app, webhook.Event{Name: "member_removed", Channel: sub.name, UserID: sub.member})
 		}
+		withdraw()
 	}
 	if was && total == 0 {
 		ss.srv.emitWebhook(app, webhook.Event{Name: "channel_vacated", Channel: sub.name})
 	}
+	withdrawVacate()
 	if was {
 		ss.subscriptionCountChanged(sub.name, sub.kind, total)
 	}
