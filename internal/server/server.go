@@ -193,7 +193,7 @@ func notFound(w http.ResponseWriter, _ *http.Request) {
 // Listen binds the configured address (so a caller can learn the port
 // before Run, e.g. with ":0" in tests).
 func (s *Server) Listen() (net.Addr, error) {
-	ln, err := net.Listen("tcp", s.cfg.Listen)
+	ln, err := transport.Listen(context.Background(), s.cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("listen %s: %w", s.cfg.Listen, err)
 	}

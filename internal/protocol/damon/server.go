@@ -224,7 +224,7 @@ func (s *Server) Start(ctx context.Context) error {
 	s.started = true
 	s.mu.Unlock()
 	if s.opts.Listen != "" {
-		ln, err := net.Listen("tcp", s.opts.Listen)
+		ln, err := transport.Listen(ctx, s.opts.Listen)
 		if err != nil {
 			return fmt.Errorf("damon: listen %s: %w", s.opts.Listen, err)
 		}

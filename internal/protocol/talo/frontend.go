@@ -9,6 +9,7 @@ import (
 	"net/http"
 
 	"github.com/switchboard-rt/switchboard/internal/frontend"
+	"github.com/switchboard-rt/switchboard/internal/transport"
 )
 
 var _ frontend.FrontEnd = (*Server)(nil)
@@ -42,7 +43,7 @@ func (s *Server) Mount(mux *http.ServeMux) error {
 // stale-presence sweep until ctx ends.
 func (s *Server) Start(ctx context.Context) error {
 	if s.opts.SocketListen != "" {
-		ln, err := net.Listen("tcp", s.opts.SocketListen)
+		ln, err := transport.Listen(ctx, s.opts.SocketListen)
 		if err != nil {
 			return fmt.Errorf("talo.socket_listen %s: %w", s.opts.SocketListen, err)
 		}
