@@ -80,19 +80,31 @@ type rawWriter interface {
 	rawConn() syscall.RawConn
 }
 
-// writeInline writes m, whose n bytes are already counted in o.bytes, from
-// the caller's goroutine. The caller has set o.writing (it holds the writer
-// role: nobody else writes to the socket until it is given back) and
-// released o.mu.
-func (o *outbound) writeInline(rc syscall.RawConn, m *Message, n int) {
+// writeInline writes held's raw bytes (nil for none) and then m (nil for
+// none), n bytes between them, already counted in o.bytes, from the
+// caller's goroutine in one write(2). The caller has set o.writing (it
+// holds the writer role: nobody else writes to the socket until it is
+// given back) and released o.mu.
+func (o *outbound) writeInline(rc syscall.RawConn, held, m *Message, n int) {
 	w := inlineWrites.Get().(*inlineWrite)
-	hdr, body := o.framer.frame(w.buf[:0], m)
-	if len(hdr)+len(body) > inlineMaxBytes {
-		inlineWrites.Put(w)
-		o.handOff(m, n)
-		return
+	buf := w.buf[:0]
+	if held != nil {
+		buf = append(buf, held.Payload...)
 	}
-	w.buf = append(hdr, body...)
+	if m != nil {
+		hdr, body := o.framer.frame(buf, m)
+		if len(hdr)+len(body) > inlineMaxBytes {
+			inlineWrites.Put(w)
+			if held != nil {
+				o.handOff(n, held, m)
+			} else {
+				o.handOff(n, m)
+			}
+			return
+		}
+		buf = append(hdr, body...)
+	}
+	w.buf = buf
 	w.n, w.err = 0, nil
 	err := rc.Write(w.fn)
 	if errors.Is(err, os.ErrDeadlineExceeded) {
@@ -123,7 +135,7 @@ func (o *outbound) writeInline(rc syscall.RawConn, m *Message, n int) {
 	if rest != nil {
 		// The socket is full: the writer goroutine sends the rest once
 		// there is room, ahead of anything queued meanwhile.
-		o.handOff(&Message{Payload: rest, kind: kindRaw}, n)
+		o.handOff(n, &Message{Payload: rest, kind: kindRaw})
 		return
 	}
 	o.mu.Lock()
@@ -136,10 +148,10 @@ func (o *outbound) writeInline(rc syscall.RawConn, m *Message, n int) {
 	o.mu.Unlock()
 }
 
-// handOff gives the writer role to a new writer goroutine with m at the
-// head of the queue. n is what the pushed message counted in o.bytes; m
-// (the message itself, or the unwritten tail of it) counts cost(m) from now.
-func (o *outbound) handOff(m *Message, n int) {
+// handOff gives the writer role to a new writer goroutine with ms at the
+// head of the queue, in order. n is what they counted in o.bytes until now;
+// from now each counts its cost.
+func (o *outbound) handOff(n int, ms ...*Message) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.dead {
@@ -147,12 +159,15 @@ func (o *outbound) handOff(m *Message, n int) {
 		o.writing = false
 		return
 	}
-	o.bytes += cost(m) - n
-	o.items = append(o.items, nil)
-	copy(o.items[1:], o.items)
-	o.items[0] = m
+	o.bytes -= n
+	for _, m := range ms {
+		o.bytes += cost(m)
+	}
+	o.items = append(o.items, ms...)
+	copy(o.items[len(ms):], o.items)
+	copy(o.items, ms)
 	if o.pongAt >= 0 {
-		o.pongAt++
+		o.pongAt += int32(len(ms))
 	}
 	go o.writeLoop()
 }

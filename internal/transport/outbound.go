@@ -107,12 +107,19 @@ func (o *outbound) push(m *Message) error {
 	return nil
 }
 
-// tryInlineLocked writes m (n bytes, already counted) from the caller's
-// goroutine when the queue is quiet and the socket allows it (inline.go).
-// It reports whether it did; then o.mu has been released.
+// tryInlineLocked writes m (n bytes, already counted; nil for none) from
+// the caller's goroutine when the queue is quiet and the socket allows it
+// (inline.go), together with the bytes hold left at the head of the
+// queue. It reports whether it did; then o.mu has been released.
 func (o *outbound) tryInlineLocked(m *Message, n int) bool {
-	if o.writing || len(o.items) > 0 {
+	if o.writing {
 		return false
+	}
+	// With nobody writing, the queue is empty or holds just what hold put
+	// there: every other push starts the writer.
+	var held *Message
+	if len(o.items) > 0 {
+		held = o.items[0]
 	}
 	rw, ok := o.framer.(rawWriter)
 	if !ok {
@@ -122,10 +129,37 @@ func (o *outbound) tryInlineLocked(m *Message, n int) bool {
 	if rc == nil {
 		return false
 	}
+	if held != nil {
+		o.items = nil // the connection keeps no slice for it
+		n += len(held.Payload)
+	}
 	o.writing = true // the writer role, given back by writeInline
 	o.mu.Unlock()
-	o.writeInline(rc, m, n)
+	o.writeInline(rc, held, m, n)
 	return true
+}
+
+// hold queues p, raw bytes (the handshake's response), to go out in one
+// write with the first message pushed, without starting a writer:
+// flushHeld sends it alone if nothing was pushed meanwhile.
+func (o *outbound) hold(p []byte) {
+	o.mu.Lock()
+	o.items = append(o.items, &Message{Payload: p, kind: kindRaw})
+	o.bytes += len(p)
+	o.mu.Unlock()
+}
+
+// flushHeld writes what hold queued, if no push took it along.
+func (o *outbound) flushHeld() {
+	o.mu.Lock()
+	if o.writing || o.dead || len(o.items) == 0 {
+		o.mu.Unlock()
+		return
+	}
+	if !o.tryInlineLocked(nil, 0) {
+		o.startLocked()
+		o.mu.Unlock()
+	}
 }
 
 // pushPing queues the server's own ping. It is not held to the byte bound:

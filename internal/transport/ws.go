@@ -92,9 +92,14 @@ func (u *Upgrader) Upgrade(w http.ResponseWriter, r *http.Request, obs Observer,
 	if u.Compression {
 		hu.Negotiate = neg.negotiate
 	}
-	nc, rw, _, err := hu.Upgrade(r, w)
+	held := getHeldResponse(w)
+	defer held.release()
+	nc, rw, _, err := hu.Upgrade(r, held)
 	if err != nil {
 		if nc != nil {
+			// The refusal (400 and its reason) is in held, not yet sent.
+			_ = nc.SetWriteDeadline(time.Now().Add(time.Second))
+			_, _ = nc.Write(held.buf)
 			_ = nc.Close()
 		}
 		return err
@@ -117,7 +122,9 @@ func (u *Upgrader) Upgrade(w http.ResponseWriter, r *http.Request, obs Observer,
 	}
 	c.lastRead.Store(time.Now().UnixNano())
 	c.lastGap = math.MaxInt64
+	c.out.hold(held.response()) // sent with the first frame (handshake.go)
 	c.handler = newHandler(c)
+	c.out.flushHeld()
 	go c.readLoop()
 	return nil
 }
