@@ -62,11 +62,17 @@ func newWSServer(t *testing.T, up *Upgrader, echo bool) *wsServer {
 	}
 	s := &wsServer{up: up, conns: make(chan *recorder, 64)}
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var rec *recorder
 		_ = up.Upgrade(w, r, nil, func(c Conn) Handler {
-			rec := &recorder{conn: c, closed: make(chan CloseInfo, 1), echo: echo}
-			s.conns <- rec
+			rec = &recorder{conn: c, closed: make(chan CloseInfo, 1), echo: echo}
 			return rec
 		})
+		// Handed over once Upgrade has returned: until then the upgrade
+		// itself may hold the writer role (its 101, handshake.go), and a
+		// test's first Send would be queued instead of written inline.
+		if rec != nil {
+			s.conns <- rec
+		}
 	}))
 	t.Cleanup(s.Close)
 	return s
