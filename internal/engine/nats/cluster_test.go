@@ -190,6 +190,24 @@ func embeddedOptions(parent *testing.T) func() (func(i int) Options, error) {
 	}
 }
 
+// startEmbeddedCluster starts three embedded nodes for one test.
+func startEmbeddedCluster(t *testing.T) *pending {
+	t.Helper()
+	opts, err := embeddedOptions(t)()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := startCluster(3, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func threeRecorders() []*enginetest.Recorder {
+	return []*enginetest.Recorder{enginetest.NewRecorder(), enginetest.NewRecorder(), enginetest.NewRecorder()}
+}
+
 // externalServer runs a plain nats-server (from the Go module) with
 // JetStream on a loopback port, as an operator's NATS would be.
 func externalServer(t *testing.T) string {
@@ -234,16 +252,7 @@ var _ engine.Engine = (*Engine)(nil)
 // time: the server expires values).
 func TestKVContract(t *testing.T) {
 	t.Parallel()
-	opts, err := embeddedOptions(t)()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := startCluster(3, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	locals := []*enginetest.Recorder{enginetest.NewRecorder(), enginetest.NewRecorder(), enginetest.NewRecorder()}
-	c := p.cluster(t, locals)
+	c := startEmbeddedCluster(t).cluster(t, threeRecorders())
 	kvs := make([]engine.KV, len(c.Engines))
 	for i, e := range c.Engines {
 		kvs[i] = e.(engine.KV)

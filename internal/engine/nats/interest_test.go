@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"testing"
 	"time"
-
-	"github.com/switchboard-rt/switchboard/internal/engine/enginetest"
 )
 
 // noDeadline is a caller's context without a deadline, as a Pusher
@@ -19,15 +17,8 @@ type noDeadline struct{ context.Context }
 // The caller's context has no deadline, which nats.go's flush refuses:
 // Interest used to skip its flush and barrier then.
 func TestInterestReachesEveryServerBeforeReturning(t *testing.T) {
-	opts, err := embeddedOptions(t)()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := startCluster(3, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.cluster(t, []*enginetest.Recorder{enginetest.NewRecorder(), enginetest.NewRecorder(), enginetest.NewRecorder()})
+	p := startEmbeddedCluster(t)
+	p.cluster(t, threeRecorders())
 	// The barrier waits for the peers this node has seen beat: wait until
 	// it has seen both.
 	sub := p.engines[2]

@@ -18,15 +18,8 @@ func TestLeaderCrashStall(t *testing.T) {
 	if os.Getenv("SB_NATS_STALL") == "" {
 		t.Skip("set SB_NATS_STALL=1 to measure")
 	}
-	opts, err := embeddedOptions(t)()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := startCluster(3, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	locals := []*enginetest.Recorder{enginetest.NewRecorder(), enginetest.NewRecorder(), enginetest.NewRecorder()}
+	p := startEmbeddedCluster(t)
+	locals := threeRecorders()
 	p.cluster(t, locals)
 	ctx := context.Background()
 	st, err := p.engines[0].js.Stream(ctx, stateStream)
