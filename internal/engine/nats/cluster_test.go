@@ -134,11 +134,7 @@ func prefetchFactory(parent *testing.T, n int, newOpts func() (func(i int) Optio
 	next := make(chan result, ahead)
 	start := func() {
 		go func() {
-			opts, err := newOpts()
-			var p *pending
-			if err == nil {
-				p, err = startCluster(n, opts)
-			}
+			p, err := startFresh(n, newOpts)
 			next <- result{p, err}
 		}()
 	}
@@ -193,15 +189,31 @@ func embeddedOptions(parent *testing.T) func() (func(i int) Options, error) {
 // startEmbeddedCluster starts three embedded nodes for one test.
 func startEmbeddedCluster(t *testing.T) *pending {
 	t.Helper()
-	opts, err := embeddedOptions(t)()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := startCluster(3, opts)
+	p, err := startFresh(3, embeddedOptions(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// startFresh starts a cluster on options from newOpts, and again on new
+// ones (new ports) if it fails: the route ports freeAddrs picked are free
+// only until someone binds them, and with clusters forming in parallel
+// (prefetchFactory, parallel tests, other packages) an embedded server's
+// random client port once took one, so a node never became ready.
+func startFresh(n int, newOpts func() (func(i int) Options, error)) (*pending, error) {
+	var err error
+	for range 3 {
+		var opts func(i int) Options
+		if opts, err = newOpts(); err != nil {
+			continue
+		}
+		var p *pending
+		if p, err = startCluster(n, opts); err == nil {
+			return p, nil
+		}
+	}
+	return nil, err
 }
 
 func threeRecorders() []*enginetest.Recorder {
