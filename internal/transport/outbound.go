@@ -51,7 +51,7 @@ type outbound struct {
 	// without reading holds at most one pong in the queue. int32, next to
 	// the flags, so that the five share one word.
 	pongAt  int32
-	writing bool // a writer goroutine is running
+	writing bool // the writer role is taken: a writer goroutine, an inline write, or flushHeld's
 	closing bool // a close is queued: no more data accepted
 	dead    bool // the socket failed or was closed
 	// perMessage: one write call per message (see StreamServer.WritePerMessage).

@@ -82,6 +82,13 @@ func heldKey(held, channel, user string) string {
 	return "webhook-held\x00" + held + "\x00" + channel + "\x00" + user
 }
 
+// pairsWebhooks reports whether channel's held webhooks are paired
+// through the cluster's KV: a cluster, the app's webhooks on, and a
+// channel of the app's own (# channels raise none).
+func (s *Server) pairsWebhooks(app *App, channel string) bool {
+	return s.opts.ClusterWebhooks != nil && s.webhooksOn(app) && !strings.HasPrefix(channel, "#")
+}
+
 // noWithdraw is announceLeave's result where nothing was announced.
 func noWithdraw() {}
 
@@ -97,10 +104,10 @@ func leavingKey(held, channel, user string) string {
 // key, and the first to finish withdraws it for both: that narrower race
 // is left.
 func (s *Server) announceLeave(app *App, held, channel, user string) (withdraw func()) {
-	kv := s.opts.ClusterWebhooks
-	if kv == nil || !s.webhooksOn(app) || strings.HasPrefix(channel, "#") {
+	if !s.pairsWebhooks(app, channel) {
 		return noWithdraw
 	}
+	kv := s.opts.ClusterWebhooks
 	key := leavingKey(held, channel, user)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()

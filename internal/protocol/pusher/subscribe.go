@@ -390,9 +390,9 @@ func (ss *session) leave(ctx context.Context, sub *subscription) {
 	h, app := ss.srv.opts.Hub, ss.app
 	// Only this node's last subscriber can vacate the channel here; a
 	// leave that may is announced to the cluster's webhook pairing first
-	// (cluster.go).
+	// (cluster.go). Without pairing, no count is looked up per leave.
 	withdrawVacate := noWithdraw
-	if h.LocalSubscribers(app.ID, sub.name) <= 1 {
+	if ss.srv.pairsWebhooks(app, sub.name) && h.LocalSubscribers(app.ID, sub.name) <= 1 {
 		withdrawVacate = ss.srv.announceLeave(app, "channel_vacated", sub.name, "")
 	}
 	total, was, err := h.Unsubscribe(ctx, app.ID, sub.name, ss)
