@@ -259,3 +259,30 @@ func TestPollerSlotIsReused(t *testing.T) {
 	<-rec2.closed
 	waitFor(t, "the second connection's slot to be freed", func() bool { return poller.registered() == 0 })
 }
+
+// TestAWokenConnectionReadsBeforeParkingAgain: a frame to a parked
+// connection costs one wake-up, not a loop of them: a reader the poller
+// started must read the frame before it may park again (a park that arms
+// the poller with bytes waiting is woken again at once). With one P the
+// poller cannot catch the reader between arm and park, which is how a
+// connect storm on a one-core server found such a loop in a draft that
+// parked without its try read.
+func TestAWokenConnectionReadsBeforeParkingAgain(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	poller := newTestPoller(t)
+	s := newWSServer(t, &Upgrader{Poller: poller}, true)
+	c, _ := dialRaw(t, s.URL, "")
+	<-s.conns
+	waitFor(t, "the connection to park", func() bool { return poller.Parked() == 1 })
+	before := poller.wakes.Load()
+	for i := range 3 {
+		c.writeFrame(ws.NewTextFrame([]byte(fmt.Sprint("hello ", i))))
+		if f := c.readFrame(); string(f.Payload) != fmt.Sprint("hello ", i) {
+			t.Fatalf("got %q", f.Payload)
+		}
+		waitFor(t, "the connection to park again", func() bool { return poller.Parked() == 1 })
+	}
+	if n := poller.wakes.Load() - before; n != 3 {
+		t.Fatalf("3 frames woke the connection %d times", n)
+	}
+}

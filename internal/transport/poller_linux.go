@@ -48,6 +48,7 @@ type Poller struct {
 	closed bool     // by Close: no more registrations (under mu)
 
 	parked atomic.Int64 // parked right now
+	wakes  atomic.Int64 // readiness events that woke a connection; for tests
 
 	done chan struct{}
 }
@@ -214,6 +215,7 @@ func (p *Poller) run() {
 			// nil or another id: torn down after the event was queued
 			// (and the slot perhaps reused).
 			if c != nil && uint32(c.id) == idLow {
+				p.wakes.Add(1)
 				c.wake()
 			}
 		}
