@@ -17,7 +17,10 @@ type IdleConfig struct {
 	Hold     time.Duration
 }
 
-// RunIdle runs the idle scenario. Memory per connection is the growth of
+// RunIdle runs the idle scenario. The connect storm's time is from the
+// first dial to the last subscription confirmed (connect_concurrency
+// connections in flight at a time, no rate limit unless configured), with
+// the server's CPU over it. Memory per connection is the growth of
 // the server's RSS from before the first connection to the end of the
 // hold, divided by the connections held; CPU over the hold shows what idle
 // connections cost (pings, timers).
@@ -53,7 +56,10 @@ func RunIdle(ctx context.Context, cfg IdleConfig, env Env) (*Report, error) {
 		}
 	}
 	r.log.Info("connecting", "conns", n)
+	t0 := r.clock.Now()
 	held := pool.ConnectN(ctx, n, setup)
+	stormS := time.Duration(r.clock.Now() - t0).Seconds()
+	srvC, _ := r.server.sample()
 	r.log.Info("connected", "held", held, "connect_errors", pool.ConnectErrors.Total(), "setup_errors", pool.SetupErrors.Total())
 	go pool.KeepAlive(ctx)
 
@@ -66,8 +72,9 @@ func RunIdle(ctx context.Context, cfg IdleConfig, env Env) (*Report, error) {
 	self2, _ := r.self.sample()
 	still := pool.Held()
 
-	res := &IdleResult{Held: held, HoldS: cfg.Hold.Seconds(), Lost: held - still}
+	res := &IdleResult{Held: held, HoldS: cfg.Hold.Seconds(), Lost: held - still, ConnectS: roundTo(stormS, 3)}
 	if srvOK && srv2.RSSBytes > 0 {
+		res.ServerCPUConnectS = roundTo(Delta(srv0, srvC).CPU.Seconds(), 3)
 		res.ServerRSSBeforeBytes = srv0.RSSBytes
 		res.ServerRSSAfterBytes = srv2.RSSBytes
 		if held > 0 {

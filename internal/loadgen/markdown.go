@@ -321,6 +321,8 @@ func metricsFor(r *Report) []metric {
 				return float64(r.Idle.ServerRSSAfterBytes) / (1 << 20), r.Idle.ServerRSSAfterBytes > 0
 			}, "%.1f"},
 			{"server CPU while idle (cores)", "lower", func(r *Report) (float64, bool) { return r.Idle.ServerCoresIdle, r.Idle.ServerRSSAfterBytes > 0 }, "%.3f"},
+			{"connect storm: all connected and subscribed (s)", "lower", func(r *Report) (float64, bool) { return r.Idle.ConnectS, r.Idle.ConnectS > 0 }, "%.2f"},
+			{"server CPU for the storm (s)", "lower", func(r *Report) (float64, bool) { return r.Idle.ServerCPUConnectS, r.Idle.ServerCPUConnectS > 0 }, "%.2f"},
 			{"connect p50 (ms)", "lower", func(r *Report) (float64, bool) { return r.Conns.ConnectLatency.P50Ms, true }, "%.2f"},
 			{"connect p99 (ms)", "lower", func(r *Report) (float64, bool) { return r.Conns.ConnectLatency.P99Ms, true }, "%.2f"},
 			{"connect errors", "lower", func(r *Report) (float64, bool) { return float64(r.Conns.ConnectErrors + r.Conns.SetupErrors), true }, "%.0f"},
