@@ -151,6 +151,7 @@ func TestUpgradeRequestsAreSeenAsNetHTTPSeesThem(t *testing.T) {
 		{"upgrade list", strings.Replace(nodeUpgrade, "Upgrade: websocket", "Upgrade: foo, WebSocket", 1), true},
 		{"ipv6 host", strings.Replace(nodeUpgrade, "localhost:6001", "[::1]:6001", 1), true},
 		{"escaped path", strings.Replace(nodeUpgrade, "/app/key?protocol=7", "/app/k%20y/../z?a=%41&b", 1), true},
+		{"head over the pooled buffer", strings.Replace(nodeUpgrade, "Host:", "Cookie: "+big[:2000]+"\r\nHost:", 1), true},
 		{"empty value", strings.Replace(nodeUpgrade, "Host:", "X-Empty:\r\nHost:", 1), true},
 
 		{"post", strings.Replace(nodeUpgrade, "GET", "POST", 1), false},
