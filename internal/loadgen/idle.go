@@ -60,6 +60,7 @@ func RunIdle(ctx context.Context, cfg IdleConfig, env Env) (*Report, error) {
 	held := pool.ConnectN(ctx, n, setup)
 	stormS := time.Duration(r.clock.Now() - t0).Seconds()
 	srvC, _ := r.server.sample()
+	selfC, _ := r.self.sample()
 	r.log.Info("connected", "held", held, "connect_errors", pool.ConnectErrors.Total(), "setup_errors", pool.SetupErrors.Total())
 	go pool.KeepAlive(ctx)
 
@@ -75,6 +76,7 @@ func RunIdle(ctx context.Context, cfg IdleConfig, env Env) (*Report, error) {
 	res := &IdleResult{Held: held, HoldS: cfg.Hold.Seconds(), Lost: held - still, ConnectS: roundTo(stormS, 3)}
 	if srvOK && srv2.RSSBytes > 0 {
 		res.ServerCPUConnectS = roundTo(Delta(srv0, srvC).CPU.Seconds(), 3)
+		res.GenCPUConnectS = roundTo(Delta(self0, selfC).CPU.Seconds(), 3)
 		res.ServerRSSBeforeBytes = srv0.RSSBytes
 		res.ServerRSSAfterBytes = srv2.RSSBytes
 		if held > 0 {

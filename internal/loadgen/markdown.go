@@ -122,7 +122,7 @@ func MachineFacts() [][2]string {
 // metric is one row of a comparison table.
 type metric struct {
 	name   string
-	better string // "higher" or "lower": how to read the ratio
+	better string // "higher" or "lower": how to read the ratio ("": no ratio, context only)
 	get    func(*Report) (float64, bool)
 	format string
 }
@@ -183,7 +183,7 @@ func (c *Comparison) WriteMarkdown(w io.Writer) error {
 			vc, okc := getMetric(m, rc)
 			vb, okb := getMetric(m, rb)
 			ratio := "–"
-			if okc && okb && vb != 0 {
+			if okc && okb && vb != 0 && m.better != "" {
 				arrow := "↑"
 				if m.better == "lower" {
 					arrow = "↓"
@@ -323,6 +323,7 @@ func metricsFor(r *Report) []metric {
 			{"server CPU while idle (cores)", "lower", func(r *Report) (float64, bool) { return r.Idle.ServerCoresIdle, r.Idle.ServerRSSAfterBytes > 0 }, "%.3f"},
 			{"connect storm: all connected and subscribed (s)", "lower", func(r *Report) (float64, bool) { return r.Idle.ConnectS, r.Idle.ConnectS > 0 }, "%.2f"},
 			{"server CPU for the storm (s)", "lower", func(r *Report) (float64, bool) { return r.Idle.ServerCPUConnectS, r.Idle.ServerCPUConnectS > 0 }, "%.2f"},
+			{"generator CPU for the storm (s)", "", func(r *Report) (float64, bool) { return r.Idle.GenCPUConnectS, r.Idle.GenCPUConnectS > 0 }, "%.2f"},
 			{"connect p50 (ms)", "lower", func(r *Report) (float64, bool) { return r.Conns.ConnectLatency.P50Ms, true }, "%.2f"},
 			{"connect p99 (ms)", "lower", func(r *Report) (float64, bool) { return r.Conns.ConnectLatency.P99Ms, true }, "%.2f"},
 			{"connect errors", "lower", func(r *Report) (float64, bool) { return float64(r.Conns.ConnectErrors + r.Conns.SetupErrors), true }, "%.0f"},

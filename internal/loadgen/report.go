@@ -109,9 +109,12 @@ type IdleResult struct {
 	ServerRSSPerConnBytes float64 `json:"server_rss_per_conn_bytes,omitempty"`
 	ServerCoresIdle       float64 `json:"server_cores_idle,omitempty"`
 	// ConnectS is the connect storm's wall time (first dial to last
-	// subscription); ServerCPUConnectS the server's CPU over it.
+	// subscription); ServerCPUConnectS and GenCPUConnectS the server's and
+	// the generator's CPU over it (a storm whose generator was busy all
+	// the time measures the generator).
 	ConnectS           float64 `json:"connect_s,omitempty"`
 	ServerCPUConnectS  float64 `json:"server_cpu_connect_s,omitempty"`
+	GenCPUConnectS     float64 `json:"generator_cpu_connect_s,omitempty"`
 	GenRSSPerConnBytes float64 `json:"generator_rss_per_conn_bytes"`
 	Lost               int     `json:"lost"`
 }
@@ -185,7 +188,7 @@ func (r *Report) WriteText(w io.Writer) error {
 			r.Best.Rate, r.Best.DeliveriesPerSec, r.Best.Latency.P99Ms)
 	}
 	if i := r.Idle; i != nil {
-		fmt.Fprintf(&b, "connect storm: %d connections in %.2fs, server CPU %.2fs\n", i.Held, i.ConnectS, i.ServerCPUConnectS)
+		fmt.Fprintf(&b, "connect storm: %d connections in %.2fs, server CPU %.2fs, generator CPU %.2fs\n", i.Held, i.ConnectS, i.ServerCPUConnectS, i.GenCPUConnectS)
 		fmt.Fprintf(&b, "idle: %d connections held %.0fs, lost %d\n", i.Held, i.HoldS, i.Lost)
 		if i.ServerRSSAfterBytes > 0 {
 			fmt.Fprintf(&b, "server RSS %s -> %s: %.0f bytes/connection, %.3f cores while idle\n",
