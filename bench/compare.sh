@@ -97,7 +97,7 @@ mkdir -p "$(dirname "$DOC")"
 	--results "$RESULTS" --out "$DOC" \
 	--candidate switchboard --baseline soketi "${QUICKFLAG[@]}" \
 	--order fanout-2k-1ch,fanout-10k-1000ch,idle-10k,idle-19k,churn,client-events,presence,damon-global-2k,damon-group-2k-20g,dcl-2k-20rooms \
-	--meta "Switchboard=commit $COMMIT when rendered, built with $(go env GOVERSION); a scenario re-run alone (\`bench/run.sh --scenario X\`) keeps the other sections' earlier results: each run's start is \`started_at\` in bench/results/<server>/<scenario>.json" \
+	--meta "Switchboard=commit $COMMIT when rendered, built with $(go env GOVERSION); a section re-run alone (bench/run.sh --scenario X) replaces only its own results, so older sections come from older commits (docs/performance.md names them)" \
 	--meta "soketi=@soketi/soketi $SOKETI_VERSION on Node $(node --version), uWebSockets.js → @trufflesuite/uws-js-unofficial $UWS_VERSION" \
 	--meta "open-file limit=$(ulimit -Hn) per process (hard)" \
 	--meta "suite=$QUICKNOTE" \
