@@ -47,7 +47,10 @@ func TestHeapTrimmerReturnsFreedPages(t *testing.T) {
 	}
 	free := []metrics.Sample{{Name: "/memory/classes/heap/free:bytes"}}
 	metrics.Read(free)
-	if n := free[0].Value.Uint64(); n > 1<<20 {
+	// Well under the 32 MiB: other tests' goroutines still ending in this
+	// process (servers shutting down, connections lingering after a
+	// refusal) may have freed a few MiB since (2.1 MiB seen once).
+	if n := free[0].Value.Uint64(); n > 8<<20 {
 		t.Fatalf("after the trim %d free bytes are still held", n)
 	}
 	if tr.tick() {
