@@ -10,6 +10,7 @@ import (
 
 	"github.com/switchboard-rt/switchboard/internal/frontend"
 	"github.com/switchboard-rt/switchboard/internal/transport"
+	"github.com/switchboard-rt/switchboard/internal/wsaccept"
 )
 
 var _ frontend.FrontEnd = (*Server)(nil)
@@ -47,6 +48,7 @@ func (s *Server) Start(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("talo.socket_listen %s: %w", s.opts.SocketListen, err)
 		}
+		plain := ln
 		if w := s.opts.WrapSocketListener; w != nil {
 			if ln, err = w(ln); err != nil {
 				return fmt.Errorf("talo.socket_listen: %w", err)
@@ -65,8 +67,14 @@ func (s *Server) Start(ctx context.Context) error {
 		s.listenMu.Lock()
 		s.ln, s.lnServer = ln, hs
 		s.listenMu.Unlock()
+		// As on the main listener: without TLS, upgrades are read off
+		// net/http's path (internal/wsaccept).
+		serve := hs.Serve
+		if ln == plain {
+			serve = func(ln net.Listener) error { return wsaccept.Serve(ln, hs) }
+		}
 		go func() {
-			if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				s.log.Error("socket listener stopped", "addr", ln.Addr().String(), "err", err)
 			}
 		}()
