@@ -32,7 +32,23 @@ async function identified(c) {
   return data;
 }
 
+/**
+ * Watches this process's event loop: the longest time a 20 ms timer was
+ * late. A client that did not get to read for a whole ping interval may
+ * find two pings in one read without the server having sent them together.
+ */
+function lagWatch() {
+  let last = performance.now(), max = 0;
+  const timer = setInterval(() => {
+    const now = performance.now();
+    max = Math.max(max, now - last - 20);
+    last = now;
+  }, 20);
+  return { stop: () => { clearInterval(timer); return max; } };
+}
+
 test('a SocketClient identifies and stays connected through several ping intervals', async () => {
+  const lag = lagWatch();
   const c = client();
   try {
     const data = await identified(c);
@@ -42,9 +58,16 @@ test('a SocketClient identifies and stays connected through several ping interva
     assert.equal(c.stats.closes, 0, 'the client was disconnected');
     assert.equal(c.stats.connects, 1);
     assert.ok(c.stats.pings >= 5, `only ${c.stats.pings} pings in ${pingMS * 7} ms`);
-    assert.equal(c.stats.parseErrors, 0, 'a chunk held more than one document');
+    // The server writes each ping on its own, pingMS apart; two in one
+    // read are its fault unless this client was stalled for about that
+    // long (seen once on a loaded machine, in a full run).
+    const maxLag = lag.stop();
+    if (maxLag < pingMS / 2) {
+      assert.equal(c.stats.parseErrors, 0, `a chunk held more than one document (the client's longest stall: ${Math.round(maxLag)} ms)`);
+    }
     assert.equal(c.id, data.id);
   } finally {
+    lag.stop();
     c.stop();
   }
 });
