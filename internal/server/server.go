@@ -255,7 +255,9 @@ func (s *Server) Run(ctx context.Context) error {
 	// cluster engine joins; everything else gets 503 until the node has
 	// joined and its protocols have started (untilStarted).
 	errc := make(chan error, 1)
-	go func() { errc <- s.serveHTTP() }()
+	// wsaccept: WebSocket upgrades off net/http's per-connection path (a
+	// fifth of a connect storm's CPU; docs/performance.md, fifth round).
+	go func() { errc <- wsaccept.Serve(s.ln, s.http) }()
 	s.log.Info("switchboard listening", "addr", s.ln.Addr().String(), "tls", s.cfg.TLS.Cert != "", "engine", s.cfg.Cluster.Engine)
 	if err := s.join(ctx, runCtx); err != nil {
 		_ = s.http.Close()
@@ -288,17 +290,6 @@ func (s *Server) Run(ctx context.Context) error {
 	case <-ctx.Done():
 	}
 	return s.shutdown()
-}
-
-// serveHTTP serves the main listener. Without TLS, WebSocket upgrades are
-// read by wsaccept, off net/http's per-connection path (a fifth of a
-// connect storm's CPU; docs/performance.md, fifth round); everything else
-// is net/http's either way.
-func (s *Server) serveHTTP() error {
-	if s.cfg.TLS.Cert != "" {
-		return s.http.Serve(s.ln)
-	}
-	return wsaccept.Serve(s.ln, s.http)
 }
 
 func (s *Server) shutdown() error {

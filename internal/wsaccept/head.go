@@ -22,20 +22,18 @@ type head struct {
 // head is then refused by parseHead and goes to net/http), or -1 while it
 // is incomplete.
 func headEnd(b []byte) int {
-	for p := bytes.IndexByte(b, '\n'); p >= 0; {
-		switch rest := b[p+1:]; {
-		case len(rest) > 0 && rest[0] == '\n':
-			return p + 2
-		case len(rest) > 1 && rest[0] == '\r' && rest[1] == '\n':
-			return p + 3
+	for i := 0; ; {
+		nl := bytes.IndexByte(b[i:], '\n')
+		if nl < 0 {
+			return -1
 		}
-		next := bytes.IndexByte(b[p+1:], '\n')
-		if next < 0 {
-			break
+		i += nl + 1 // the start of the next line
+		if rest := b[i:]; len(rest) > 0 && rest[0] == '\n' {
+			return i + 1
+		} else if len(rest) > 1 && rest[0] == '\r' && rest[1] == '\n' {
+			return i + 2
 		}
-		p += 1 + next
 	}
-	return -1
 }
 
 // parseHead parses s, one complete request head ending in a blank line,

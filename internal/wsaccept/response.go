@@ -29,9 +29,9 @@ var errRefusalTooLarge = errors.New("wsaccept: response body over 64 KiB on an u
 // redirect) gets its answer written by finish, with "Connection: close",
 // as net/http writes one.
 type response struct {
-	c        net.Conn
-	rest     string // bytes read behind the head, for the hijacker
-	hijacked func()
+	a    *acceptor
+	c    net.Conn
+	rest string // bytes read behind the head, for the hijacker
 
 	header http.Header
 	sent   http.Header // the header as of WriteHeader
@@ -88,7 +88,7 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, errors.New("wsaccept: Hijack after WriteHeader")
 	}
 	w.hj = true
-	w.hijacked()
+	w.a.connState(w.c, http.StateHijacked)
 	var br *bufio.Reader
 	if w.rest == "" {
 		br = bufio.NewReaderSize(w.c, 16)
@@ -98,8 +98,6 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	}
 	return w.c, bufio.NewReadWriter(br, bufio.NewWriterSize(w.c, 16)), nil
 }
-
-func (w *response) isHijacked() bool { return w.hj }
 
 // finish writes the handler's answer and closes the connection.
 func (w *response) finish() {

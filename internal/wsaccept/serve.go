@@ -6,7 +6,8 @@
 // from it and a ResponseWriter whose Hijack hands out the socket. Every
 // other connection (the HTTP API, health checks, anything parseHead does
 // not take) is passed to the http.Server with the bytes already read, and
-// net/http serves it as if it had accepted it.
+// net/http serves it as if it had accepted it; a TLS connection is passed
+// before anything is read.
 //
 // Why: in a 10,000-connection storm net/http's own work per upgrade (its
 // connection goroutine and state, the 4 KiB bufio reader and writer, the
@@ -17,6 +18,7 @@ package wsaccept
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -47,9 +49,11 @@ var headBuffers = sync.Pool{New: func() any { return new([headBufferBytes]byte) 
 // fails), with srv's Handler, ReadHeaderTimeout, ConnState and ErrorLog
 // applying to both paths. ConnState sees the connection accepted here on
 // both (Serve wraps srv.ConnState for that), reported new on the accept
-// loop as net/http does. It returns what srv.Serve returns:
-// http.ErrServerClosed after Shutdown or Close. TLS listeners should not
-// be given here (the head is read from the raw bytes): use srv.Serve.
+// loop as net/http does. TLS connections (a tls.NewListener's) go to
+// net/http unread, as they come: only plain-text upgrades take the short
+// path (a TLS socket cannot park in the transport's poller anyway). It
+// returns what srv.Serve returns: http.ErrServerClosed after Shutdown or
+// Close.
 func Serve(ln net.Listener, srv *http.Server) error {
 	a := &acceptor{srv: srv, feed: newFeed(ln), hook: srv.ConnState}
 	if a.hook != nil {
@@ -116,6 +120,14 @@ func (a *acceptor) acceptLoop(ln net.Listener) error {
 			return err
 		}
 		delay = 0
+		if _, ok := c.(*tls.Conn); ok {
+			// Encrypted: net/http reads it (handshake, r.TLS) and reports
+			// its states itself, as if it had accepted it.
+			if !a.feed.give(c) {
+				_ = c.Close()
+			}
+			continue
+		}
 		// StateNew on this loop, as net/http reports it: a ConnState hook
 		// that closes an older connection to admit this one (the server's
 		// plain-HTTP cap) then holds accepting until the descriptor is
@@ -206,8 +218,9 @@ func (a *acceptor) handOff(c net.Conn, read string) {
 
 // serveUpgrade runs the handler for an upgrade request, as net/http's
 // connection would: a request context cancelled when the handler returns,
-// panics recovered and logged, and the response written and the connection
-// closed unless the handler hijacked it.
+// panics recovered and logged, and unless the handler hijacked the
+// connection, its response written (none after a panic) and the
+// connection closed.
 func (a *acceptor) serveUpgrade(c net.Conn, h head, rest string) {
 	ctx, cancel := context.WithCancel(context.WithValue(a.base, http.LocalAddrContextKey, c.LocalAddr()))
 	defer cancel()
@@ -223,15 +236,21 @@ func (a *acceptor) serveUpgrade(c net.Conn, h head, rest string) {
 		RemoteAddr: c.RemoteAddr().String(),
 		RequestURI: h.target,
 	}).WithContext(ctx)
-	w := &response{c: c, rest: rest, hijacked: func() { a.connState(c, http.StateHijacked) }}
+	w := &response{a: a, c: c, rest: rest}
 	defer func() {
-		if p := recover(); p != nil && p != http.ErrAbortHandler {
+		p := recover()
+		if p != nil && p != http.ErrAbortHandler {
 			a.logf("wsaccept: panic serving %v: %v\n%s", r.RemoteAddr, p, debug.Stack())
 		}
-		if !w.isHijacked() {
+		switch {
+		case w.hj: // the connection is the hijacker's, panic or not
+			return
+		case p != nil:
+			_ = c.Close() // as net/http: no answer
+		default:
 			w.finish()
-			a.connState(c, http.StateClosed)
 		}
+		a.connState(c, http.StateClosed)
 	}()
 	a.srv.Handler.ServeHTTP(w, r)
 }

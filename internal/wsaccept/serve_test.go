@@ -3,14 +3,18 @@ package wsaccept
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
+	"log"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"reflect"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -67,7 +71,7 @@ func startPair(t *testing.T, h http.Handler) (plain, fast string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		srv := &http.Server{Handler: h, ReadHeaderTimeout: 2 * time.Second, MaxHeaderBytes: 16 << 10}
+		srv := &http.Server{Handler: h, ReadHeaderTimeout: 2 * time.Second, MaxHeaderBytes: 16 << 10, ErrorLog: log.New(io.Discard, "", 0)}
 		done := make(chan error, 1)
 		go func() { done <- serve(ln, srv) }()
 		t.Cleanup(func() {
@@ -345,5 +349,100 @@ func TestConnStateIsReported(t *testing.T) {
 	slices.Sort(got)
 	if want := []string{"new,active,closed", "new,hijacked"}; !slices.Equal(got, want) {
 		t.Fatalf("states %q, want %q", got, want)
+	}
+}
+
+// TestAPanickingHandlerGetsNoAnswer: as under net/http, a handler that
+// panics on an upgrade request leaves its client without an answer (no
+// 200 for a request nobody answered), and the server serves on.
+func TestAPanickingHandlerGetsNoAnswer(t *testing.T) {
+	var fastPanics atomic.Int32
+	plain, fast := startPair(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/ok" {
+			_, _ = io.WriteString(w, "ok")
+			return
+		}
+		if _, ok := w.(*response); ok {
+			fastPanics.Add(1)
+		}
+		panic("handler bug")
+	}))
+	for _, addr := range []string{plain, fast} {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		_, _ = io.WriteString(c, nodeUpgrade)
+		got, err := io.ReadAll(c)
+		_ = c.Close()
+		if len(got) != 0 || err != nil {
+			t.Errorf("%s: the client read %q (%v), want the connection closed with no answer", addr, got, err)
+		}
+		if a := roundTrip(t, addr, strings.Replace(nodeUpgrade, "/app/key?protocol=7", "/ok", 1)); !strings.HasSuffix(a, "ok") {
+			t.Errorf("%s: after the panic the server answered %q", addr, a)
+		}
+	}
+	if fastPanics.Load() != 1 {
+		t.Fatalf("the fast path served %d of the panicking requests, want 1", fastPanics.Load())
+	}
+}
+
+// TestTLSConnectionsGoToNetHTTP: on a TLS listener every connection is
+// net/http's, unread, so the handler sees r.TLS; the ConnState hook sees
+// each connection once.
+func TestTLSConnectionsGoToNetHTTP(t *testing.T) {
+	type sawReq struct {
+		fast, tls bool
+	}
+	saw := make(chan sawReq, 1)
+	ts := httptest.NewUnstartedServer(nil)
+	ts.StartTLS() // only for its certificate and a client that trusts it
+	cfg := ts.TLS.Clone()
+	client := ts.Client()
+	ts.Close()
+	raw, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	news := 0
+	srv := &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, fast := w.(*response)
+			saw <- sawReq{fast: fast, tls: r.TLS != nil}
+			_, _ = io.WriteString(w, "ok")
+		}),
+		ConnState: func(_ net.Conn, st http.ConnState) {
+			if st == http.StateNew {
+				mu.Lock()
+				news++
+				mu.Unlock()
+			}
+		},
+	}
+	done := make(chan error, 1)
+	go func() { done <- Serve(tls.NewListener(raw, cfg), srv) }()
+	defer func() {
+		_ = srv.Close()
+		if err := <-done; !errors.Is(err, http.ErrServerClosed) {
+			t.Errorf("Serve returned %v", err)
+		}
+	}()
+	req, _ := http.NewRequest(http.MethodGet, "https://"+raw.Addr().String()+"/app/key", nil)
+	req.Header.Set("Upgrade", "websocket")
+	req.Header.Set("Connection", "Upgrade")
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if got := <-saw; got.fast || !got.tls {
+		t.Fatalf("handler saw fast=%v tls=%v, want net/http's request with its TLS state", got.fast, got.tls)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if news != 1 {
+		t.Fatalf("ConnState saw %d new connections, want 1", news)
 	}
 }

@@ -48,7 +48,6 @@ func (s *Server) Start(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("talo.socket_listen %s: %w", s.opts.SocketListen, err)
 		}
-		plain := ln
 		if w := s.opts.WrapSocketListener; w != nil {
 			if ln, err = w(ln); err != nil {
 				return fmt.Errorf("talo.socket_listen: %w", err)
@@ -67,14 +66,9 @@ func (s *Server) Start(ctx context.Context) error {
 		s.listenMu.Lock()
 		s.ln, s.lnServer = ln, hs
 		s.listenMu.Unlock()
-		// As on the main listener: without TLS, upgrades are read off
-		// net/http's path (internal/wsaccept).
-		serve := hs.Serve
-		if ln == plain {
-			serve = func(ln net.Listener) error { return wsaccept.Serve(ln, hs) }
-		}
 		go func() {
-			if err := serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			// As on the main listener: upgrades off net/http's path.
+			if err := wsaccept.Serve(ln, hs); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				s.log.Error("socket listener stopped", "addr", ln.Addr().String(), "err", err)
 			}
 		}()
