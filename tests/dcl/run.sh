@@ -109,8 +109,8 @@ files=("$@")
 
 set +e
 timeout --kill-after=10 "${DCL_TIMEOUT:-300}" \
-  node --test --test-reporter=spec --test-concurrency=4 --test-timeout=120000 "${files[@]}"
-rc=$?
+  node --test --test-reporter=spec --test-concurrency=4 --test-timeout=120000 "${files[@]}" 2>&1 | tee "$tmp/tests.out"
+rc=${PIPESTATUS[0]}
 set -e
 if [ $rc -ne 0 ]; then
   [ $rc -eq 124 ] || [ $rc -eq 137 ] && echo "run.sh: the suite exceeded ${DCL_TIMEOUT:-300} s" >&2
@@ -119,6 +119,10 @@ if [ $rc -ne 0 ]; then
     echo "---- $log ----" >&2
     tail -n 200 "$log" >&2
   done
+  # Last, so that a CI log's tail shows which assertion failed, not only
+  # the servers' last lines.
+  echo "---- the failures again ----" >&2
+  sed -n '/failing tests:/,$p' "$tmp/tests.out" | head -n 150 >&2
 fi
 if ! kill -0 "$server_pid" 2>/dev/null; then
   echo "run.sh: the server died during the tests" >&2

@@ -165,27 +165,18 @@ func (s *Server) roomPeers(ss *session) ([]identity, error) {
 // catchUp closes the gap between the welcome (a snapshot of the room) and
 // the subscription to the room's traffic: a peer that joined or left on
 // another node in between announced it before this node heard the room.
-// Members that arrived get peer_join, members that went get peer_leave; a
-// duplicate of an announcement that did arrive is harmless to clients.
-func (s *Server) catchUp(ss *session, welcomed []identity) {
+// Members that arrived get peer_join, members that went get peer_leave;
+// ss's ledger drops a copy of either that arrives later, or arrived since
+// the subscription.
+func (s *Server) catchUp(ss *session) {
+	l := ss.ledger.Load()
 	now, err := s.roomPeers(ss)
 	if err != nil {
 		s.log.Warn("room members after join", "room", ss.roomID, "err", err)
+		l.startClock(s.opts.Now())
 		return
 	}
-	before := make(map[uint32]bool, len(welcomed))
-	for _, p := range welcomed {
-		before[p.alias] = true
-	}
-	for _, p := range now {
-		if !before[p.alias] {
-			ss.send(encodePeerJoin(p.alias, p.address))
-		}
-		delete(before, p.alias)
-	}
-	for a := range before {
-		ss.send(encodePeerLeave(a))
-	}
+	ss.catchUpLedger(l, now)
 }
 
 // claimAddress makes ss the one session of its address key cluster-wide;

@@ -331,3 +331,27 @@ func decodeFrame(t *testing.T, f frame) *dclpb.WsPacket {
 
 // Compile-time check: sessions are hub subscribers and transport handlers.
 var _ transport.Handler = (*session)(nil)
+
+// A session in its handshake closes without the registry's lock, which a
+// join holds over its store round trips on a cluster: a failure (or a
+// timeout) is not held up by another session's slow join.
+func TestAHandshakeCloseDoesNotWaitForAJoin(t *testing.T) {
+	e := newEnv(t, nil)
+	c := e.dial("/rooms/busy")
+	e.waitSessions(1)
+	e.srv.mu.Lock() // as a join waiting on the store holds it
+	locked := true
+	defer func() {
+		if locked {
+			e.srv.mu.Unlock()
+		}
+	}()
+	c.update([]byte("x"), false) // not an identification: closed at once
+	c.expectClosed(2*time.Second, "update before identification")
+	e.waitSessions(0)
+	e.srv.mu.Unlock()
+	locked = false
+	if n := e.errCount(errUnexpected); n != 1 {
+		t.Fatalf("unexpected_packet counted %v times, want 1", n)
+	}
+}

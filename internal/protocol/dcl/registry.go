@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"time"
 
 	"github.com/switchboard-rt/switchboard/internal/engine"
 )
@@ -59,6 +60,9 @@ func (s *Server) publish(roomID string, payload []byte, exclude string) {
 	}
 }
 
+// slowJoin is the join time past which join logs a warning.
+const slowJoin = time.Second
+
 // join adds a verified session to its room (spec section 6), atomically
 // with respect to every other join and leave of this node: kick the
 // address's previous session here (its room gets peer_leave first), claim
@@ -71,6 +75,14 @@ func (s *Server) publish(roomID string, payload []byte, exclude string) {
 func (s *Server) join(ss *session) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	start := time.Now()
+	defer func() {
+		// Every join and leave of this node waits meanwhile: a slow store
+		// shows here first.
+		if took := time.Since(start); took > slowJoin {
+			s.log.Warn("room join held the registry", "room", ss.roomID, "took", took)
+		}
+	}()
 	ss.mu.Lock()
 	closing := ss.closing
 	ss.mu.Unlock()
@@ -126,10 +138,11 @@ func (s *Server) join(ss *session) bool {
 	// at once (the relay does not take s.mu) is heard by the newcomer.
 	// Nothing can reach the newcomer before its welcome, which is queued.
 	ss.send(encodeWelcome(ss.alias, slices.Clone(peers)))
+	ss.ledger.Store(newPeerLedger(peers))
 	if _, err := s.opts.Hub.Subscribe(context.Background(), Namespace, r.id, ss); err != nil {
 		s.log.Warn("room subscription failed", "room", r.id, "err", err)
 	}
-	s.catchUp(ss, peers)
+	s.catchUp(ss)
 	joinMsg := encodePeerJoin(ss.alias, ss.address)
 	s.publish(r.id, joinMsg, ss.key)
 	s.m.out(len(peers), len(joinMsg))

@@ -7,6 +7,7 @@ import (
 	"math/big"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/switchboard-rt/switchboard/internal/connset"
@@ -65,6 +66,11 @@ type session struct {
 	deadline time.Time // of the current handshake stage; zero when none
 	room     *room     // set when joined
 
+	// From the join until announcementWindow after its catch-up: what
+	// the client was told of its room's peers (ledger.go). nil otherwise,
+	// which is Deliver's fast path.
+	ledger atomic.Pointer[peerLedger]
+
 	// Its place in the front-end's connection set.
 	connset.Slot
 }
@@ -103,7 +109,13 @@ func (ss *session) send(p []byte) bool {
 }
 
 // Deliver implements hub.Subscriber: room traffic, shared by all recipients.
-func (ss *session) Deliver(m *transport.Message) { _ = ss.conn.Send(m) }
+func (ss *session) Deliver(m *transport.Message) {
+	if l := ss.ledger.Load(); l != nil && isAnnouncement(m.Payload) {
+		ss.deliverChecked(l, m)
+		return
+	}
+	_ = ss.conn.Send(m)
+}
 
 // Terminate implements hub.Subscriber.
 func (ss *session) Terminate() { ss.end("terminated", 0) }
@@ -122,8 +134,27 @@ func (ss *session) end(reason string, code uint16) {
 	s := ss.srv
 	if reason != "" {
 		s.pm.Error(reason)
-		s.log.Debug("closing connection", "protocol", "dcl", "room", ss.roomID, "reason", reason)
+		s.log.Debug("closing connection", "room", ss.roomID, "reason", reason)
 	}
+	ss.mu.Lock()
+	if ss.closing && ss.stage != stageJoined {
+		ss.mu.Unlock()
+		return
+	}
+	if ss.stage == stageStart || ss.stage == stageChallenge {
+		// In the handshake: not in the registry, and not on its way there
+		// (join is reached from stageVerifying only, and identify and
+		// verify check closing under ss.mu before they move on). So s.mu
+		// is not needed, and the close does not wait behind another
+		// session's join, which holds s.mu over its store round trips.
+		ss.closing = true
+		ss.stage = stageGone
+		ss.deadline = time.Time{}
+		ss.mu.Unlock()
+		ss.conn.Close(code, "")
+		return
+	}
+	ss.mu.Unlock()
 	s.mu.Lock()
 	ss.mu.Lock()
 	if ss.closing && ss.stage != stageJoined {
@@ -181,6 +212,7 @@ func (ss *session) onTimer() {
 		ss.mu.Unlock()
 		ss.fail(errHandshakeTimeout)
 	case stageJoined:
+		ss.dropExpiredLedger()
 		idleTimeout := ss.srv.opts.IdleTimeout
 		every := idleTimeout / 3
 		// Real time, not opts.Now: LastRead is the transport's stamp.
@@ -380,20 +412,32 @@ func (ss *session) HandleClose(info transport.CloseInfo) {
 			s.pm.Error(errWSProtocol)
 		}
 	}
-	s.mu.Lock()
+	// Only a joined session has registry state to drop under s.mu. One
+	// that is not cannot become joined meanwhile: join runs on this
+	// goroutine, the reader's.
 	ss.mu.Lock()
-	ss.closing = true
-	r, joined := ss.room, ss.stage == stageJoined
-	ss.stage = stageGone
+	joined := ss.stage == stageJoined
+	if !joined {
+		ss.closing = true
+		ss.stage = stageGone
+	}
 	ss.mu.Unlock()
 	if joined {
-		s.leaveLocked(ss, r)
+		s.mu.Lock()
+		ss.mu.Lock()
+		ss.closing = true
+		r, stillJoined := ss.room, ss.stage == stageJoined
+		ss.stage = stageGone
+		ss.mu.Unlock()
+		if stillJoined {
+			s.leaveLocked(ss, r)
+		}
+		s.mu.Unlock()
 	}
 	s.conns.Remove(ss)
-	s.mu.Unlock()
 	s.open.Add(-1)
 	s.pm.Open.Dec()
-	s.log.Debug("connection closed", "protocol", "dcl", "room", ss.roomID, "address", ss.address,
+	s.log.Debug("connection closed", "room", ss.roomID, "address", ss.address,
 		"code", info.Code, "by_server", info.ByServer, "err", info.Err)
 }
 
