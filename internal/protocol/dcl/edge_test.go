@@ -355,3 +355,20 @@ func TestAHandshakeCloseDoesNotWaitForAJoin(t *testing.T) {
 		t.Fatalf("unexpected_packet counted %v times, want 1", n)
 	}
 }
+
+// Identification reads the address registry under its own leaf lock: the
+// challenge goes out while a join holds the registry.
+func TestAChallengeDoesNotWaitForAJoin(t *testing.T) {
+	e := newEnv(t, nil)
+	c := e.dial("/rooms/busy")
+	e.srv.mu.Lock()
+	locked := true
+	defer func() {
+		if locked {
+			e.srv.mu.Unlock()
+		}
+	}()
+	c.challenge(newPeer(t)) // fails after 2 s without a challenge
+	e.srv.mu.Unlock()
+	locked = false
+}

@@ -34,8 +34,8 @@ func (s *Server) addrKey(roomID, address string) string {
 // hasSession reports whether key has a joined session (the challenge's
 // already_connected hint).
 func (s *Server) hasSession(key string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.sessionsMu.Lock()
+	defer s.sessionsMu.Unlock()
 	return s.sessions[key] != nil
 }
 
@@ -128,7 +128,9 @@ func (s *Server) join(ss *session) bool {
 	}
 	r.members[ss] = struct{}{}
 	r.size.Store(int32(len(r.members)))
+	s.sessionsMu.Lock()
 	s.sessions[ss.addrKey] = ss
+	s.sessionsMu.Unlock()
 	ss.mu.Lock()
 	ss.stage, ss.room = stageJoined, r
 	ss.mu.Unlock()
@@ -159,7 +161,9 @@ func (s *Server) leaveLocked(ss *session, r *room) {
 	delete(r.members, ss)
 	r.size.Store(int32(len(r.members)))
 	if s.sessions[ss.addrKey] == ss {
+		s.sessionsMu.Lock()
 		delete(s.sessions, ss.addrKey)
+		s.sessionsMu.Unlock()
 	}
 	if _, _, err := s.opts.Hub.Unsubscribe(context.Background(), Namespace, r.id, ss); err != nil {
 		s.log.Warn("room unsubscribe failed", "room", r.id, "err", err)

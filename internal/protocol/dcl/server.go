@@ -240,9 +240,14 @@ type Server struct {
 
 	conns connset.Set[*session] // every open connection; its lock is a leaf, taken under mu too
 
-	mu       sync.Mutex
-	rooms    map[string]*room
-	sessions map[string]*session // joined sessions by address key
+	mu    sync.Mutex
+	rooms map[string]*room
+	// sessions are the joined sessions by address key, changed with both
+	// mu and sessionsMu held: an identification reads it under the leaf
+	// sessionsMu alone, so it never waits behind a join's store round
+	// trips.
+	sessionsMu sync.Mutex
+	sessions   map[string]*session
 }
 
 // room is one room's joined peers. Guarded by Server.mu; size is also
