@@ -172,8 +172,8 @@ func (o *outbound) handOff(n int, ms ...*Message) {
 	go o.writeLoop()
 }
 
-// writeFailed ends the connection after a failed write of n counted bytes,
-// as the writer goroutine does.
+// writeFailed ends the connection after a failed write of n counted bytes
+// (by an inline write or the writer goroutine).
 func (o *outbound) writeFailed(n int, err error) {
 	o.mu.Lock()
 	o.bytes -= n

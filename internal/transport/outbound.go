@@ -333,31 +333,24 @@ func (o *outbound) writeLoop() {
 			batch[i] = nil
 		}
 
+		if err != nil {
+			o.writeFailed(sent, err)
+			return
+		}
 		o.mu.Lock()
 		o.bytes -= sent
-		if err == nil {
-			o.stalledPongBytes = 0 // the peer is reading
-		}
+		o.stalledPongBytes = 0 // the peer is reading
 		if cap(batch) <= 256 {
 			spare = batch[:0]
 		}
-		if err != nil || wroteClose {
+		if wroteClose {
 			o.dead = true
 			o.writing = false
-			if o.cause == nil && err != nil {
-				o.cause = err
-			}
 		}
 		o.mu.Unlock()
-
-		if wroteClose || err != nil {
+		if wroteClose {
 			o.signalCloseDone()
-			if err != nil {
-				_ = o.nc.Close() // the reader sees the error and tears down
-				o.framer.wakeReader()
-			} else {
-				o.framer.closeWritten()
-			}
+			o.framer.closeWritten()
 			return
 		}
 	}
