@@ -50,6 +50,7 @@ func main() {
 		fmt.Fprint(os.Stderr, usage+clusterUsage)
 		os.Exit(2)
 	}
+	quietCollector()
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 	if err := run(ctx, os.Args[1], os.Args[2:]); err != nil {
