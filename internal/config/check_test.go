@@ -38,6 +38,8 @@ func TestCheckMessages(t *testing.T) {
 			"config: line 3, column 7: pusher.apps[0]: missing required key `secret` (id, key and secret are required)"},
 		{"out of range", "cluster:\n  nats:\n    replicas: 7\n",
 			"config: line 3, column 15: cluster.nats.replicas 7: out of range: allowed 0 (automatic) to 5"},
+		{"a cluster name a NATS subject cannot hold", "cluster:\n  name: prod.eu\n",
+			"config: line 2, column 9: cluster.name \"prod.eu\": letters, digits, _ and -, up to 32"},
 		{"out of range, from the Damon limits", "damon:\n  max_document_bytes: -1\n",
 			"config: line 2, column 23: damon.max_document_bytes -1: must be from 1 to 16777216"},
 		{"tab indentation", "damon:\n\tlisten: x\n",

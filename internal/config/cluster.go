@@ -21,9 +21,15 @@ type Cluster struct {
 	// NodeTimeout: a node silent this long is reaped by a healthy one
 	// (its members removed, its channels vacated); default 10s, above
 	// JetStream's worst leader-election stall.
-	NodeTimeout Duration     `yaml:"node_timeout"`
-	NATS        ClusterNATS  `yaml:"nats"`
-	Redis       ClusterRedis `yaml:"redis"`
+	NodeTimeout Duration `yaml:"node_timeout"`
+	// Name keeps this cluster apart from others on the same Redis or NATS
+	// (staging and production, say): it goes into every Redis key and
+	// pub/sub channel, and every NATS subject, stream and bucket name.
+	// Letters, digits, _ and -, up to 32. Default "": the names used
+	// before it existed, so a running cluster keeps its state.
+	Name  string       `yaml:"name"`
+	NATS  ClusterNATS  `yaml:"nats"`
+	Redis ClusterRedis `yaml:"redis"`
 }
 
 // ClusterNATS configures the NATS engine.
@@ -97,6 +103,9 @@ func (c *Cluster) validate() []string {
 	} else if c.NodeTimeout.D() < 3*c.Heartbeat.D() {
 		errs = append(errs, fmt.Sprintf("cluster.node_timeout %v: at least 3 heartbeats (%v) so one lost heartbeat does not reap a live node", c.NodeTimeout.D(), 3*c.Heartbeat.D()))
 	}
+	if !validClusterName(c.Name) {
+		errs = append(errs, fmt.Sprintf("cluster.name %q: letters, digits, _ and -, up to 32", c.Name))
+	}
 	if c.NATS.Replicas < 0 || c.NATS.Replicas > 5 {
 		errs = append(errs, fmt.Sprintf("cluster.nats.replicas %d: out of range: allowed 0 (automatic) to 5", c.NATS.Replicas))
 	}
@@ -120,4 +129,18 @@ func (c *Cluster) validate() []string {
 		}
 	}
 	return errs
+}
+
+// validClusterName: the characters that are safe in a Redis key, a NATS
+// subject token and a JetStream stream name alike.
+func validClusterName(n string) bool {
+	if len(n) > 32 {
+		return false
+	}
+	for _, r := range n {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return true
 }

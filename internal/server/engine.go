@@ -21,6 +21,7 @@ func (s *Server) newEngine() (engine.Engine, error) {
 	case "redis":
 		return redisengine.New(redisengine.Options{
 			URL:         c.Redis.URL,
+			Prefix:      redisPrefix(c.Name),
 			NodeName:    c.NodeName,
 			Heartbeat:   c.Heartbeat.D(),
 			NodeTimeout: c.NodeTimeout.D(),
@@ -29,6 +30,7 @@ func (s *Server) newEngine() (engine.Engine, error) {
 		}), nil
 	case "nats":
 		return natsengine.New(natsengine.Options{
+			Name:        c.Name,
 			NodeName:    c.NodeName,
 			Heartbeat:   c.Heartbeat.D(),
 			NodeTimeout: c.NodeTimeout.D(),
@@ -43,6 +45,16 @@ func (s *Server) newEngine() (engine.Engine, error) {
 		})
 	}
 	return nil, fmt.Errorf("cluster.engine %q is not built into this binary", c.Engine)
+}
+
+// redisPrefix starts every Redis key and pub/sub channel of the cluster
+// named name. A named cluster's prefix differs before its first colon, so
+// no key pattern of the unnamed one ("sb:...") can match its keys.
+func redisPrefix(name string) string {
+	if name == "" {
+		return "sb:"
+	}
+	return "sb-" + name + ":"
 }
 
 // clusterKV is the engine's KV when several nodes share it (nil for the

@@ -30,7 +30,7 @@ func (e *Engine) interestBarrier(ctx context.Context) {
 		return
 	}
 	defer func() { _ = sub.Unsubscribe() }()
-	if err := e.data.PublishRequest(pingSubject, inbox, nil); err != nil {
+	if err := e.data.PublishRequest(e.n.ping, inbox, nil); err != nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, barrierTimeout)

@@ -14,7 +14,7 @@ import (
 // TTL (NATS >= 2.11). JetStream TTLs have a one-second floor.
 func (e *Engine) CacheSet(ctx context.Context, ns, channel string, payload []byte, ttl time.Duration) error {
 	ttl = max(ttl, time.Second)
-	_, err := e.js.Publish(ctx, cacheSubject(ns, channel), payload, jetstream.WithMsgTTL(ttl))
+	_, err := e.js.Publish(ctx, e.n.cacheSubject(ns, channel), payload, jetstream.WithMsgTTL(ttl))
 	e.obs.StoreOp("cache_set", false, err)
 	if err != nil {
 		return fmt.Errorf("natsengine: cache set: %w", err)
@@ -26,7 +26,7 @@ func (e *Engine) CacheSet(ctx context.Context, ns, channel string, payload []byt
 // TTL minus its age by the store's timestamp (clocks across machines are
 // assumed close; the result is clamped to (0, ttl]).
 func (e *Engine) CacheGet(ctx context.Context, ns, channel string) ([]byte, time.Duration, bool, error) {
-	m, err := e.cache.GetLastMsgForSubject(ctx, cacheSubject(ns, channel))
+	m, err := e.cache.GetLastMsgForSubject(ctx, e.n.cacheSubject(ns, channel))
 	e.obs.StoreOp("cache_get", false, err)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return nil, 0, false, nil

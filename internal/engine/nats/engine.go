@@ -23,6 +23,7 @@ import (
 // Engine is the NATS cluster engine. Build it with New, then Start it.
 type Engine struct {
 	o   Options
+	n   names
 	log *slog.Logger
 	obs Observer
 
@@ -78,7 +79,7 @@ func New(o Options) (*Engine, error) {
 	if o.Embedded && o.StoreDir == "" {
 		return nil, errors.New("natsengine: embedded mode needs StoreDir")
 	}
-	e := &Engine{o: o, log: o.Logger.With("engine", "nats", "node", o.NodeName), obs: o.Observer, readyCh: make(chan struct{})}
+	e := &Engine{o: o, n: newNames(o.Name), log: o.Logger.With("engine", "nats", "node", o.NodeName), obs: o.Observer, readyCh: make(chan struct{})}
 	e.resetLocal(newNodeID())
 	return e, nil
 }
@@ -148,10 +149,10 @@ func (e *Engine) Start(ctx context.Context, local engine.Local) error {
 	if e.js, err = jetstream.New(e.jsConn); err != nil {
 		return err
 	}
-	if _, err := e.data.Subscribe(ctlSubject, e.onControl); err != nil {
+	if _, err := e.data.Subscribe(e.n.ctl, e.onControl); err != nil {
 		return err
 	}
-	if _, err := e.data.Subscribe(pingSubject, e.onPing); err != nil {
+	if _, err := e.data.Subscribe(e.n.ping, e.onPing); err != nil {
 		return err
 	}
 	e.wg.Add(1)
@@ -251,7 +252,7 @@ func (e *Engine) awaitRoutes() {
 // other node with interest (NATS routes the message only where a node
 // subscribed; our own copy is dropped by NoEcho).
 func (e *Engine) Publish(_ context.Context, p engine.Publication) error {
-	subj := dataSubject(p.Namespace, p.Channel)
+	subj := e.n.dataSubject(p.Namespace, p.Channel)
 	e.mu.Lock()
 	in := e.subs[subj]
 	here := in != nil && in.n > 0
@@ -273,7 +274,7 @@ func (e *Engine) Publish(_ context.Context, p engine.Publication) error {
 // called more often. Subscribing flushes, so the server has the
 // subscription when Interest returns.
 func (e *Engine) Interest(ctx context.Context, ns, channel string, on bool) error {
-	subj := dataSubject(ns, channel)
+	subj := e.n.dataSubject(ns, channel)
 	lk := e.stripe(subj)
 	lk.Lock()
 	defer lk.Unlock()
@@ -366,7 +367,7 @@ func (e *Engine) onControl(m *nats.Msg) {
 func (e *Engine) TerminateUser(_ context.Context, ns, userID string) error {
 	e.local.TerminateLocal(ns, userID)
 	env := envelope{Kind: kindTerminate, Origin: e.NodeID(), Namespace: ns, Channel: userID}
-	if err := e.data.Publish(ctlSubject, appendEnvelope(nil, &env)); err != nil {
+	if err := e.data.Publish(e.n.ctl, appendEnvelope(nil, &env)); err != nil {
 		return fmt.Errorf("natsengine: terminate: %w", err)
 	}
 	e.obs.BrokerPublish()
@@ -431,11 +432,6 @@ func (e *Engine) stripe(key string) *sync.Mutex {
 	return &e.stripes[h%uint32(len(e.stripes))]
 }
 
-const (
-	ctlSubject  = "sb.ctl"
-	pingSubject = "sb.ping"
-)
-
 // tok makes any string one subject/key token: base64url has no dots,
 // wildcards or spaces, and "=" stands for the empty string.
 func tok(s string) string {
@@ -452,9 +448,6 @@ func untok(t string) (string, bool) {
 	b, err := base64.RawURLEncoding.DecodeString(t)
 	return string(b), err == nil
 }
-
-func dataSubject(ns, channel string) string { return "sb.m." + tok(ns) + "." + tok(channel) }
-func nodeSubject(id string) string          { return "sb.node." + id }
 
 // crash ends the node as kill -9 would: loops, connections and the
 // embedded server stop, and nothing is removed from the store. For tests.

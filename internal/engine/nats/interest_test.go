@@ -43,7 +43,7 @@ func TestInterestReachesEveryServerBeforeReturning(t *testing.T) {
 			t.Fatal(err)
 		}
 		slowest = max(slowest, time.Since(start))
-		subj := dataSubject("app", ch)
+		subj := p.engines[0].n.dataSubject("app", ch)
 		for n, e := range p.engines[:2] {
 			if !e.srv.GlobalAccount().SubscriptionInterest(subj) {
 				t.Fatalf("channel %d: node %d's server had no interest in %s when Interest returned on node 2", i, n, subj)

@@ -197,7 +197,7 @@ func (e *Engine) KVIncr(ctx context.Context, ns, k string, ttl time.Duration) (i
 		n++
 		// A compare-and-set publish that keeps the window's expiry, with
 		// the time left as the message's TTL (a KV Update cannot carry one).
-		_, err = e.js.Publish(ctx, kvPrefix+key, encodeKV(expires, strconv.AppendInt(nil, n, 10)),
+		_, err = e.js.Publish(ctx, e.n.kvPrefix+key, encodeKV(expires, strconv.AppendInt(nil, n, 10)),
 			jetstream.WithExpectLastSequencePerSubject(rev), jetstream.WithMsgTTL(serverTTL(expires.Sub(now))))
 		e.obs.StoreOp("kv_update", err != nil && isConflict(err), nilIfConflict(err))
 		if err == nil {

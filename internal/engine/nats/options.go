@@ -13,6 +13,10 @@ type Options struct {
 	// server; shown in node records). Keep it stable across restarts:
 	// every new name is a new JetStream peer. Default: the hostname.
 	NodeName string
+	// Name keeps this cluster apart from others on the same NATS: it goes
+	// into every subject, stream and bucket name (names.go). Letters,
+	// digits, _ and -. Default "": the names used before it existed.
+	Name string
 	// Heartbeat is how often the node refreshes its record and scans for
 	// dead nodes. Default 1 s.
 	Heartbeat time.Duration

@@ -60,7 +60,7 @@ func (e *Engine) register(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	sub, err := e.data.Subscribe(nodeSubject(id), e.onControl)
+	sub, err := e.data.Subscribe(e.n.nodeSubject(id), e.onControl)
 	if err != nil {
 		return err
 	}

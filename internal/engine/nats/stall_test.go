@@ -22,7 +22,7 @@ func TestLeaderCrashStall(t *testing.T) {
 	locals := threeRecorders()
 	p.cluster(t, locals)
 	ctx := context.Background()
-	st, err := p.engines[0].js.Stream(ctx, stateStream)
+	st, err := p.engines[0].js.Stream(ctx, p.engines[0].n.stateStream)
 	if err != nil {
 		t.Fatal(err)
 	}

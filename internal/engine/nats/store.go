@@ -24,21 +24,12 @@ import (
 // markerTTL is how long the marker of a deleted key lives.
 const markerTTL = time.Minute
 
-const (
-	bucket      = "switchboard"
-	stateStream = "KV_" + bucket
-	kvPrefix    = "$KV." + bucket + "."
-	cacheName   = "SB_CACHE"
-	cachePrefix = "sbc."
-)
-
-func occKey(ns, ch string) string       { return "o." + tok(ns) + "." + tok(ch) }
-func presKey(ns, ch string) string      { return "p." + tok(ns) + "." + tok(ch) }
-func userKey(ns, u string) string       { return "u." + tok(ns) + "." + tok(u) }
-func claimKey(ns, k string) string      { return "c." + tok(ns) + "." + tok(k) }
-func nodeKey(id string) string          { return "n." + id }
-func reapKey(id string) string          { return "r." + id }
-func cacheSubject(ns, ch string) string { return cachePrefix + tok(ns) + "." + tok(ch) }
+func occKey(ns, ch string) string  { return "o." + tok(ns) + "." + tok(ch) }
+func presKey(ns, ch string) string { return "p." + tok(ns) + "." + tok(ch) }
+func userKey(ns, u string) string  { return "u." + tok(ns) + "." + tok(u) }
+func claimKey(ns, k string) string { return "c." + tok(ns) + "." + tok(k) }
+func nodeKey(id string) string     { return "n." + id }
+func reapKey(id string) string     { return "r." + id }
 
 // splitKey returns a state key's kind and decoded namespace and name.
 func splitKey(k string) (kind, ns, name string, ok bool) {
@@ -61,7 +52,7 @@ func (e *Engine) ensureStreams(ctx context.Context) error {
 		return err
 	}
 	var err error
-	if e.kv, err = e.js.KeyValue(ctx, bucket); err != nil {
+	if e.kv, err = e.js.KeyValue(ctx, e.n.bucket); err != nil {
 		return err
 	}
 	e.cache, err = e.js.CreateOrUpdateStream(ctx, e.cacheStreamConfig())
@@ -70,8 +61,8 @@ func (e *Engine) ensureStreams(ctx context.Context) error {
 
 func (e *Engine) stateStreamConfig() jetstream.StreamConfig {
 	return jetstream.StreamConfig{
-		Name:              stateStream,
-		Subjects:          []string{kvPrefix + ">"},
+		Name:              e.n.stateStream,
+		Subjects:          []string{e.n.kvPrefix + ">"},
 		Storage:           jetstream.MemoryStorage,
 		Replicas:          e.o.Replicas,
 		MaxMsgsPerSubject: 1,
@@ -90,8 +81,8 @@ func (e *Engine) stateStreamConfig() jetstream.StreamConfig {
 
 func (e *Engine) cacheStreamConfig() jetstream.StreamConfig {
 	return jetstream.StreamConfig{
-		Name:              cacheName,
-		Subjects:          []string{cachePrefix + ">"},
+		Name:              e.n.cacheStream,
+		Subjects:          []string{e.n.cachePrefix + ">"},
 		Storage:           jetstream.MemoryStorage,
 		Replicas:          e.o.Replicas,
 		MaxMsgsPerSubject: 1,
@@ -112,7 +103,7 @@ func (e *Engine) cacheStreamConfig() jetstream.StreamConfig {
 func (e *Engine) storeLost() bool {
 	ctx, cancel := context.WithTimeout(e.ctx, 5*time.Second)
 	defer cancel()
-	_, err := e.js.Stream(ctx, stateStream)
+	_, err := e.js.Stream(ctx, e.n.stateStream)
 	if !errors.Is(err, jetstream.ErrStreamNotFound) {
 		return false
 	}
@@ -219,14 +210,14 @@ func isConflict(err error) bool {
 // the stream leader (stream info with a subject filter), so a scan sees
 // every write acknowledged before it.
 func (e *Engine) keys(ctx context.Context, filter string) ([]string, error) {
-	st, err := e.js.Stream(ctx, stateStream)
+	st, err := e.js.Stream(ctx, e.n.stateStream)
 	if err == nil {
 		var info *jetstream.StreamInfo
-		info, err = st.Info(ctx, jetstream.WithSubjectFilter(kvPrefix+filter))
+		info, err = st.Info(ctx, jetstream.WithSubjectFilter(e.n.kvPrefix+filter))
 		if err == nil {
 			out := make([]string, 0, len(info.State.Subjects))
 			for s := range info.State.Subjects {
-				out = append(out, strings.TrimPrefix(s, kvPrefix))
+				out = append(out, strings.TrimPrefix(s, e.n.kvPrefix))
 			}
 			e.obs.StoreOp("scan", false, nil)
 			return out, nil

@@ -167,7 +167,7 @@ func (e *Engine) Claim(ctx context.Context, ns, key, connKey string) (string, er
 		return prev.Conn, nil
 	}
 	env := envelope{Kind: kindKick, Origin: id, Namespace: ns, Channel: key, Conn: prev.Conn}
-	if err := e.data.Publish(nodeSubject(prev.Node), appendEnvelope(nil, &env)); err != nil {
+	if err := e.data.Publish(e.n.nodeSubject(prev.Node), appendEnvelope(nil, &env)); err != nil {
 		e.log.Warn("kick not sent", "node", prev.Node, "err", err)
 	} else {
 		e.obs.BrokerPublish()
