@@ -12,20 +12,23 @@ import (
 func TestShouldTrimOnlyAQuietHeapHoldingMuchMore(t *testing.T) {
 	const mb = 1 << 20
 	cases := []struct {
-		name                  string
-		allocated, live, held uint64
-		want                  bool
+		name                               string
+		allocated, live, held, trimmedLive uint64
+		want                               bool
 	}{
-		{"after a storm: quiet, holding 2.4x live", 100 << 10, 20 * mb, 48 * mb, true},
-		{"busy: allocating a live heap per tick", 20 * mb, 20 * mb, 48 * mb, false},
-		{"quiet but holding little beyond live", 0, 20 * mb, 24 * mb, false},
-		{"small heap: excess under the 4 MiB floor", 0, 2 * mb, 5 * mb, false},
-		{"small heap, quiet under the 1 MiB floor, big excess", 900 << 10, 2 * mb, 10 * mb, true},
-		{"held under live (counters between cycles)", 0, 20 * mb, 10 * mb, false},
+		{"after a storm: quiet, holding 2.4x live", 100 << 10, 20 * mb, 48 * mb, 0, true},
+		{"busy: allocating a live heap per tick", 20 * mb, 20 * mb, 48 * mb, 0, false},
+		{"quiet but holding little beyond live", 0, 20 * mb, 24 * mb, 0, false},
+		{"small heap: excess under the 4 MiB floor", 0, 2 * mb, 5 * mb, 0, false},
+		{"small heap, quiet under the 1 MiB floor, big excess", 900 << 10, 2 * mb, 10 * mb, 0, true},
+		{"held under live (counters between cycles)", 0, 20 * mb, 10 * mb, 0, false},
+		{"light traffic, same connections as at the last trim", 100 << 10, 20 * mb, 30 * mb, 19 * mb, false},
+		{"a second storm since the last trim", 100 << 10, 40 * mb, 60 * mb, 20 * mb, true},
+		{"most connections gone since the last trim", 100 << 10, 5 * mb, 20 * mb, 20 * mb, true},
 	}
 	for _, c := range cases {
-		if got := shouldTrim(c.allocated, c.live, c.held); got != c.want {
-			t.Errorf("%s: shouldTrim(%d, %d, %d) = %v, want %v", c.name, c.allocated, c.live, c.held, got, c.want)
+		if got := shouldTrim(c.allocated, c.live, c.held, c.trimmedLive); got != c.want {
+			t.Errorf("%s: shouldTrim(%d, %d, %d, %d) = %v, want %v", c.name, c.allocated, c.live, c.held, c.trimmedLive, got, c.want)
 		}
 	}
 }
