@@ -146,6 +146,7 @@ func (c *Comparison) WriteMarkdown(w io.Writer) error {
 	b.WriteString("- Each server runs alone, pinned to CPU 0 (`taskset -c 0`); the generator is pinned to CPU 1. Everything is on loopback.\n")
 	b.WriteString("- Publishes go through the signed HTTP API on a fixed wall-clock schedule; each event carries its *scheduled* send time, so a server (or generator) that falls behind shows up as latency, not as a lower offered rate (no coordinated omission).\n")
 	b.WriteString("- Latency = receive time − scheduled send time, one monotonic clock, HDR histogram (µs resolution, 3 significant digits).\n")
+	b.WriteString("- The generator's own garbage collector runs only near a 4 GiB heap (cmd/switchboard-bench/gc.go), so that its mark phases on its one core stay out of both servers' latencies. Runs made before that (2026-12-05) carry them: several ms on p99 at moderate rates, for both servers alike.\n")
 	b.WriteString("- A fan-out step *sustains* its rate when every delivery arrived (no missing) and p99 ≤ the bound (100 ms). Ramps stop at the first step that does not.\n")
 	b.WriteString("- Server CPU and RSS come from `/proc/<pid>` (utime+stime, VmRSS). RSS per connection = (RSS after holding − RSS before connecting) / connections.\n")
 	fmt.Fprintf(&b, "- Ratio = %s / %s; the arrow says which direction is better for that row.\n", cand, base)
