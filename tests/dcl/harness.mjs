@@ -231,12 +231,30 @@ export class Peer {
     this.ws.close();
   }
 
+  /**
+   * What the client knows of the close handshake and the socket, for a
+   * failure message: whether our close frame arrived and theirs went out,
+   * and whether the server's FIN did.
+   */
+  state() {
+    const ws = this.ws;
+    const s = ws._socket;
+    return [
+      `readyState ${ws.readyState}`,
+      `close frame received ${ws._closeFrameReceived}, sent ${ws._closeFrameSent}`,
+      `messages ${this.received}`,
+      s
+        ? `socket ${s.readyState}, destroyed ${s.destroyed}, FIN seen ${s.readableEnded}, bytes read ${s.bytesRead}, written ${s.bytesWritten}, local port ${s.localPort}`
+        : 'no socket',
+    ].join('; ');
+  }
+
   /** Waits for the close (within ms) and returns {code, reason}. */
   async closedWithin(ms, label = 'close') {
     ms *= SCALE;
     let t;
     const timeout = new Promise((_, rej) => {
-      t = setTimeout(() => rej(new Error(`${label}: still open after ${ms} ms`)), ms);
+      t = setTimeout(() => rej(new Error(`${label}: still open after ${ms} ms (${this.state()})`)), ms);
     });
     try {
       return await Promise.race([this.closed, timeout]);

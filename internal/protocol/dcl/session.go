@@ -437,7 +437,7 @@ func (ss *session) HandleClose(info transport.CloseInfo) {
 	s.conns.Remove(ss)
 	s.open.Add(-1)
 	s.pm.Open.Dec()
-	s.log.Debug("connection closed", "room", ss.roomID, "address", ss.address,
+	s.log.Debug("connection closed", "room", ss.roomID, "address", ss.address, "remote", ss.conn.RemoteAddr(),
 		"code", info.Code, "by_server", info.ByServer, "err", info.Err)
 }
 
