@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"sync"
 	"testing"
@@ -284,5 +287,53 @@ func TestAWokenConnectionReadsBeforeParkingAgain(t *testing.T) {
 	}
 	if n := poller.wakes.Load() - before; n != 3 {
 		t.Fatalf("3 frames woke the connection %d times", n)
+	}
+}
+
+// closeOnFirst closes its connection (no status code) on the first
+// message, from the reader goroutine, as a protocol does with a bad first
+// packet.
+type closeOnFirst struct {
+	conn   Conn
+	closed chan struct{}
+}
+
+func (h *closeOnFirst) HandleMessage([]byte, bool) { h.conn.Close(0, "") }
+func (h *closeOnFirst) HandleClose(CloseInfo)      { close(h.closed) }
+
+// A connection the server closes right after its first message must be
+// released at once: the socket leaves the poller's epoll set before it is
+// closed. Closed while still in the set, a socket could linger in
+// CLOSE-WAIT with no descriptor, its FIN held back until the poller's
+// thread next returned to user space (Linux 6.10+ epoll holds a file
+// reference while polling it), which tests/dcl saw as a close handshake
+// that never ended, about once in 500 connections.
+func TestAClosedParkableSocketIsReleasedAtOnce(t *testing.T) {
+	poller := newTestPoller(t)
+	up := &Upgrader{Poller: poller, ParkAfter: time.Nanosecond}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = up.Upgrade(w, r, nil, func(c Conn) Handler { return &closeOnFirst{conn: c, closed: make(chan struct{})} })
+	}))
+	t.Cleanup(srv.Close)
+	// Under the poller's own epoll_wait bound (pollerWaitMS), which would
+	// release a stuck socket too, only later.
+	const finWithin = 900 * time.Millisecond
+	for i := range 1500 {
+		c, _ := dialRaw(t, srv.URL, "")
+		c.writeFrame(ws.NewBinaryFrame([]byte{1}))
+		f := c.readFrame()
+		if f.Header.OpCode != ws.OpClose || len(f.Payload) != 0 {
+			t.Fatalf("connection %d: got %v %x, want a close frame without a code", i, f.Header.OpCode, f.Payload)
+		}
+		c.writeFrame(ws.NewCloseFrame(nil))
+		start := time.Now()
+		_ = c.nc.SetReadDeadline(start.Add(5 * time.Second))
+		if _, err := c.br.ReadByte(); !errors.Is(err, io.EOF) {
+			t.Fatalf("connection %d: after the close handshake: %v, want EOF", i, err)
+		}
+		if took := time.Since(start); took > finWithin {
+			t.Fatalf("connection %d: the server's FIN came %v after the close handshake", i, took)
+		}
+		_ = c.nc.Close()
 	}
 }

@@ -20,10 +20,11 @@ func (p *Poller) Close() error { return nil }
 // Parked is always 0.
 func (p *Poller) Parked() int { return 0 }
 
-func (p *Poller) arm(*wsConn) error { return errPollerClosed }
-func (p *Poller) parkedDelta(int64) {}
-func (p *Poller) registered() int   { return 0 }
-func (p *Poller) forget(*wsConn)    {}
+func (p *Poller) arm(*wsConn) error  { return errPollerClosed }
+func (p *Poller) parkedDelta(int64)  {}
+func (p *Poller) registered() int    { return 0 }
+func (p *Poller) forget(*wsConn)     {}
+func (p *Poller) unregister(*wsConn) {}
 
 // readNow is never reached: connections park only where a Poller exists.
 func (r *sockReader) readNow([]byte) (int, error) { return 0, errWouldBlock }

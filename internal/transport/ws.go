@@ -230,6 +230,9 @@ func (c *wsConn) closeWritten() {
 	c.closeAt.Store(time.Now().Add(c.up.opts.CloseTimeout).UnixNano())
 	c.closeSent.Store(true)
 	if c.closeRecv.Load() {
+		if c.canPark() {
+			c.up.Poller.unregister(c) // before the close: see unregister
+		}
 		_ = c.out.nc.Close()
 		return
 	}
@@ -480,6 +483,9 @@ func (c *wsConn) teardown(readErr error) {
 		// the peer reads it. Read on until its close (or the deadline that
 		// closeWritten set).
 		c.drainUntilClose()
+	}
+	if c.registered {
+		c.up.Poller.unregister(c) // before the close: see unregister
 	}
 	_ = c.out.nc.Close()
 	c.out.markDead()
