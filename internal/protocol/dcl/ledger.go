@@ -5,8 +5,6 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/encoding/protowire"
-
-	"github.com/switchboard-rt/switchboard/internal/transport"
 )
 
 // announcementWindow is how long after its catch-up a newly joined session
@@ -132,21 +130,21 @@ func announcedAlias(p []byte) (uint32, bool) {
 	return 0, true
 }
 
-// deliverChecked queues m for ss's client unless ss's ledger drops it. It
-// is Deliver's path while the ledger lives; the ledger is let go once its
-// window has passed.
-func (ss *session) deliverChecked(l *peerLedger, m *transport.Message) {
+// liveLedger is ss's ledger while its window lasts. Past it, it lets the
+// ledger go and returns nil: Deliver's and the joined timer's check.
+func (ss *session) liveLedger() *peerLedger {
+	l := ss.ledger.Load()
+	if l == nil {
+		return nil
+	}
 	l.mu.Lock()
-	if l.expired(ss.srv.opts.Now()) {
-		l.mu.Unlock()
+	expired := l.expired(ss.srv.opts.Now())
+	l.mu.Unlock()
+	if expired {
 		ss.ledger.CompareAndSwap(l, nil)
-		_ = ss.conn.Send(m)
-		return
+		return nil
 	}
-	defer l.mu.Unlock()
-	if l.admit(m.Payload) {
-		_ = ss.conn.Send(m)
-	}
+	return l
 }
 
 // catchUpLedger sends the difference between the room now (members,
@@ -185,19 +183,4 @@ func (l *peerLedger) startClock(now time.Time) {
 	l.mu.Lock()
 	l.until = now.Add(announcementWindow)
 	l.mu.Unlock()
-}
-
-// dropExpiredLedger lets ss's ledger go once its window has passed (the
-// joined session's timer calls it; a delivery does too).
-func (ss *session) dropExpiredLedger() {
-	l := ss.ledger.Load()
-	if l == nil {
-		return
-	}
-	l.mu.Lock()
-	expired := l.expired(ss.srv.opts.Now())
-	l.mu.Unlock()
-	if expired {
-		ss.ledger.CompareAndSwap(l, nil)
-	}
 }

@@ -110,9 +110,14 @@ func (ss *session) send(p []byte) bool {
 
 // Deliver implements hub.Subscriber: room traffic, shared by all recipients.
 func (ss *session) Deliver(m *transport.Message) {
-	if l := ss.ledger.Load(); l != nil && isAnnouncement(m.Payload) {
-		ss.deliverChecked(l, m)
-		return
+	if isAnnouncement(m.Payload) {
+		if l := ss.liveLedger(); l != nil {
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			if !l.admit(m.Payload) {
+				return
+			}
+		}
 	}
 	_ = ss.conn.Send(m)
 }
@@ -155,12 +160,24 @@ func (ss *session) end(reason string, code uint16) {
 		return
 	}
 	ss.mu.Unlock()
+	if ss.leaveUnderRegistry() {
+		ss.conn.Close(code, "")
+	}
+}
+
+// leaveUnderRegistry marks ss gone with s.mu held and, when it was joined,
+// takes it out of its room (its peer_leave goes out). It reports false,
+// doing nothing, when ss was already closing and not joined: another path
+// ended it. end and HandleClose take this path for a session that is
+// joined or verifying, whose registry state s.mu guards.
+func (ss *session) leaveUnderRegistry() bool {
+	s := ss.srv
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	ss.mu.Lock()
 	if ss.closing && ss.stage != stageJoined {
 		ss.mu.Unlock()
-		s.mu.Unlock()
-		return
+		return false
 	}
 	ss.closing = true
 	r, joined := ss.room, ss.stage == stageJoined
@@ -170,8 +187,7 @@ func (ss *session) end(reason string, code uint16) {
 	if joined {
 		s.leaveLocked(ss, r)
 	}
-	s.mu.Unlock()
-	ss.conn.Close(code, "")
+	return true
 }
 
 // kick sends peer_kicked{reason} to a peer that is not joined and closes it.
@@ -212,7 +228,7 @@ func (ss *session) onTimer() {
 		ss.mu.Unlock()
 		ss.fail(errHandshakeTimeout)
 	case stageJoined:
-		ss.dropExpiredLedger()
+		ss.liveLedger() // lets it go once its window has passed
 		idleTimeout := ss.srv.opts.IdleTimeout
 		every := idleTimeout / 3
 		// Real time, not opts.Now: LastRead is the transport's stamp.
@@ -423,16 +439,7 @@ func (ss *session) HandleClose(info transport.CloseInfo) {
 	}
 	ss.mu.Unlock()
 	if joined {
-		s.mu.Lock()
-		ss.mu.Lock()
-		ss.closing = true
-		r, stillJoined := ss.room, ss.stage == stageJoined
-		ss.stage = stageGone
-		ss.mu.Unlock()
-		if stillJoined {
-			s.leaveLocked(ss, r)
-		}
-		s.mu.Unlock()
+		ss.leaveUnderRegistry()
 	}
 	s.conns.Remove(ss)
 	s.open.Add(-1)
