@@ -184,6 +184,6 @@ func (o *outbound) writeFailed(n int, err error) {
 	}
 	o.mu.Unlock()
 	o.signalCloseDone()
-	_ = o.nc.Close() // the reader sees the error and tears down
+	o.framer.closeSocket() // the reader sees the error and tears down
 	o.framer.wakeReader()
 }

@@ -14,6 +14,8 @@ type framer interface {
 	// closeWritten runs on the writer goroutine once a close message has
 	// been written.
 	closeWritten()
+	// closeSocket closes the socket (the writer does, on a write error).
+	closeSocket()
 	// wakeReader runs after the writer closed the socket on an error: a
 	// reader that is not blocked on the socket must still learn of it.
 	wakeReader()

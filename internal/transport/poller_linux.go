@@ -180,9 +180,9 @@ func (p *Poller) arm(c *wsConn) error {
 }
 
 // unregister takes c's socket out of the epoll set (a socket that is not
-// in it is left alone); it is called before the socket is closed after a
-// close handshake, as the runtime's netpoller does
-// (EPOLL_CTL_DEL before close). A socket closed while still in the set
+// in it is left alone); wsConn.closeSocket calls it before every close of
+// the socket, as the runtime's netpoller does (EPOLL_CTL_DEL before
+// close). A socket closed while still in the set
 // could otherwise stay open, unreferenced, in CLOSE-WAIT: since Linux
 // 6.10 epoll holds a reference on each file while it polls it, so a close
 // that lands then leaves the last reference to the poller's thread, which
@@ -218,11 +218,11 @@ func (p *Poller) run() {
 	defer close(p.done)
 	events := make([]unix.EpollEvent, 256)
 	for {
-		// Not forever: a return to user space runs the file releases the
-		// kernel deferred to this thread (see unregister). The writer
-		// goroutine may still close a socket that is in the set (after
-		// the peer's close, or a failed write); its FIN then waits at
-		// most this long. One wake-up per second costs nothing.
+		// Not forever: a return to user space runs any file release the
+		// kernel deferred to this thread (see unregister), should a socket
+		// ever be closed while still in the set by a path that skipped
+		// unregister; its FIN then waits at most this long. One wake-up
+		// per second costs nothing.
 		n, err := unix.EpollWait(p.epfd, events, pollerWaitMS)
 		if err != nil {
 			if errors.Is(err, unix.EINTR) {

@@ -141,7 +141,10 @@ func (c *streamConn) readOwned() error {
 	}
 }
 
-func (c *streamConn) closeWritten() { _ = c.nc.Close() }
+func (c *streamConn) closeWritten() { c.closeSocket() }
+
+// closeSocket implements framer.
+func (c *streamConn) closeSocket() { _ = c.nc.Close() }
 
 // wakeReader implements framer: a stream's reader is always blocked on the
 // socket, so closing it is enough.

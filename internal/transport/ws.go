@@ -223,6 +223,16 @@ func (c *wsConn) frame(hdr []byte, m *Message) ([]byte, []byte) {
 	}
 }
 
+// closeSocket implements framer: every close of the socket, by the reader
+// or the writer. A socket that can park leaves the poller's epoll set
+// first (see Poller.unregister).
+func (c *wsConn) closeSocket() {
+	if c.canPark() {
+		c.up.Poller.unregister(c)
+	}
+	_ = c.out.nc.Close()
+}
+
 // closeWritten implements framer: after our close frame, either the peer
 // already closed (so the handshake is complete and the socket can go), or
 // we give it CloseTimeout to answer.
@@ -230,10 +240,7 @@ func (c *wsConn) closeWritten() {
 	c.closeAt.Store(time.Now().Add(c.up.opts.CloseTimeout).UnixNano())
 	c.closeSent.Store(true)
 	if c.closeRecv.Load() {
-		if c.canPark() {
-			c.up.Poller.unregister(c) // before the close: see unregister
-		}
-		_ = c.out.nc.Close()
+		c.closeSocket()
 		return
 	}
 	_ = c.out.nc.SetReadDeadline(time.Unix(0, c.closeAt.Load()))
@@ -484,10 +491,7 @@ func (c *wsConn) teardown(readErr error) {
 		// closeWritten set).
 		c.drainUntilClose()
 	}
-	if c.registered {
-		c.up.Poller.unregister(c) // before the close: see unregister
-	}
-	_ = c.out.nc.Close()
+	c.closeSocket()
 	c.out.markDead()
 	c.closeMu.Lock()
 	info := CloseInfo{Code: c.closeCode, Reason: c.closeReason, ByServer: c.closeByServer}
