@@ -6,10 +6,8 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/switchboard-rt/switchboard/internal/engine"
 	"github.com/switchboard-rt/switchboard/internal/transport"
@@ -48,40 +46,6 @@ func TestBigFanoutReachesEveryoneOnceAndInOrder(t *testing.T) {
 		if !slices.Equal(got, want) {
 			t.Fatalf("subscriber %d got %v, want %v", i, got, want)
 		}
-	}
-}
-
-// queueSink records whether each message reached it marked Queue.
-type queueSink struct {
-	mu     sync.Mutex
-	queued []bool
-}
-
-func (s *queueSink) Deliver(m *transport.Message) {
-	s.mu.Lock()
-	s.queued = append(s.queued, m.Queued())
-	s.mu.Unlock()
-}
-func (s *queueSink) Terminate() {}
-
-// TestBusyChannelBroadcastsAreQueued: a broadcast right behind another one
-// on the same channel is marked Queue (its recipients' writers coalesce);
-// one after a quiet spell is not (written inline).
-func TestBusyChannelBroadcastsAreQueued(t *testing.T) {
-	h := newHub(t)
-	s := &queueSink{}
-	if _, err := h.Subscribe(context.Background(), "app", "ch", s); err != nil {
-		t.Fatal(err)
-	}
-	p := engine.Publication{Namespace: "app", Channel: "ch", Payload: []byte("x")}
-	h.DeliverLocal(p) // first ever: quiet
-	h.DeliverLocal(p) // right behind it: busy
-	time.Sleep(3 * time.Duration(busyGap))
-	h.DeliverLocal(p) // after a quiet spell
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if want := []bool{false, true, false}; !slices.Equal(s.queued, want) {
-		t.Fatalf("queued marks %v, want %v", s.queued, want)
 	}
 }
 

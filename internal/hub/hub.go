@@ -89,11 +89,18 @@ type channel struct {
 	// index finds a subscriber's place in subs; nil while the channel is
 	// small enough to search (see indexAbove).
 	index map[Subscriber]int
-	// fanouts running now and when the last one ended (unix ns): a busy
-	// channel's broadcasts are queued for coalescing, not written inline
-	// (fanout.go).
-	fanouts atomic.Int32
-	lastEnd atomic.Int64
+	// version counts subscribes and unsubscribes (under mu): broadcasts
+	// waiting in a busy channel share one copy of the subscriber list
+	// while it stays the same (fanout.go).
+	version uint32
+
+	// fanMu guards running and fan; taken before mu, never held while
+	// delivering. running: a fan-out runs now. fan is made the first time
+	// a broadcast has to wait, and kept (a channel that was busy once is
+	// likely to be again); a quiet channel never has one.
+	fanMu   sync.Mutex
+	running bool
+	fan     *fanState
 }
 
 // New returns a hub on eng; call Start before use.
@@ -185,6 +192,7 @@ func (h *Hub) Subscribe(ctx context.Context, ns, name string, s Subscriber) (int
 		return 0, ErrAlreadySubscribed
 	}
 	ch.add(s)
+	ch.version++
 	local := len(ch.subs)
 	ch.mu.Unlock()
 	sp.mu.Unlock()
@@ -223,6 +231,7 @@ func (h *Hub) Unsubscribe(ctx context.Context, ns, name string, s Subscriber) (i
 	i, ok := ch.find(s)
 	if ok {
 		ch.remove(i)
+		ch.version++
 	}
 	local := len(ch.subs)
 	empty := local == 0
@@ -297,7 +306,7 @@ func (h *Hub) DeliverLocal(p engine.Publication) {
 	if p.Binary {
 		m = transport.Binary(p.Payload)
 	}
-	h.obs.Delivered(p.Namespace, deliverAll(ch, m, exclude))
+	h.broadcast(p.Namespace, ch, m, exclude)
 }
 
 // Channels lists the namespace's occupied channels cluster-wide.

@@ -35,6 +35,21 @@ type Conn interface {
 	QueuedBytes() int
 }
 
+// SendAll sends ms in order, as successive calls of c.Send would, and
+// stops at the first error. A connection of this package with nothing
+// queued takes them in one system call, where Send would make one each.
+func SendAll(c Conn, ms []*Message) error {
+	if b, ok := c.(interface{ sendAll([]*Message) error }); ok {
+		return b.sendAll(ms)
+	}
+	for _, m := range ms {
+		if err := c.Send(m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Handler receives a connection's inbound messages. HandleMessage and
 // HandleClose are called from the connection's single reader goroutine,
 // never concurrently for one connection.

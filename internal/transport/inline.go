@@ -16,15 +16,15 @@ import (
 // Whatever the socket does not take at once (its buffer is full) goes to a
 // writer goroutine, which waits for room as before; a push never blocks.
 //
-// This is the common case of every quiet connection: a broadcast on a
-// channel that is not busy, a reply to a client's own message. The writer
+// This is the common case of every quiet connection: a broadcast, a reply
+// to a client's own message. The writer
 // goroutine per flush cost a goroutine start, two scheduler switches and
 // a deadline timer per delivery. BenchmarkFanout/1000subs, one core
 // (taskset -c 0): 11.0-11.2 µs per delivery written inline (unbatched)
 // against 12.6-14.2 µs through a writer goroutine (unbatched-queued), with
-// the bare-write floor at 11.8-12.9 µs in the same run. A busy channel's
-// broadcasts still take the writer goroutine, which coalesces (see busyGap
-// in internal/hub/fanout.go).
+// the bare-write floor at 11.8-12.9 µs in the same run. Several messages
+// at once (SendAll: the broadcasts that waited in a busy channel, see
+// internal/hub/fanout.go) go out inline in one write the same way.
 
 // inlineMaxBytes is the largest frame written inline: it is copied into
 // one pooled buffer so that header and body go out in one write(2)
@@ -80,26 +80,23 @@ type rawWriter interface {
 	rawConn() syscall.RawConn
 }
 
-// writeInline writes held's raw bytes (nil for none) and then m (nil for
-// none), n bytes between them, already counted in o.bytes, from the
-// caller's goroutine in one write(2). The caller has set o.writing (it
-// holds the writer role: nobody else writes to the socket until it is
-// given back) and released o.mu.
-func (o *outbound) writeInline(rc syscall.RawConn, held, m *Message, n int) {
+// writeInline writes held's raw bytes (nil for none) and then ms, n bytes
+// between them, already counted in o.bytes, from the caller's goroutine in
+// one write(2). The caller has set o.writing (it holds the writer role:
+// nobody else writes to the socket until it is given back) and released
+// o.mu.
+func (o *outbound) writeInline(rc syscall.RawConn, held *Message, ms []*Message, n int) {
 	w := inlineWrites.Get().(*inlineWrite)
 	buf := w.buf[:0]
 	if held != nil {
 		buf = append(buf, held.Payload...)
 	}
-	if m != nil {
+	for _, m := range ms {
 		hdr, body := o.framer.frame(buf, m)
 		if len(hdr)+len(body) > inlineMaxBytes {
+			w.buf = buf[:0]
 			inlineWrites.Put(w)
-			if held != nil {
-				o.handOff(n, held, m)
-			} else {
-				o.handOff(n, m)
-			}
+			o.handOff(n, held, ms)
 			return
 		}
 		buf = append(hdr, body...)
@@ -135,7 +132,7 @@ func (o *outbound) writeInline(rc syscall.RawConn, held, m *Message, n int) {
 	if rest != nil {
 		// The socket is full: the writer goroutine sends the rest once
 		// there is room, ahead of anything queued meanwhile.
-		o.handOff(n, &Message{Payload: rest, kind: kindRaw})
+		o.handOff(n, &Message{Payload: rest, kind: kindRaw}, nil)
 		return
 	}
 	o.mu.Lock()
@@ -148,10 +145,10 @@ func (o *outbound) writeInline(rc syscall.RawConn, held, m *Message, n int) {
 	o.mu.Unlock()
 }
 
-// handOff gives the writer role to a new writer goroutine with ms at the
-// head of the queue, in order. n is what they counted in o.bytes until now;
-// from now each counts its cost.
-func (o *outbound) handOff(n int, ms ...*Message) {
+// handOff gives the writer role to a new writer goroutine with held (nil
+// for none) and then ms at the head of the queue, in order. n is what they
+// counted in o.bytes until now; from now each counts its cost.
+func (o *outbound) handOff(n int, held *Message, ms []*Message) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.dead {
@@ -160,14 +157,22 @@ func (o *outbound) handOff(n int, ms ...*Message) {
 		return
 	}
 	o.bytes -= n
-	for _, m := range ms {
+	k := len(ms)
+	if held != nil {
+		k++
+	}
+	o.items = append(o.items, make([]*Message, k)...)
+	copy(o.items[k:], o.items)
+	head := o.items[:0]
+	if held != nil {
+		head = append(head, held)
+	}
+	head = append(head, ms...)
+	for _, m := range head {
 		o.bytes += cost(m)
 	}
-	o.items = append(o.items, ms...)
-	copy(o.items[len(ms):], o.items)
-	copy(o.items, ms)
 	if o.pongAt >= 0 {
-		o.pongAt += int32(len(ms))
+		o.pongAt += int32(k)
 	}
 	go o.writeLoop()
 }

@@ -100,8 +100,11 @@ func (o *outbound) push(m *Message) error {
 		return ErrSlowConsumer
 	}
 	o.bytes += n
-	if !m.queued && o.tryInlineLocked(m, n) {
-		return nil
+	if !m.queued {
+		one := [1]*Message{m}
+		if o.tryInlineLocked(one[:], n) {
+			return nil
+		}
 	}
 	o.items = append(o.items, m)
 	o.startLocked()
@@ -109,11 +112,41 @@ func (o *outbound) push(m *Message) error {
 	return nil
 }
 
-// tryInlineLocked writes m (n bytes, already counted; nil for none) from
+// pushAll queues data messages in order, as successive pushes would, but
+// a quiet connection gets them in one write(2) from the caller, the way a
+// writer goroutine coalesces a busy one's. The hub hands a busy channel's
+// waiting broadcasts over this way (internal/hub/fanout.go).
+func (o *outbound) pushAll(ms []*Message) error {
+	n := 0
+	for _, m := range ms {
+		n += len(m.Payload)
+	}
+	o.mu.Lock()
+	if o.closing || o.dead {
+		o.mu.Unlock()
+		return ErrClosed
+	}
+	if o.bytes+o.stalledPongBytes+n > o.opts.SendQueueBytes {
+		o.overflowLocked()
+		o.mu.Unlock()
+		o.obs.SlowConsumer()
+		return ErrSlowConsumer
+	}
+	o.bytes += n
+	if o.tryInlineLocked(ms, n) {
+		return nil
+	}
+	o.items = append(o.items, ms...)
+	o.startLocked()
+	o.mu.Unlock()
+	return nil
+}
+
+// tryInlineLocked writes ms (n bytes, already counted; none for none) from
 // the caller's goroutine when the queue is quiet and the socket allows it
 // (inline.go), together with the bytes hold left at the head of the
 // queue. It reports whether it did; then o.mu has been released.
-func (o *outbound) tryInlineLocked(m *Message, n int) bool {
+func (o *outbound) tryInlineLocked(ms []*Message, n int) bool {
 	if o.writing {
 		return false
 	}
@@ -137,7 +170,7 @@ func (o *outbound) tryInlineLocked(m *Message, n int) bool {
 	}
 	o.writing = true // the writer role, given back by writeInline
 	o.mu.Unlock()
-	o.writeInline(rc, held, m, n)
+	o.writeInline(rc, held, ms, n)
 	return true
 }
 
@@ -176,7 +209,8 @@ func (o *outbound) pushPing(m *Message) {
 	}
 	n := cost(m)
 	o.bytes += n
-	if o.tryInlineLocked(m, n) {
+	one := [1]*Message{m}
+	if o.tryInlineLocked(one[:], n) {
 		return
 	}
 	o.items = append(o.items, m)

@@ -176,6 +176,7 @@ func (c *wsConn) LastRead() time.Time  { return time.Unix(0, c.lastRead.Load()) 
 func (c *wsConn) Send(m *Message) error {
 	return c.out.push(m)
 }
+func (c *wsConn) sendAll(ms []*Message) error { return c.out.pushAll(ms) }
 
 func (c *wsConn) Ping() { c.out.pushPing(&Message{kind: kindPing}) }
 

@@ -122,6 +122,19 @@ func (ss *session) Deliver(m *transport.Message) {
 	_ = ss.conn.Send(m)
 }
 
+// DeliverBatch implements hub.BatchSubscriber: a busy room's waiting
+// traffic in one write. While the ledger checks announcements, they are
+// checked here as Deliver checks them.
+func (ss *session) DeliverBatch(ms []*transport.Message) {
+	if ss.liveLedger() == nil {
+		_ = transport.SendAll(ss.conn, ms)
+		return
+	}
+	for _, m := range ms {
+		ss.Deliver(m)
+	}
+}
+
 // Terminate implements hub.Subscriber.
 func (ss *session) Terminate() { ss.end("terminated", 0) }
 

@@ -103,6 +103,10 @@ func (ss *session) fail(code int, msg string) {
 // Deliver implements hub.Subscriber.
 func (ss *session) Deliver(m *transport.Message) { _ = ss.conn.Send(m) }
 
+// DeliverBatch implements hub.BatchSubscriber: a busy channel's waiting
+// broadcasts in one write.
+func (ss *session) DeliverBatch(ms []*transport.Message) { _ = transport.SendAll(ss.conn, ms) }
+
 // Transport implements hub.Inspectable (the console's connection list).
 func (ss *session) Transport() transport.Conn { return ss.conn }
 

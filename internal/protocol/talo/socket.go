@@ -64,6 +64,10 @@ type sockConn struct {
 // Deliver implements hub.Subscriber.
 func (c *sockConn) Deliver(m *transport.Message) { _ = c.conn.Send(m) }
 
+// DeliverBatch implements hub.BatchSubscriber: a busy channel's waiting
+// broadcasts in one write.
+func (c *sockConn) DeliverBatch(ms []*transport.Message) { _ = transport.SendAll(c.conn, ms) }
+
 // Terminate implements hub.Subscriber.
 func (c *sockConn) Terminate() { c.conn.Close(closeBadTicket, "") }
 
