@@ -69,7 +69,7 @@ if [ "$QUICK" = 1 ]; then
 	add write-floor "-test.benchtime 100x"
 else
 	# 2,000 subscribers on one channel: each publish is 2,000 deliveries.
-	add fanout-2k-1ch "fanout --conns 2000 --channels 1 --rates 1,2,5,10,15,20,25,30,35,40,50,60,70,80,90,100,120 --step 10s --max-p99 100ms"
+	add fanout-2k-1ch "fanout --conns 2000 --channels 1 --rates 1,2,5,10,15,20,25,30,35,40,50,60,70,80,90,100,120,140,160,200 --step 10s --max-p99 100ms"
 	# 10,000 subscribers over 1,000 channels: each publish is 10 deliveries.
 	add fanout-10k-1000ch "fanout --conns 10000 --channels 1000 --rates 20,50,100,250,500,1000,1500,2000,2500,3000,3500,4000,5000,6500,8000 --step 10s --max-p99 100ms"
 	add idle-10k "idle --conns 10000 --channels 100 --settle 5s --hold 20s"

@@ -82,25 +82,43 @@ func (ss *session) encodeEvent(env *wire.Envelope) ([]byte, error) {
 
 // Deliver implements hub.Subscriber; see the comment at the top of the file.
 // It runs on the publisher's goroutine, so it only copies and sends (a
-// send never blocks). The copy keeps the broadcast's Queue mark: a busy
-// group's events then coalesce in the writer goroutine as any broadcast's
-// do, instead of one write(2) each.
+// send never blocks). The copy keeps the broadcast's Queue mark.
 func (ss *session) Deliver(m *transport.Message) {
+	if own := ownCopy(m); own != nil {
+		_ = ss.conn.Send(own)
+	}
+}
+
+// DeliverBatch implements hub.BatchSubscriber: a busy group's waiting
+// messages, each as Deliver would send it, in one write.
+func (ss *session) DeliverBatch(ms []*transport.Message) {
+	var room [8]*transport.Message
+	out := room[:0]
+	for _, m := range ms {
+		if own := ownCopy(m); own != nil {
+			out = append(out, own)
+		}
+	}
+	_ = transport.SendAll(ss.conn, out)
+}
+
+// ownCopy is what one recipient gets of m: m itself for a REPLY, a copy
+// with a fresh message id for an EVENT, nil for a payload not of ours.
+func ownCopy(m *transport.Message) *transport.Message {
 	p := m.Payload
 	if len(p) == 0 {
-		return
+		return nil
 	}
 	if p[0] != markEvent {
-		_ = ss.conn.Send(m) // REPLY: shared as is
-		return
+		return m // REPLY: shared as is
 	}
 	if len(p) < hdrLen {
-		return
+		return nil
 	}
 	doc := p[hdrLen:]
 	at := int(binary.BigEndian.Uint32(p[1:hdrLen]))
 	if at > len(doc)-len(wire.UUID{}) {
-		return // not a payload of ours
+		return nil // not a payload of ours
 	}
 	out := make([]byte, len(doc))
 	copy(out, doc)
@@ -110,7 +128,7 @@ func (ss *session) Deliver(m *transport.Message) {
 	if m.Queued() {
 		own.Queue()
 	}
-	_ = ss.conn.Send(own)
+	return own
 }
 
 // uuids: wire.UUIDGenerator is not safe for concurrent use and Deliver runs
