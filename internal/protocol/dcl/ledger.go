@@ -1,6 +1,7 @@
 package dcl
 
 import (
+	"slices"
 	"sync"
 	"time"
 
@@ -35,13 +36,17 @@ var (
 // delivery racing it reach the client in the ledger's order.
 type peerLedger struct {
 	mu       sync.Mutex
-	welcomed []identity      // the welcome's peers
+	welcomed []uint32        // the welcome's peers' aliases
 	seen     map[uint32]bool // alias -> present, for what came after the welcome
 	until    time.Time       // zero until the catch-up ends
 }
 
 func newPeerLedger(welcomed []identity) *peerLedger {
-	return &peerLedger{welcomed: welcomed}
+	aliases := make([]uint32, len(welcomed))
+	for i, w := range welcomed {
+		aliases[i] = w.alias
+	}
+	return &peerLedger{welcomed: aliases}
 }
 
 // state reports whether the client was told alias is present, and whether
@@ -50,10 +55,8 @@ func (l *peerLedger) state(alias uint32) (present, known bool) {
 	if p, ok := l.seen[alias]; ok {
 		return p, true
 	}
-	for _, w := range l.welcomed {
-		if w.alias == alias {
-			return true, true
-		}
+	if slices.Contains(l.welcomed, alias) {
+		return true, true
 	}
 	return false, false
 }
@@ -168,8 +171,8 @@ func (ss *session) catchUpLedger(l *peerLedger, now []identity) {
 			ss.send(encodePeerLeave(alias))
 		}
 	}
-	for _, w := range l.welcomed {
-		leave(w.alias)
+	for _, alias := range l.welcomed {
+		leave(alias)
 	}
 	for alias := range l.seen {
 		leave(alias)

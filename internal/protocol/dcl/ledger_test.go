@@ -90,6 +90,26 @@ func TestANewPeerHearsEachAnnouncementOnce(t *testing.T) {
 	}
 }
 
+// A quiet room's newcomer lets its ledger go when the window ends, not at
+// its first keep-alive check, a third of idle_timeout later: after a
+// storm of joins, every peer's ledger (its room's aliases and the
+// announcements since) would otherwise be held that long.
+func TestALedgerGoesWhenItsWindowEnds(t *testing.T) {
+	e := newSteppedEnv(t, nil)
+	e.joined("quiet", newPeer(t))
+	_, bw := e.joined("quiet", newPeer(t))
+	bobSS := e.sessionOf(bw.Alias)
+	// The welcome is queued just before the ledger is stored.
+	eventually(t, func() bool { return bobSS.ledger.Load() != nil }, "bob's ledger")
+	e.step(announcementWindow + 2*time.Second)
+	if bobSS.ledger.Load() != nil {
+		t.Fatalf("the ledger is still held %v after the join, with no traffic", announcementWindow+2*time.Second)
+	}
+	if left := e.srv.opts.IdleTimeout / 3; left <= announcementWindow+2*time.Second {
+		t.Fatalf("the keep-alive check (%v) comes before the window ends: the test shows nothing", left)
+	}
+}
+
 // The catch-up sends the difference between the room as read after the
 // subscription and what the client heard, including what arrived since
 // the subscription; copies that come later are dropped.
