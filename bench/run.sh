@@ -83,7 +83,7 @@ else
 	# --settle 12s: the idle RSS is read once the connections could park
 	# (ParkAfter, 2 s, after a handshake of several messages) and the
 	# heap trimmer has run (every 5 s), as the idle scenarios wait too.
-	add damon-global-2k "$DAMON --intent GLOBAL --conns 2000 --groups 1 --settle 12s --rates 1,2,5,10,15,20,25,30,35,40,50,60,70,80,90,100,120 --step 10s --max-p99 100ms"
+	add damon-global-2k "$DAMON --intent GLOBAL --conns 2000 --groups 1 --settle 12s --rates 1,2,5,10,15,20,25,30,35,40,50,60,70,80,90,100,120,140,160,200 --step 10s --max-p99 100ms"
 	add damon-group-2k-20g "$DAMON --intent GROUP --conns 2000 --groups 20 --settle 12s --rates 20,50,100,250,500,1000,1500,2000,2500,3000,3500,4000,5000 --step 10s --max-p99 100ms"
 	# ws-room: 20 rooms of 100 peers (the default room_capacity is 150);
 	# each update reaches the other 99 peers of its room.
