@@ -117,6 +117,17 @@ func (o *outbound) push(m *Message) error {
 // writer goroutine coalesces a busy one's. The hub hands a busy channel's
 // waiting broadcasts over this way (internal/hub/fanout.go).
 func (o *outbound) pushAll(ms []*Message) error {
+	if o.perMessage {
+		// A stream whose clients parse each read on its own
+		// (StreamServer.WritePerMessage) gets one write per message here
+		// too.
+		for _, m := range ms {
+			if err := o.push(m); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	n := 0
 	for _, m := range ms {
 		n += len(m.Payload)

@@ -105,3 +105,38 @@ func TestSendAllKeepsEachSendersOrder(t *testing.T) {
 	wg.Wait()
 	waitFor(t, "the send queue to empty", func() bool { return rec.conn.QueuedBytes() == 0 })
 }
+
+// TestSendAllOnAPerMessageStreamWritesEachAlone: a stream whose clients
+// parse each read on its own (WritePerMessage, Damon's) gets one write per
+// message from SendAll too, not one for all.
+func TestSendAllOnAPerMessageStreamWritesEachAlone(t *testing.T) {
+	obs := &writesObserver{}
+	addr, recs := newStreamServer(t, &StreamServer{WritePerMessage: true, Options: Options{Observer: obs}})
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = nc.Close() }()
+	rec := <-recs
+	if err := SendAll(rec.conn, []*Message{Text([]byte("{}")), Text([]byte("{\"a\":1}")), Text([]byte("[]"))}); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, 0, 16)
+	buf := make([]byte, 64)
+	for len(got) < 11 {
+		_ = nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+		k, err := nc.Read(buf)
+		if err != nil {
+			t.Fatalf("after %q: %v", got, err)
+		}
+		got = append(got, buf[:k]...)
+	}
+	if string(got) != `{}{"a":1}[]` {
+		t.Fatalf("got %q", got)
+	}
+	obs.mu.Lock()
+	defer obs.mu.Unlock()
+	if !slices.Equal(obs.writes, []int{2, 7, 2}) {
+		t.Fatalf("writes %v, want [2 7 2]: one per message", obs.writes)
+	}
+}
