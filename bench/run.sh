@@ -210,11 +210,13 @@ trap stop_server EXIT INT TERM
 # write_floor runs BenchmarkLoopbackWriteFloor (internal/transport) pinned
 # to the server's CPU: the bare cost of one loopback write per recipient,
 # measured in the same suite as the protocol fan-outs it is compared with.
+# Its remote sub-benchmarks put the readers on the generator's CPU.
 write_floor() {
-	local name="$1" args="$2" cmd="$3"
+	local name="$1" args="$2" cmd="$3" readers=""
+	[ ${#GEN_PIN[@]} -gt 0 ] && readers="${GEN_PIN[2]}"
 	(cd "$ROOT" && go test -c -o "$BIN/transport.test" ./internal/transport/) || return 1
 	# shellcheck disable=SC2086 # args is a word list by design
-	(cd "$ROOT/internal/transport" && "${SRV_PIN[@]}" "$BIN/transport.test" -test.run '^$' \
+	(cd "$ROOT/internal/transport" && SWITCHBOARD_FLOOR_READERS_CPUS="$readers" "${SRV_PIN[@]}" "$BIN/transport.test" -test.run '^$' \
 		-test.bench 'LoopbackWriteFloor' $args) >"$OUT/$name.log" 2>&1 || return 1
 	"$GEN" gobench --label "$SERVER" --run "$name" --command "$cmd" <"$OUT/$name.log" >"$OUT/$name.json"
 }

@@ -20,6 +20,13 @@ var floorBenchmarks = []struct {
 	subs int
 }{{"BenchmarkLoopbackWriteFloor/100subs", 100}, {"BenchmarkLoopbackWriteFloor/1000subs", 1000}}
 
+// remoteFloors are the floor's sub-benchmarks with the readers in another
+// process (internal/transport/floor_test.go), which the document quotes.
+var remoteFloors = []struct{ name, what string }{
+	{"BenchmarkLoopbackWriteFloor/1000subs-remote", "to 1000 sockets in turn"},
+	{"BenchmarkLoopbackWriteFloor/1000subs-remote-paced", "to 1000 sockets in turn once per 100 ms, every reader idle"},
+}
+
 // floorUs is the floor's CPU per delivery in µs for 1,000 recipients (the
 // fan-out-like case), else for 100.
 func (c *Comparison) floorUs() (float64, bool) {
@@ -115,6 +122,16 @@ func (c *Comparison) writeProto(b *strings.Builder) {
 			"That is the whole test process's CPU, including its own readers draining the sockets, which the server's figures below do not carry "+
 			"(the generator reads in another process): a server at 1.0× the floor spends about what the writes and the reads together cost. Reproduce: `%s`\n\n",
 			strings.Join(parts, ", "), reproduceCommand(f, c.Candidate, FloorRun, c.Quick))
+		var remote []string
+		for _, w := range remoteFloors {
+			if v, ok := f.GoBenchMetric(w.name, "cpu-ns/delivery"); ok {
+				remote = append(remote, fmt.Sprintf("%.2f µs %s", v/1000, w.what))
+			}
+		}
+		if len(remote) > 0 {
+			fmt.Fprintf(b, "With the readers where a server's are, in another process on the generator's CPU (the process's CPU is then the writes' alone, with the loopback receive work the kernel does within them): %s.\n\n",
+				strings.Join(remote, ", "))
+		}
 	}
 	if len(names) == 0 {
 		return
