@@ -276,3 +276,20 @@ func TestConcurrentPublishersKeepTheirOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestASubscriberExcludedFromAWholePassHearsNothing: when every broadcast
+// of a pass excludes one subscriber (its own client events, say), it gets
+// no delivery at all, not an empty batch.
+func TestASubscriberExcludedFromAWholePassHearsNothing(t *testing.T) {
+	h := newHub(t)
+	g, sender := newGate(), &batchSink{}
+	first := busyChannel(t, h, g, map[string]Subscriber{"sender": sender})
+	publish(h, "e1", "sender")
+	publish(h, "e2", "sender")
+	close(g.open)
+	<-first
+	waitFor(t, "the waiting broadcasts", func() bool { return len(g.messages()) == 3 })
+	if got, want := sender.got(), []string{"m0"}; !slices.Equal(got, want) {
+		t.Fatalf("the excluded subscriber got %q, want only %q", got, want)
+	}
+}

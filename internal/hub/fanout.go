@@ -257,6 +257,9 @@ func deliverTo(list []Subscriber, group []waitingBroadcast) int {
 				ms = append(ms, b.m)
 			}
 		}
+		if len(ms) == 0 {
+			continue // excluded from every one
+		}
 		n += len(ms)
 		if bs, ok := s.(BatchSubscriber); ok {
 			bs.DeliverBatch(ms)

@@ -39,6 +39,9 @@ type Conn interface {
 // stops at the first error. A connection of this package with nothing
 // queued takes them in one system call, where Send would make one each.
 func SendAll(c Conn, ms []*Message) error {
+	if len(ms) == 0 {
+		return nil
+	}
 	if b, ok := c.(interface{ sendAll([]*Message) error }); ok {
 		return b.sendAll(ms)
 	}
