@@ -271,6 +271,7 @@ func deliverTo(list []Subscriber, group []waitingBroadcast) int {
 	}
 	return n
 }
+
 // indexAbove is the subscriber count above which a channel keeps a map
 // from subscriber to place; at or below it, (un)subscribe searches the
 // slice. The map cost 38 B per subscription in TestMemoryPerIdleConnection

@@ -64,6 +64,16 @@ func TestInlineWritesKeepEachSendersOrder(t *testing.T) {
 		}()
 	}
 	time.Sleep(50 * time.Millisecond) // let the socket buffers fill first
+	readEachSendersOrder(t, c, rec, senders, each)
+	wg.Wait()
+	waitFor(t, "the send queue to empty", func() bool { return rec.conn.QueuedBytes() == 0 })
+}
+
+// readEachSendersOrder reads senders*each numbered frames (sized by
+// frameSize) and fails unless each arrives whole, once, in its sender's
+// order.
+func readEachSendersOrder(t *testing.T, c *rawClient, rec *recorder, senders, each int) {
+	t.Helper()
 	next := make([]int, senders)
 	for got := 0; got < senders*each; got++ {
 		_ = c.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
@@ -77,16 +87,14 @@ func TestInlineWritesKeepEachSendersOrder(t *testing.T) {
 			}
 		}
 		id, seq := int(binary.BigEndian.Uint32(f.Payload)), int(binary.BigEndian.Uint32(f.Payload[4:]))
-		if want := frameSize(seq); len(f.Payload) != want {
-			t.Fatalf("frame %d of sender %d: %d bytes, want %d", seq, id, len(f.Payload), want)
-		}
 		if id >= senders || seq != next[id] {
 			t.Fatalf("sender %d: got frame %d, want %d", id, seq, next[id])
 		}
+		if want := frameSize(seq); len(f.Payload) != want {
+			t.Fatalf("frame %d of sender %d: %d bytes, want %d", seq, id, len(f.Payload), want)
+		}
 		next[id]++
 	}
-	wg.Wait()
-	waitFor(t, "the send queue to empty", func() bool { return rec.conn.QueuedBytes() == 0 })
 }
 
 // TestInlineWriteCutShortByAFullSocket: frames written inline to a client

@@ -85,10 +85,10 @@ func cost(m *Message) int {
 	return len(m.Payload)
 }
 
-// push queues a data message.
-func (o *outbound) push(m *Message) error {
-	n := len(m.Payload)
-	o.mu.Lock()
+// admitLocked counts n more bytes of data against the queue's bound. It
+// refuses them once a close is queued, and on overflow starts the slow
+// consumer's close; on refusal it has released o.mu.
+func (o *outbound) admitLocked(n int) error {
 	if o.closing || o.dead {
 		o.mu.Unlock()
 		return ErrClosed
@@ -100,6 +100,16 @@ func (o *outbound) push(m *Message) error {
 		return ErrSlowConsumer
 	}
 	o.bytes += n
+	return nil
+}
+
+// push queues a data message.
+func (o *outbound) push(m *Message) error {
+	n := len(m.Payload)
+	o.mu.Lock()
+	if err := o.admitLocked(n); err != nil {
+		return err
+	}
 	if !m.queued {
 		one := [1]*Message{m}
 		if o.tryInlineLocked(one[:], n) {
@@ -133,17 +143,9 @@ func (o *outbound) pushAll(ms []*Message) error {
 		n += len(m.Payload)
 	}
 	o.mu.Lock()
-	if o.closing || o.dead {
-		o.mu.Unlock()
-		return ErrClosed
+	if err := o.admitLocked(n); err != nil {
+		return err
 	}
-	if o.bytes+o.stalledPongBytes+n > o.opts.SendQueueBytes {
-		o.overflowLocked()
-		o.mu.Unlock()
-		o.obs.SlowConsumer()
-		return ErrSlowConsumer
-	}
-	o.bytes += n
 	if o.tryInlineLocked(ms, n) {
 		return nil
 	}

@@ -1,7 +1,6 @@
 package transport
 
 import (
-	"encoding/binary"
 	"net"
 	"slices"
 	"sync"
@@ -90,18 +89,7 @@ func TestSendAllKeepsEachSendersOrder(t *testing.T) {
 		}()
 	}
 	time.Sleep(50 * time.Millisecond) // let the socket buffers fill first
-	next := make([]int, senders)
-	for range senders * each {
-		f := c.readFrame()
-		id, seq := int(binary.BigEndian.Uint32(f.Payload)), int(binary.BigEndian.Uint32(f.Payload[4:]))
-		if id >= senders || seq != next[id] {
-			t.Fatalf("sender %d: got frame %d, want %d", id, seq, next[id])
-		}
-		if want := frameSize(seq); len(f.Payload) != want {
-			t.Fatalf("frame %d of sender %d: %d bytes, want %d", seq, id, len(f.Payload), want)
-		}
-		next[id]++
-	}
+	readEachSendersOrder(t, c, rec, senders, each)
 	wg.Wait()
 	waitFor(t, "the send queue to empty", func() bool { return rec.conn.QueuedBytes() == 0 })
 }

@@ -96,13 +96,13 @@ type streamConn struct {
 	closing  atomic.Bool
 }
 
-func (c *streamConn) ID() uint64            { return c.id }
-func (c *streamConn) RemoteAddr() net.Addr  { return c.nc.RemoteAddr() }
-func (c *streamConn) Send(m *Message) error { return c.out.push(m) }
+func (c *streamConn) ID() uint64                  { return c.id }
+func (c *streamConn) RemoteAddr() net.Addr        { return c.nc.RemoteAddr() }
+func (c *streamConn) Send(m *Message) error       { return c.out.push(m) }
 func (c *streamConn) sendAll(ms []*Message) error { return c.out.pushAll(ms) }
-func (c *streamConn) Ping()                 {}
-func (c *streamConn) LastRead() time.Time   { return time.Unix(0, c.lastRead.Load()) }
-func (c *streamConn) QueuedBytes() int      { return c.out.queued() }
+func (c *streamConn) Ping()                       {}
+func (c *streamConn) LastRead() time.Time         { return time.Unix(0, c.lastRead.Load()) }
+func (c *streamConn) QueuedBytes() int            { return c.out.queued() }
 
 // Close flushes what is queued, then closes the socket; code and reason
 // have no meaning on a bare stream.
