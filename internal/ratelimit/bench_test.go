@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"net/netip"
 	"testing"
+
+	"github.com/switchboard-rt/switchboard/internal/transport"
 )
 
 // The per-call cost of the limiter. Repeat with:
@@ -46,7 +48,7 @@ func BenchmarkSourceAndAllow(b *testing.B) {
 		"X-Forwarded-For": {"198.51.100.7, 10.0.0.2"}, "Upgrade": {"websocket"}}}
 	b.ReportAllocs()
 	for b.Loop() {
-		if isUpgrade(r) {
+		if transport.IsUpgradeRequest(r.Header) {
 			c.Allow(c.source.Addr(r))
 		}
 	}

@@ -6,8 +6,9 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
-	"strings"
 	"time"
+
+	"github.com/switchboard-rt/switchboard/internal/transport"
 )
 
 // Connections limits how fast each client address may open connections.
@@ -63,7 +64,7 @@ func (c *Connections) Middleware(next http.Handler) http.Handler {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !isUpgrade(r) {
+		if !transport.IsUpgradeRequest(r.Header) {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -80,18 +81,6 @@ func (c *Connections) Middleware(next http.Handler) http.Handler {
 		h.Set("Connection", "close")
 		http.Error(w, fmt.Sprintf("too many new connections from your address; retry in %d s", secs), http.StatusTooManyRequests)
 	})
-}
-
-// isUpgrade reports whether r asks for a WebSocket.
-func isUpgrade(r *http.Request) bool {
-	for _, v := range r.Header.Values("Upgrade") {
-		for tok := range strings.SplitSeq(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(tok), "websocket") {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // Listener wraps ln so that Accept closes, at once and with a reset, the

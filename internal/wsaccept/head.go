@@ -6,6 +6,8 @@ import (
 	"net/textproto"
 	"net/url"
 	"strings"
+
+	"github.com/switchboard-rt/switchboard/internal/transport"
 )
 
 // head is a WebSocket upgrade request's head as net/http would have read
@@ -95,11 +97,11 @@ func parseHead(s string) (h head, ok bool) {
 		case "Content-Length", "Transfer-Encoding", "Expect", "Trailer":
 			return head{}, false // a body, or a dialogue net/http handles
 		case "Connection":
-			if hasToken(value, "close") {
+			if transport.HasToken(value, "close") {
 				return head{}, false
 			}
 		case "Upgrade":
-			upgrade = upgrade || hasToken(value, "websocket")
+			upgrade = upgrade || transport.HasToken(value, "websocket")
 		}
 		if old, seen := hdr[key]; seen {
 			hdr[key] = append(old, value)
@@ -176,15 +178,4 @@ func hostChars(s string) bool {
 		}
 	}
 	return true
-}
-
-// hasToken reports whether the comma-separated list v holds tok, ignoring
-// case and the spaces around items.
-func hasToken(v, tok string) bool {
-	for item := range strings.SplitSeq(v, ",") {
-		if strings.EqualFold(strings.Trim(item, " \t"), tok) {
-			return true
-		}
-	}
-	return false
 }

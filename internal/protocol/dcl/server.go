@@ -348,7 +348,7 @@ func (s *Server) Mount(mux *http.ServeMux) (err error) {
 			s.ServeRoom(w, r, rawSegment(r, prefix))
 		})
 		mux.HandleFunc("GET "+prefix+"/status", func(w http.ResponseWriter, r *http.Request) {
-			if isUpgrade(r) { // a room called "status"
+			if transport.IsUpgradeRequest(r.Header) { // a room called "status"
 				s.ServeRoom(w, r, rawSegment(r, prefix))
 				return
 			}
@@ -370,10 +370,6 @@ func (s *Server) Mount(mux *http.ServeMux) (err error) {
 // after the prefix, not percent-decoded.
 func rawSegment(r *http.Request, prefix string) string {
 	return strings.TrimPrefix(r.URL.EscapedPath(), prefix+"/")
-}
-
-func isUpgrade(r *http.Request) bool {
-	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
 }
 
 // ServeRoom upgrades a request for room roomID. The query string is

@@ -101,7 +101,7 @@ func (refusal) HandleClose(transport.CloseInfo) {}
 // either way and a bad ticket is then closed with 3000, as the reference
 // does.
 func (s *Server) ServeSocket(w http.ResponseWriter, r *http.Request) {
-	if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+	if !transport.IsUpgradeRequest(r.Header) {
 		http.Error(w, "Upgrade Required", http.StatusUpgradeRequired)
 		return
 	}
