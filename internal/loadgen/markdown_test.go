@@ -98,9 +98,9 @@ func TestComparisonCommandsProtocolsAndPlots(t *testing.T) {
 		Command: "bench/run.sh --server switchboard --scenario damon-global-2k", Params: map[string]any{"max_p99_ms": 100.0}})
 	writeReport(t, dir, "switchboard", "write-floor", GoBenchReport([]GoBenchResult{
 		{Name: "BenchmarkLoopbackWriteFloor/100subs", Metrics: map[string]float64{"cpu-ns/delivery": 2500}},
-		{Name: "BenchmarkLoopbackWriteFloor/1000subs", Metrics: map[string]float64{"cpu-ns/delivery": 9000, "writer-cpu-ns/delivery": 7000}},
-		{Name: "BenchmarkLoopbackWriteFloor/1000subs-remote", Metrics: map[string]float64{"cpu-ns/delivery": 5300, "writer-cpu-ns/delivery": 4900}},
-		{Name: "BenchmarkLoopbackWriteFloor/1000subs-remote-paced", Metrics: map[string]float64{"cpu-ns/delivery": 6000, "writer-cpu-ns/delivery": 3500}},
+		{Name: "BenchmarkLoopbackWriteFloor/1000subs", Metrics: map[string]float64{"cpu-ns/delivery": 9000}},
+		{Name: "BenchmarkLoopbackWriteFloor/1000subs-remote", Metrics: map[string]float64{"cpu-ns/delivery": 5300}},
+		{Name: "BenchmarkLoopbackWriteFloor/1000subs-remote-paced", Metrics: map[string]float64{"cpu-ns/delivery": 6000}},
 	}, Env{Command: "go test -run '^$' -bench LoopbackWriteFloor ./internal/transport/"}, nil))
 
 	c, err := LoadComparison(dir, "switchboard", "soketi", nil)

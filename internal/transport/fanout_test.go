@@ -133,15 +133,13 @@ func BenchmarkFanout(b *testing.B) {
 
 func BenchmarkLoopbackWriteFloor(b *testing.B) {
 	for _, subs := range []int{100, 1000} {
-		b.Run(itoa(subs)+"subs", func(b *testing.B) { benchWriteFloor(b, subs, 0) })
+		b.Run(itoa(subs)+"subs", func(b *testing.B) { benchWriteFloor(b, subs, false, 0) })
 	}
-	// One round every 100 ms, as a fan-out at 10 publishes/s: every write
-	// wakes a reader that has gone idle, the case of a quiet channel.
-	b.Run("1000subs-paced", func(b *testing.B) { benchWriteFloor(b, 1000, 100*time.Millisecond) })
-	// The same with the readers in another process on the generator's CPU
-	// (floor_test.go): the floor as a server sees it.
-	b.Run("1000subs-remote", func(b *testing.B) { benchWriteFloor(b, -1000, 0) })
-	b.Run("1000subs-remote-paced", func(b *testing.B) { benchWriteFloor(b, -1000, 100*time.Millisecond) })
+	// The readers in another process on the generator's CPU (floor_test.go):
+	// the floor as a server sees it. Paced: one round every 100 ms, as a
+	// fan-out at 10 publishes/s, so that every write wakes an idle reader.
+	b.Run("1000subs-remote", func(b *testing.B) { benchWriteFloor(b, 1000, true, 0) })
+	b.Run("1000subs-remote-paced", func(b *testing.B) { benchWriteFloor(b, 1000, true, 100*time.Millisecond) })
 }
 
 func itoa(n int) string {
@@ -228,18 +226,16 @@ func benchFanout(b *testing.B, subs, drainEvery int, queue bool) {
 // recipient's socket in turn, straight through net.Conn.Write: the cost of
 // the syscall and the kernel's loopback path, which no transport can beat.
 // benchWriteFloor writes one frame to each of subs sockets in turn per
-// round, with pace between rounds; subs < 0 means -subs readers in another
-// process (remoteReaders). It reports the process's CPU per delivery (the
-// readers' included when they are in it) and the writing thread's alone
-// (writer-cpu-ns/delivery).
-func benchWriteFloor(b *testing.B, subs int, pace time.Duration) {
+// round, with pace between rounds; remote puts the readers in another
+// process (remoteReaders). It reports the process's CPU per delivery, the
+// readers' included when they are in it.
+func benchWriteFloor(b *testing.B, subs int, remote bool, pace time.Duration) {
 	var socks []net.Conn
-	if subs < 0 {
+	if remote {
 		cpus := os.Getenv(floorReadersEnv)
 		if cpus == "" {
 			b.Skip("set " + floorReadersEnv + " to the readers' CPUs (bench/run.sh does)")
 		}
-		subs = -subs
 		socks = remoteReaders(b, subs, cpus)
 	} else {
 		targets, stop := benchClients(b, subs)
@@ -250,9 +246,6 @@ func benchWriteFloor(b *testing.B, subs int, pace time.Duration) {
 		}
 	}
 	frame := append([]byte{0x81, 100}, make([]byte, 100)...)
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	var writing int64 // the writing thread's CPU in the rounds, not the pauses
 	cpu0 := processCPU(b)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -261,18 +254,15 @@ func benchWriteFloor(b *testing.B, subs int, pace time.Duration) {
 			time.Sleep(pace)
 			b.StartTimer()
 		}
-		t0 := threadCPU(b)
 		for _, nc := range socks {
 			if _, err := nc.Write(frame); err != nil {
 				b.Fatal(err)
 			}
 		}
-		writing += threadCPU(b) - t0
 	}
 	b.StopTimer()
 	deliveries := float64(b.N) * float64(subs)
 	b.ReportMetric(float64(processCPU(b)-cpu0)/deliveries, "cpu-ns/delivery")
-	b.ReportMetric(float64(writing)/deliveries, "writer-cpu-ns/delivery")
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/deliveries, "ns/delivery")
 }
 

@@ -1,4 +1,0 @@
-package transport
-
-// rusageThread is Linux's RUSAGE_THREAD.
-const rusageThread = 1
