@@ -13,22 +13,11 @@ import (
 // with an id of its own (not the sender's, not another's), a REPLY as
 // sent, a payload not of ours dropped, in order.
 func TestDeliverBatchIsDeliverInOrder(t *testing.T) {
-	event := func() *transport.Message {
-		env, err := wire.ParseEnvelope([]byte(benchEvent))
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, err := (&session{}).encodeEvent(&env)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return transport.Text(p)
-	}
 	env, _ := wire.ParseEnvelope([]byte(benchReply))
 	reply, _ := env.AppendCanonical(nil)
 	c := &fakeConn{}
 	ss := &session{conn: c}
-	ss.DeliverBatch([]*transport.Message{event(), transport.Text(reply), transport.Text([]byte{markEvent, 0}), event()})
+	ss.DeliverBatch([]*transport.Message{eventPayload(t), transport.Text(reply), transport.Text([]byte{markEvent, 0}), eventPayload(t)})
 
 	got := c.messages()
 	if len(got) != 3 {

@@ -47,14 +47,16 @@ func benchServer(b *testing.B, listen string) *Server {
 	return s
 }
 
-func eventPayload(b *testing.B) *transport.Message {
+// eventPayload is benchEvent as the hub carries it: encoded once by the
+// sender, with the slot for each recipient's id.
+func eventPayload(tb testing.TB) *transport.Message {
 	env, err := wire.ParseEnvelope([]byte(benchEvent))
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	p, err := (&session{}).encodeEvent(&env)
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	return transport.Text(p)
 }

@@ -92,8 +92,7 @@ func (ss *session) Deliver(m *transport.Message) {
 // DeliverBatch implements hub.BatchSubscriber: a busy group's waiting
 // messages, each as Deliver would send it, in one write.
 func (ss *session) DeliverBatch(ms []*transport.Message) {
-	var room [8]*transport.Message
-	out := room[:0]
+	out := make([]*transport.Message, 0, len(ms))
 	for _, m := range ms {
 		if own := ownCopy(m); own != nil {
 			out = append(out, own)
