@@ -4,8 +4,10 @@
 // and implements a Handler; it never sees WebSocket frames or sockets. Two
 // kinds of Conn exist: a WebSocket connection (ws.go) and a raw byte stream
 // (stream.go) for protocols that run over bare TCP. Both share the outbound
-// path: a byte-bounded queue of pre-encoded Messages flushed with one writev
-// by a writer goroutine that exists only while something is queued.
+// path (outbound.go): a byte-bounded queue of pre-encoded Messages. A
+// message sent to a quiet connection is written at once by the sender
+// (inline.go); otherwise a writer goroutine, which exists only while
+// something is queued, flushes the queue with one writev per batch.
 package transport
 
 import (

@@ -24,6 +24,19 @@ func numbered(sender, seq, size int) *Message {
 	return Text(p)
 }
 
+// smallBufferConn is a connection (with inline writes, and a send queue
+// bound out of the way) whose socket buffers are small both ways, so that
+// its socket is full after a few frames and inline writes are cut short.
+func smallBufferConn(t *testing.T) (*rawClient, *recorder) {
+	t.Helper()
+	s := newWSServer(t, &Upgrader{Poller: newTestPoller(t), Options: Options{SendQueueBytes: 64 << 20}}, false)
+	c, _ := dialRaw(t, s.URL, "")
+	rec := <-s.conns
+	_ = rec.conn.(*wsConn).out.nc.(*net.TCPConn).SetWriteBuffer(32 << 10)
+	_ = c.nc.(*net.TCPConn).SetReadBuffer(32 << 10)
+	return c, rec
+}
+
 func frameSize(seq int) int {
 	if seq%50 == 25 {
 		return inlineMaxBytes + 100
@@ -36,13 +49,7 @@ func frameSize(seq int) int {
 // writes (the socket fills up) and the writer goroutine all take turns.
 // Every frame must arrive whole, once, and in each sender's order.
 func TestInlineWritesKeepEachSendersOrder(t *testing.T) {
-	s := newWSServer(t, &Upgrader{Poller: newTestPoller(t), Options: Options{SendQueueBytes: 64 << 20}}, false)
-	c, _ := dialRaw(t, s.URL, "")
-	rec := <-s.conns
-	// Small socket buffers both ways, so the socket is full after a few
-	// frames and inline writes are cut short.
-	_ = rec.conn.(*wsConn).out.nc.(*net.TCPConn).SetWriteBuffer(32 << 10)
-	_ = c.nc.(*net.TCPConn).SetReadBuffer(32 << 10)
+	c, rec := smallBufferConn(t)
 	const senders, each = 4, 300
 	var wg sync.WaitGroup
 	for id := range senders {
@@ -102,11 +109,7 @@ func readEachSendersOrder(t *testing.T, c *rawClient, rec *recorder, senders, ea
 // (the rest goes to the writer goroutine, which waits for room), then more
 // behind it. Once the client reads, every frame arrives whole and in order.
 func TestInlineWriteCutShortByAFullSocket(t *testing.T) {
-	s := newWSServer(t, &Upgrader{Poller: newTestPoller(t), Options: Options{SendQueueBytes: 64 << 20}}, false)
-	c, _ := dialRaw(t, s.URL, "")
-	rec := <-s.conns
-	_ = rec.conn.(*wsConn).out.nc.(*net.TCPConn).SetWriteBuffer(32 << 10)
-	_ = c.nc.(*net.TCPConn).SetReadBuffer(32 << 10)
+	c, rec := smallBufferConn(t)
 	sent := 0
 	for ; rec.conn.QueuedBytes() == 0; sent++ {
 		if sent == 10000 {

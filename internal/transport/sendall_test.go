@@ -57,11 +57,7 @@ func TestSendAllToAQuietConnectionIsOneWrite(t *testing.T) {
 // frames (some too big for an inline write) on one connection whose socket
 // fills up; every frame arrives whole, once, in each sender's order.
 func TestSendAllKeepsEachSendersOrder(t *testing.T) {
-	s := newWSServer(t, &Upgrader{Poller: newTestPoller(t), Options: Options{SendQueueBytes: 64 << 20}}, false)
-	c, _ := dialRaw(t, s.URL, "")
-	rec := <-s.conns
-	_ = rec.conn.(*wsConn).out.nc.(*net.TCPConn).SetWriteBuffer(32 << 10)
-	_ = c.nc.(*net.TCPConn).SetReadBuffer(32 << 10)
+	c, rec := smallBufferConn(t)
 	const senders, each = 4, 300
 	var wg sync.WaitGroup
 	for id := range senders {
