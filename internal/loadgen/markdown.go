@@ -195,6 +195,7 @@ func (c *Comparison) WriteMarkdown(w io.Writer) error {
 		}
 		b.WriteString("\n")
 		writeCommonRate(&b, cand, base, rc, rb)
+		c.writePacedFloor(&b, runs)
 		for _, srv := range []string{cand, base} {
 			r := runs[srv]
 			if r == nil {

@@ -27,6 +27,79 @@ var remoteFloors = []struct{ name, what string }{
 	{"BenchmarkLoopbackWriteFloor/1000subs-remote-paced", "to 1000 sockets in turn once per 100 ms, every reader idle"},
 }
 
+// pacedFloors are the floor's sub-benchmarks at a fan-out's own pace: one
+// write to each of subs readers (in another process) per 1/rate seconds.
+// A one-channel ramp with subs subscribers is set beside them at that rate.
+var pacedFloors = []struct {
+	name      string
+	subs      int
+	rate      float64
+	everyText string
+}{
+	{"BenchmarkLoopbackWriteFloor/2000subs-remote-every-1s", 2000, 1, "second"},
+	{"BenchmarkLoopbackWriteFloor/2000subs-remote-every-100ms", 2000, 10, "100 ms"},
+}
+
+// writePacedFloor sets the slow steps of a one-channel ramp beside the
+// floor measured at the same pace and subscriber count, when the suite ran
+// it: the issue's "at every rate from 1 publish/s" comparison, where idle
+// readers and cold caches make each write dearer than in a tight loop.
+func (c *Comparison) writePacedFloor(b *strings.Builder, runs map[string]*Report) {
+	f := c.GoBench[FloorRun]
+	ref := runs[c.Candidate]
+	if f == nil || ref == nil {
+		return
+	}
+	conns, _ := ref.Params["conns"].(float64)
+	channels, _ := ref.Params["channels"].(float64)
+	if channels != 1 {
+		return
+	}
+	stepAt := func(r *Report, rate float64) (float64, bool) {
+		if r == nil {
+			return 0, false
+		}
+		for _, s := range r.Steps {
+			if s.Rate == rate && s.Pass && s.ServerCPUUsPerDelivery > 0 {
+				return s.ServerCPUUsPerDelivery, true
+			}
+		}
+		return 0, false
+	}
+	var rows []string
+	for _, p := range pacedFloors {
+		floor, ok := f.GoBenchMetric(p.name, "cpu-ns/delivery")
+		if !ok || float64(p.subs) != conns {
+			continue
+		}
+		floor /= 1000
+		row := fmt.Sprintf("| %.0f | one round per %s | %.2f", p.rate, p.everyText, floor)
+		seen := false
+		for _, srv := range []string{c.Candidate, c.Baseline} {
+			if v, ok := stepAt(runs[srv], p.rate); ok {
+				row += fmt.Sprintf(" | %.2f | %s", v, fmtRatio(v/floor))
+				seen = true
+			} else {
+				row += " | – | –"
+			}
+		}
+		if seen {
+			rows = append(rows, row+" |\n")
+		}
+	}
+	if len(rows) == 0 {
+		return
+	}
+	fmt.Fprintf(b, "Against the bare-write floor at the same pace (`BenchmarkLoopbackWriteFloor/%.0fsubs-remote-every-*`, from `%s`: "+
+		"one write(2) per reader, the readers in another process on the generator's CPU, one round per publish interval; "+
+		"both sides' figures include what the process spends while idle between rounds):\n\n", conns, reproduceCommand(f, c.Candidate, FloorRun, c.Quick))
+	fmt.Fprintf(b, "| offered/s | floor's pace | floor µs/delivery | %s µs/delivery | × floor | %s µs/delivery | × floor |\n|---:|---|---:|---:|---:|---:|---:|\n", c.Candidate, c.Baseline)
+	for _, r := range rows {
+		b.WriteString(r)
+	}
+	b.WriteString("\n")
+}
+
 // floorUs is the floor's CPU per delivery in µs for 1,000 recipients (the
 // fan-out-like case), else for 100.
 func (c *Comparison) floorUs() (float64, bool) {

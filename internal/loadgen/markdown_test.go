@@ -88,7 +88,7 @@ func TestComparisonCommandsProtocolsAndPlots(t *testing.T) {
 	}
 	fan := func(cmd string) *Report {
 		s := []Step{step(10, 20000, 5, 6, true), step(20, 40000, 500, 5, false)}
-		return &Report{Protocol: "pusher", Scenario: "fanout", Steps: s, Best: &s[0], Command: cmd, Params: map[string]any{"max_p99_ms": 100.0}}
+		return &Report{Protocol: "pusher", Scenario: "fanout", Steps: s, Best: &s[0], Command: cmd, Params: map[string]any{"max_p99_ms": 100.0, "conns": 2000.0, "channels": 1.0}}
 	}
 	writeReport(t, dir, "switchboard", "fanout-2k-1ch", fan("bench/run.sh --server switchboard --scenario fanout-2k-1ch"))
 	writeReport(t, dir, "soketi", "fanout-2k-1ch", fan("")) // an older result without its command
@@ -101,6 +101,8 @@ func TestComparisonCommandsProtocolsAndPlots(t *testing.T) {
 		{Name: "BenchmarkLoopbackWriteFloor/1000subs", Metrics: map[string]float64{"cpu-ns/delivery": 9000}},
 		{Name: "BenchmarkLoopbackWriteFloor/1000subs-remote", Metrics: map[string]float64{"cpu-ns/delivery": 5300}},
 		{Name: "BenchmarkLoopbackWriteFloor/1000subs-remote-paced", Metrics: map[string]float64{"cpu-ns/delivery": 6000}},
+		{Name: "BenchmarkLoopbackWriteFloor/2000subs-remote-every-1s", Metrics: map[string]float64{"cpu-ns/delivery": 5000}},
+		{Name: "BenchmarkLoopbackWriteFloor/2000subs-remote-every-100ms", Metrics: map[string]float64{"cpu-ns/delivery": 4000}},
 	}, Env{Command: "go test -run '^$' -bench LoopbackWriteFloor ./internal/transport/"}, nil))
 
 	c, err := LoadComparison(dir, "switchboard", "soketi", nil)
@@ -128,6 +130,9 @@ func TestComparisonCommandsProtocolsAndPlots(t *testing.T) {
 		"Reproduce: `go test -run '^$' -bench LoopbackWriteFloor ./internal/transport/`",
 		"in another process on the generator's CPU (the process's CPU is then the writes' alone, with the loopback receive work the kernel does within them): 5.30 µs to 1000 sockets in turn, 6.00 µs to 1000 sockets in turn once per 100 ms, every reader idle.",
 		"](bench/protocols-p99.svg)",
+		// The ramp has no 1/s step, so only the 10/s floor is beside it.
+		"| offered/s | floor's pace | floor µs/delivery | switchboard µs/delivery | × floor | soketi µs/delivery | × floor |\n|---:|---|---:|---:|---:|---:|---:|\n" +
+			"| 10 | one round per 100 ms | 4.00 | 6.00 | 1.50× | 6.00 | 1.50× |\n\n",
 		"| damon-global-2k | 2004 | 3100 | 110000 | 50 | 3.00 | 12.00 | 4.50 | 0.50× |",
 		"Reproduce: `bench/run.sh --server switchboard --scenario damon-global-2k`",
 	} {

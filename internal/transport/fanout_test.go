@@ -140,6 +140,15 @@ func BenchmarkLoopbackWriteFloor(b *testing.B) {
 	// fan-out at 10 publishes/s, so that every write wakes an idle reader.
 	b.Run("1000subs-remote", func(b *testing.B) { benchWriteFloor(b, 1000, true, 0) })
 	b.Run("1000subs-remote-paced", func(b *testing.B) { benchWriteFloor(b, 1000, true, 100*time.Millisecond) })
+	// fanout-2k-1ch's slow steps at their own pace: 2,000 readers, one
+	// round per second (1 publish/s) or per 100 ms (10/s). bench/run.sh
+	// runs these apart, with fewer rounds (a round at 1/s takes a second).
+	for _, p := range []struct {
+		name string
+		pace time.Duration
+	}{{"1s", time.Second}, {"100ms", 100 * time.Millisecond}} {
+		b.Run("2000subs-remote-every-"+p.name, func(b *testing.B) { benchWriteFloor(b, 2000, true, p.pace) })
+	}
 }
 
 func itoa(n int) string {
