@@ -293,3 +293,71 @@ func TestASubscriberExcludedFromAWholePassHearsNothing(t *testing.T) {
 		t.Fatalf("the excluded subscriber got %q, want only %q", got, want)
 	}
 }
+
+// TestASubscriberBackInAVacatedBusyChannelKeepsTheOrder: every subscriber
+// leaves a channel while a fan-out runs in it and broadcasts wait, and one
+// comes back. A broadcast published then goes out after the older ones,
+// not ahead of them through a new channel.
+func TestASubscriberBackInAVacatedBusyChannelKeepsTheOrder(t *testing.T) {
+	h := newHub(t)
+	ctx := context.Background()
+	g, a := newGate(), &batchSink{}
+	first := busyChannel(t, h, g, map[string]Subscriber{"a": a})
+	publish(h, "m1", "")
+	for _, s := range []Subscriber{g, a} {
+		if _, ok, err := h.Unsubscribe(ctx, "app", "ch", s); !ok || err != nil {
+			t.Fatalf("unsubscribe: %v %v", ok, err)
+		}
+	}
+	if n, err := h.Subscribe(ctx, "app", "ch", a); n != 1 || err != nil {
+		t.Fatalf("subscribe again: %d %v", n, err)
+	}
+	publish(h, "m2", "")
+	close(g.open)
+	<-first
+	waitFor(t, "three broadcasts", func() bool { return len(a.got()) == 3 })
+	if got, want := a.got(), []string{"m0", "m1", "m2"}; !slices.Equal(got, want) {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+	if !hasChannel(h, "ch") {
+		t.Fatal("the channel went while it had a subscriber")
+	}
+}
+
+// TestAChannelVacatedWhileBusyGoesWhenItsFanOutEnds: a channel left by
+// every subscriber during a fan-out stays until that fan-out (and what
+// waited behind it) is out, then goes.
+func TestAChannelVacatedWhileBusyGoesWhenItsFanOutEnds(t *testing.T) {
+	h := newHub(t)
+	ctx := context.Background()
+	g, a := newGate(), &batchSink{}
+	first := busyChannel(t, h, g, map[string]Subscriber{"a": a})
+	publish(h, "m1", "")
+	for _, s := range []Subscriber{g, a} {
+		if _, _, err := h.Unsubscribe(ctx, "app", "ch", s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !hasChannel(h, "ch") {
+		t.Fatal("the channel went while its fan-out ran")
+	}
+	for _, snap := range h.Inspect(10) {
+		if len(snap.Channels) != 0 {
+			t.Fatalf("a vacated channel is listed: %+v", snap.Channels)
+		}
+	}
+	close(g.open)
+	<-first
+	waitFor(t, "the vacated channel to go", func() bool { return !hasChannel(h, "ch") })
+	if got, want := a.got(), []string{"m0", "m1"}; !slices.Equal(got, want) {
+		t.Fatalf("got %q, want %q (broadcasts published before it left)", got, want)
+	}
+}
+
+func hasChannel(h *Hub, name string) bool {
+	sp := h.space("app", false)
+	sp.mu.RLock()
+	defer sp.mu.RUnlock()
+	_, ok := sp.channels[name]
+	return ok
+}

@@ -103,7 +103,7 @@ func release(bp *[]Subscriber) {
 // when every recipient has been handed m; on a busy one, m is queued and
 // handed out by the running fan-out when its pass ends. Either way a
 // caller's successive broadcasts reach each recipient in order.
-func (h *Hub) broadcast(ns string, ch *channel, m *transport.Message, exclude Subscriber) {
+func (h *Hub) broadcast(ns, name string, ch *channel, m *transport.Message, exclude Subscriber) {
 	ch.fanMu.Lock()
 	for ch.running && ch.fan != nil && ch.fan.full() {
 		if ch.fan.taken == nil {
@@ -132,13 +132,57 @@ func (h *Hub) broadcast(ns string, ch *channel, m *transport.Message, exclude Su
 	ch.fanMu.Lock()
 	if ch.fan == nil || len(ch.fan.waiting) == 0 {
 		ch.running = false
+		vacated := ch.vacated
 		ch.fanMu.Unlock()
+		if vacated {
+			h.removeVacated(ns, name, ch)
+		}
 		return
 	}
 	ch.fanMu.Unlock()
 	// What waited goes out from a goroutine of its own, so that this
 	// publisher's wait is one pass however busy the channel stays.
-	go h.drain(ns, ch)
+	go h.drain(ns, name, ch)
+}
+
+// removeIfIdle takes ch, which has no subscribers left, out of the
+// namespace, unless a fan-out runs in it: then it stays, marked vacated,
+// until the fan-out ends (removeVacated). Else a subscriber who left and
+// came back would be in a new channel object, and a broadcast published
+// to it could reach the subscriber before an older one still waiting in
+// this one. sp.mu is held.
+func (sp *space) removeIfIdle(name string, ch *channel) {
+	ch.fanMu.Lock()
+	if ch.running {
+		ch.vacated = true
+	} else if sp.channels[name] == ch {
+		delete(sp.channels, name)
+	}
+	ch.fanMu.Unlock()
+}
+
+// removeVacated is called once a fan-out in ch, vacated while it ran,
+// has ended: ch goes if it is still empty and idle. If someone subscribed
+// meanwhile it stays, no longer vacated; if another fan-out started, the
+// end of that one calls this again.
+func (h *Hub) removeVacated(ns, name string, ch *channel) {
+	sp := h.space(ns, false)
+	if sp == nil {
+		return
+	}
+	sp.mu.Lock()
+	ch.fanMu.Lock()
+	if !ch.running {
+		ch.mu.RLock()
+		empty := len(ch.subs) == 0
+		ch.mu.RUnlock()
+		ch.vacated = false
+		if empty && sp.channels[name] == ch {
+			delete(sp.channels, name)
+		}
+	}
+	ch.fanMu.Unlock()
+	sp.mu.Unlock()
 }
 
 func (f *fanState) full() bool {
@@ -163,7 +207,7 @@ func (ch *channel) queueLocked(m *transport.Message, exclude Subscriber) {
 // drain hands out the channel's waiting broadcasts, one pass for all that
 // waited each time, until none is left. ch.running is set, and ch.fan
 // made.
-func (h *Hub) drain(ns string, ch *channel) {
+func (h *Hub) drain(ns, name string, ch *channel) {
 	var spare []waitingBroadcast
 	for {
 		ch.fanMu.Lock()
@@ -172,7 +216,11 @@ func (h *Hub) drain(ns string, ch *channel) {
 		if len(batch) == 0 {
 			ch.running = false
 			f.waiting = spare // the next busy spell appends without allocating
+			vacated := ch.vacated
 			ch.fanMu.Unlock()
+			if vacated {
+				h.removeVacated(ns, name, ch)
+			}
 			return
 		}
 		f.waiting, spare = spare, nil

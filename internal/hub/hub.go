@@ -5,7 +5,8 @@
 // occupancy, cached events, user sessions) goes through the engine.
 //
 // Locks follow the server's one order, docs/locking.md (an interest
-// stripe, then Hub.mu, then space.mu, then channel.mu). Subscriber.Deliver
+// stripe, then Hub.mu, then space.mu, then channel.fanMu, then
+// channel.mu). Subscriber.Deliver
 // is called with no hub lock held (fanout.go), but it must not block: one
 // slow recipient would delay every other one.
 package hub
@@ -101,6 +102,12 @@ type channel struct {
 	fanMu   sync.Mutex
 	running bool
 	fan     *fanState
+	// vacated: the last subscriber left while a fan-out ran, so the
+	// channel stayed in its namespace (a subscriber coming back must queue
+	// behind what still waits in it, not overtake it through a new
+	// channel); whoever ends the fan-out removes it (fanout.go). Under
+	// fanMu.
+	vacated bool
 }
 
 // New returns a hub on eng; call Start before use.
@@ -179,12 +186,15 @@ func (h *Hub) Subscribe(ctx context.Context, ns, name string, s Subscriber) (int
 	il.Lock()
 	sp.mu.Lock()
 	ch := sp.channels[name]
-	firstHere := ch == nil
-	if firstHere {
+	if ch == nil {
 		ch = &channel{}
 		sp.channels[name] = ch
 	}
 	ch.mu.Lock()
+	// A channel with no subscribers here is new, or vacated while a
+	// fan-out still ran in it (Unsubscribe): either way this node's
+	// interest in it had gone.
+	firstHere := len(ch.subs) == 0
 	if _, dup := ch.find(s); dup {
 		ch.mu.Unlock()
 		sp.mu.Unlock()
@@ -237,7 +247,7 @@ func (h *Hub) Unsubscribe(ctx context.Context, ns, name string, s Subscriber) (i
 	empty := local == 0
 	ch.mu.Unlock()
 	if empty {
-		delete(sp.channels, name)
+		sp.removeIfIdle(name, ch)
 	}
 	sp.mu.Unlock()
 	if !ok || !empty {
@@ -306,7 +316,7 @@ func (h *Hub) DeliverLocal(p engine.Publication) {
 	if p.Binary {
 		m = transport.Binary(p.Payload)
 	}
-	h.broadcast(p.Namespace, ch, m, exclude)
+	h.broadcast(p.Namespace, p.Channel, ch, m, exclude)
 }
 
 // Channels lists the namespace's occupied channels cluster-wide.

@@ -106,6 +106,10 @@ func (sp *space) inspect(ns string, maxConns int) NamespaceSnapshot {
 	snap.Channels = make([]ChannelSnapshot, 0, len(sp.channels))
 	for name, ch := range sp.channels {
 		ch.mu.RLock()
+		if len(ch.subs) == 0 {
+			ch.mu.RUnlock()
+			continue // vacated while a fan-out ran, and about to go
+		}
 		snap.Channels = append(snap.Channels, ChannelSnapshot{Name: name, Local: len(ch.subs)})
 		for _, s := range ch.subs {
 			if i, ok := listed[s]; ok {
