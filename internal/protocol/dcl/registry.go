@@ -189,8 +189,7 @@ func (s *Server) kickLocked(old *session, reason, metric string) {
 	r, joined := old.room, old.stage == stageJoined
 	old.stage = stageGone
 	old.mu.Unlock()
-	old.send(encodeKicked(reason))
-	old.conn.Close(0, "")
+	old.sendKickedAndClose(reason)
 	s.m.kicks.Inc()
 	s.pm.Error(metric)
 	if joined {

@@ -60,9 +60,15 @@ type session struct {
 	addrKey   string
 	challenge string
 
-	mu       sync.Mutex
-	stage    stage
-	closing  bool      // a close was queued: input is ignored
+	mu      sync.Mutex
+	stage   stage
+	closing bool // a close was queued: input is ignored
+	// kicked, under outMu: peer_kicked is queued and the close follows;
+	// no room traffic may come after it, as none can from the reference's
+	// single thread. outMu is taken by every delivery (uncontended but
+	// for a kick) and not by the session's own replies.
+	kicked   bool
+	outMu    sync.Mutex
 	deadline time.Time // of the current handshake stage; zero when none
 	room     *room     // set when joined
 
@@ -119,7 +125,11 @@ func (ss *session) Deliver(m *transport.Message) {
 			}
 		}
 	}
-	_ = ss.conn.Send(m)
+	ss.outMu.Lock()
+	if !ss.kicked {
+		_ = ss.conn.Send(m)
+	}
+	ss.outMu.Unlock()
 }
 
 // DeliverBatch implements hub.BatchSubscriber: a busy room's waiting
@@ -127,7 +137,11 @@ func (ss *session) Deliver(m *transport.Message) {
 // checked here as Deliver checks them.
 func (ss *session) DeliverBatch(ms []*transport.Message) {
 	if ss.liveLedger() == nil {
-		_ = transport.SendAll(ss.conn, ms)
+		ss.outMu.Lock()
+		if !ss.kicked {
+			_ = transport.SendAll(ss.conn, ms)
+		}
+		ss.outMu.Unlock()
 		return
 	}
 	for _, m := range ms {
@@ -210,10 +224,19 @@ func (ss *session) kick(reason, metric string) {
 	ss.stage = stageGone
 	ss.deadline = time.Time{}
 	ss.mu.Unlock()
-	ss.send(encodeKicked(reason))
-	ss.conn.Close(0, "")
+	ss.sendKickedAndClose(reason)
 	ss.srv.m.kicks.Inc()
 	ss.srv.pm.Error(metric)
+}
+
+// sendKickedAndClose queues peer_kicked{reason} and the close, with no
+// room traffic after the one or between the two.
+func (ss *session) sendKickedAndClose(reason string) {
+	ss.outMu.Lock()
+	ss.kicked = true
+	ss.send(encodeKicked(reason))
+	ss.conn.Close(0, "")
+	ss.outMu.Unlock()
 }
 
 // onTimer runs on the wheel: a handshake stage's deadline, or a joined
