@@ -66,7 +66,10 @@ type session struct {
 	// kicked, under outMu: peer_kicked is queued and the close follows;
 	// no room traffic may come after it, as none can from the reference's
 	// single thread. outMu is taken by every delivery (uncontended but
-	// for a kick) and not by the session's own replies.
+	// for a kick) and not by the session's own replies: 13 ns more per
+	// delivery in BenchmarkRelayFanout (peers=100, 3.3 against 4.6 µs per
+	// relay, on fake connections), against the 5-10 µs of the write(2)
+	// that each delivery to a real socket is.
 	kicked   bool
 	outMu    sync.Mutex
 	deadline time.Time // of the current handshake stage; zero when none
