@@ -300,16 +300,8 @@ func TestASubscriberExcludedFromAWholePassHearsNothing(t *testing.T) {
 // not ahead of them through a new channel.
 func TestASubscriberBackInAVacatedBusyChannelKeepsTheOrder(t *testing.T) {
 	h := newHub(t)
-	ctx := context.Background()
-	g, a := newGate(), &batchSink{}
-	first := busyChannel(t, h, g, map[string]Subscriber{"a": a})
-	publish(h, "m1", "")
-	for _, s := range []Subscriber{g, a} {
-		if _, ok, err := h.Unsubscribe(ctx, "app", "ch", s); !ok || err != nil {
-			t.Fatalf("unsubscribe: %v %v", ok, err)
-		}
-	}
-	if n, err := h.Subscribe(ctx, "app", "ch", a); n != 1 || err != nil {
+	g, a, first := vacatedBusyChannel(t, h)
+	if n, err := h.Subscribe(context.Background(), "app", "ch", a); n != 1 || err != nil {
 		t.Fatalf("subscribe again: %d %v", n, err)
 	}
 	publish(h, "m2", "")
@@ -329,15 +321,7 @@ func TestASubscriberBackInAVacatedBusyChannelKeepsTheOrder(t *testing.T) {
 // waited behind it) is out, then goes.
 func TestAChannelVacatedWhileBusyGoesWhenItsFanOutEnds(t *testing.T) {
 	h := newHub(t)
-	ctx := context.Background()
-	g, a := newGate(), &batchSink{}
-	first := busyChannel(t, h, g, map[string]Subscriber{"a": a})
-	publish(h, "m1", "")
-	for _, s := range []Subscriber{g, a} {
-		if _, _, err := h.Unsubscribe(ctx, "app", "ch", s); err != nil {
-			t.Fatal(err)
-		}
-	}
+	g, a, first := vacatedBusyChannel(t, h)
 	if !hasChannel(h, "ch") {
 		t.Fatal("the channel went while its fan-out ran")
 	}
@@ -352,6 +336,21 @@ func TestAChannelVacatedWhileBusyGoesWhenItsFanOutEnds(t *testing.T) {
 	if got, want := a.got(), []string{"m0", "m1"}; !slices.Equal(got, want) {
 		t.Fatalf("got %q, want %q (broadcasts published before it left)", got, want)
 	}
+}
+
+// vacatedBusyChannel makes "ch" busy with m0 held up by g, queues m1
+// behind it, and unsubscribes g and a, the channel's only subscribers.
+func vacatedBusyChannel(t *testing.T, h *Hub) (g *gate, a *batchSink, first chan struct{}) {
+	t.Helper()
+	g, a = newGate(), &batchSink{}
+	first = busyChannel(t, h, g, map[string]Subscriber{"a": a})
+	publish(h, "m1", "")
+	for _, s := range []Subscriber{g, a} {
+		if _, ok, err := h.Unsubscribe(context.Background(), "app", "ch", s); !ok || err != nil {
+			t.Fatalf("unsubscribe: %v %v", ok, err)
+		}
+	}
+	return g, a, first
 }
 
 func hasChannel(h *Hub, name string) bool {
