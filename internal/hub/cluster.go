@@ -46,6 +46,9 @@ func (h *Hub) Own(ns string, o Owner) {
 
 // Orphaned implements engine.Local.
 func (h *Hub) Orphaned(o engine.Orphan) {
+	if reserved(o.Channel) {
+		return // the connection quota's count emptied (quota.go)
+	}
 	h.mu.RLock()
 	owner := h.owners[o.Namespace]
 	h.mu.RUnlock()

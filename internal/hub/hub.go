@@ -322,7 +322,9 @@ func (h *Hub) DeliverLocal(p engine.Publication) {
 
 // Channels lists the namespace's occupied channels cluster-wide.
 func (h *Hub) Channels(ctx context.Context, ns, prefix string) (map[string]engine.ChannelStats, error) {
-	return h.eng.Channels(ctx, ns, prefix)
+	out, err := h.eng.Channels(ctx, ns, prefix)
+	delete(out, connectionsChannel) // the quota's count (quota.go)
+	return out, err
 }
 
 // Channel returns one channel's cluster-wide stats and whether it is occupied.

@@ -133,6 +133,7 @@ func (s *Server) ServeWS(w http.ResponseWriter, r *http.Request, key string) {
 		}
 	}
 	var newHandler func(transport.Conn) transport.Handler
+	quota := false // a place in the app's connection quota was taken
 	switch {
 	case app == nil:
 		newHandler = refuse(4001, fmt.Sprintf("App key %s does not exist.", truncate(key, 64)))
@@ -145,14 +146,49 @@ func (s *Server) ServeWS(w http.ResponseWriter, r *http.Request, key string) {
 	default:
 		if code, msg := checkProtocolVersion(r.URL.Query()); code != 0 {
 			newHandler = refuse(code, msg)
-		} else if max := app.Limits.MaxConnections; max > 0 && s.opts.Hub.Connections(app.ID) >= max {
-			newHandler = refuse(4004, "Application is over its connection quota.")
+		} else if max := app.Limits.MaxConnections; max > 0 {
+			newHandler, quota = s.admit(r.Context(), app, max, refuse)
 		} else {
 			newHandler = func(c transport.Conn) transport.Handler { return s.newSession(app, c) }
 		}
 	}
 	if err := s.opts.Upgrader.Upgrade(w, r, observerFor(app), newHandler); err != nil {
 		s.log.Debug("websocket upgrade failed", "remote", r.RemoteAddr, "err", err)
+		if quota { // no session was made to give the place back
+			s.releaseQuota(app)
+		}
+	}
+}
+
+// admitTimeout bounds the store round trip of a quota check on a cluster.
+const admitTimeout = 5 * time.Second
+
+// admit takes a place in app's connection quota, which counts the whole
+// cluster's connections (hub.AdmitConnection), and returns the handler
+// for the upgrade: a session that gives the place back when it closes,
+// 4004 when the quota is full, or 4100 (pusher-js retries after a back
+// off) when the cluster's store could not be asked.
+func (s *Server) admit(ctx context.Context, app *App, max int, refuse func(int, string) func(transport.Conn) transport.Handler) (func(transport.Conn) transport.Handler, bool) {
+	ctx, cancel := context.WithTimeout(ctx, admitTimeout)
+	defer cancel()
+	ok, err := s.opts.Hub.AdmitConnection(ctx, app.ID, max)
+	switch {
+	case err != nil:
+		s.log.Warn("connection quota check failed", "app", app.ID, "err", err)
+		return refuse(4100, "Over capacity: the connection quota could not be checked; retry later."), false
+	case !ok:
+		return refuse(4004, "Application is over its connection quota."), false
+	}
+	return func(c transport.Conn) transport.Handler {
+		ss := s.newSession(app, c)
+		ss.quota = true
+		return ss
+	}, true
+}
+
+func (s *Server) releaseQuota(app *App) {
+	if err := s.opts.Hub.ReleaseConnection(app.ID); err != nil {
+		s.log.Warn("connection quota release failed", "app", app.ID, "err", err)
 	}
 }
 

@@ -42,6 +42,7 @@ type session struct {
 
 	closed   bool // under mu
 	pingSent bool // wheel goroutine only
+	quota    bool // holds a place in the app's connection quota (set before it is shared)
 
 	// Its place in the front-end's connection set.
 	connset.Slot
@@ -249,6 +250,9 @@ func (ss *session) HandleClose(info transport.CloseInfo) {
 	}
 	ss.ctx.cancel()
 	ss.srv.opts.Hub.Disconnect(ss.app.ID, ss.id)
+	if ss.quota {
+		ss.srv.releaseQuota(ss.app)
+	}
 	ss.srv.sessions.Remove(ss)
 	ss.app.Metrics.Open.Dec()
 	ss.srv.log.Debug("connection closed", "app", ss.app.ID, "socket_id", ss.id,
