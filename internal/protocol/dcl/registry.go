@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/switchboard-rt/switchboard/internal/engine"
+	"github.com/switchboard-rt/switchboard/internal/timewheel"
 )
 
 // The registry: this node's rooms and joined sessions (Server.rooms,
@@ -133,6 +134,16 @@ func (s *Server) join(ss *session) bool {
 	s.sessionsMu.Unlock()
 	ss.mu.Lock()
 	ss.stage, ss.room = stageJoined, r
+	if !ss.closing {
+		// The joined timer replaces the handshake's deadline before the
+		// ledger exists. Its first firing also lets the ledger go once
+		// its window has passed. Held until the first keep-alive check
+		// (30 s) instead, with the welcome's identities, the ledgers of
+		// 2,000 peers in rooms of 100 were half the live heap 30 s after
+		// their joins (6.6 of 12.9 MB in a heap profile) and the RSS per
+		// idle peer in dcl-2k-20rooms was 13.4 KB against 6.9 KB now.
+		ss.timer.Reset(min(timewheel.Spread(s.opts.IdleTimeout/3), announcementWindow+time.Second))
+	}
 	ss.mu.Unlock()
 
 	// Welcome first; then subscribe, then announce. Subscribing before the

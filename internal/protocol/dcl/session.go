@@ -415,17 +415,6 @@ func (ss *session) verify(pkt *dclpb.WsPacket) {
 		}
 		return
 	}
-	ss.mu.Lock()
-	if ss.stage == stageJoined && !ss.closing {
-		// The first firing also lets the ledger go once its window has
-		// passed. Held until the first keep-alive check (30 s) instead,
-		// with the welcome's identities, the ledgers of 2,000 peers in
-		// rooms of 100 were half the live heap 30 s after their joins
-		// (6.6 of 12.9 MB in a heap profile) and the RSS per idle peer in
-		// dcl-2k-20rooms was 13.4 KB against 6.9 KB now.
-		ss.timer.Reset(min(timewheel.Spread(s.opts.IdleTimeout/3), announcementWindow+time.Second))
-	}
-	ss.mu.Unlock()
 }
 
 // handleJoined relays a joined peer's updates and ignores anything else.
