@@ -57,15 +57,22 @@ func newEnvClock(t testing.TB, mutate func(*config.Config), now func() time.Time
 		}
 	}
 	m := metrics.New()
-	var apps []*App
-	for _, a := range cfg.Pusher.Apps {
-		apps = append(apps, NewApp(a, m))
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	h := hub.New(memory.New(), m)
 	if err := h.Start(ctx); err != nil {
 		t.Fatal(err)
+	}
+	return newEnvOn(t, ctx, h, m, cfg, now)
+}
+
+// newEnvOn serves cfg's Pusher apps on a started hub h (whose observer is
+// m) until ctx ends.
+func newEnvOn(t testing.TB, ctx context.Context, h *hub.Hub, m *metrics.Metrics, cfg *config.Config, now func() time.Time) *testEnv {
+	t.Helper()
+	var apps []*App
+	for _, a := range cfg.Pusher.Apps {
+		apps = append(apps, NewApp(a, m))
 	}
 	wheel := timewheel.New(10*time.Millisecond, 256)
 	go wheel.Run(ctx)
