@@ -234,6 +234,21 @@ func (c *client) expect(event string) frame {
 }
 
 // expectClose reads until the close frame and checks its code.
+// expectRefusal reads the first frame, pusher:error with code and a
+// message, then the close frame with code: how a refused connection ends.
+func (c *client) expectRefusal(code int) {
+	c.t.Helper()
+	f := c.read()
+	var d struct {
+		Code    int    `json:"code"`
+		Message string `json:"message"`
+	}
+	if f.Event != "pusher:error" || json.Unmarshal(f.Data, &d) != nil || d.Code != code || d.Message == "" {
+		c.t.Fatalf("first frame %s, want pusher:error %d with a message", f.raw, code)
+	}
+	c.expectClose(code)
+}
+
 func (c *client) expectClose(code int) {
 	c.t.Helper()
 	for {

@@ -2,7 +2,6 @@ package pusher
 
 import (
 	"context"
-	"encoding/json"
 	"testing"
 
 	"github.com/switchboard-rt/switchboard/internal/config"
@@ -42,12 +41,5 @@ func TestTheQuotaRefusesWith4100WhenTheStoreIsDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := &client{t: t, nc: nc}
-	f := c.read()
-	var d struct {
-		Code int `json:"code"`
-	}
-	if f.Event != "pusher:error" || json.Unmarshal(f.Data, &d) != nil || d.Code != 4100 {
-		t.Fatalf("first frame %s, want pusher:error 4100", f.raw)
-	}
-	c.expectClose(4100)
+	c.expectRefusal(4100)
 }
