@@ -388,6 +388,7 @@ func (ss *session) verify(pkt *dclpb.WsPacket) {
 		AllowOwnerMismatch: s.opts.AllowOwnerMismatch,
 	})
 	cancel()
+	ss.challenge = "" // signed once; an idle peer need not keep it
 	if err != nil {
 		reason := authchain.Reason(err)
 		if errors.Is(err, authchain.ErrEIP1654Unavailable) && s.warnEIP.allow() {
