@@ -3,7 +3,9 @@ package loadgen
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // ProtoPlotName is the PlotLinks key of the chart of the Damon and
@@ -27,17 +29,36 @@ var remoteFloors = []struct{ name, what string }{
 	{"BenchmarkLoopbackWriteFloor/1000subs-remote-paced", "to 1000 sockets in turn once per 100 ms, every reader idle"},
 }
 
-// pacedFloors are the floor's sub-benchmarks at a fan-out's own pace: one
-// write to each of subs readers (in another process) per 1/rate seconds.
-// A one-channel ramp with subs subscribers is set beside them at that rate.
-var pacedFloors = []struct {
-	name      string
-	subs      int
-	rate      float64
-	everyText string
-}{
-	{"BenchmarkLoopbackWriteFloor/2000subs-remote-every-1s", 2000, 1, "second"},
-	{"BenchmarkLoopbackWriteFloor/2000subs-remote-every-100ms", 2000, 10, "100 ms"},
+// pacedFloor reads the floor's sub-benchmarks at a fan-out's own pace,
+// "BenchmarkLoopbackWriteFloor/<n>subs-remote-every-<pace>": one write to
+// each of n readers (in another process) per pace.
+func pacedFloor(name string) (subs int, pace time.Duration, ok bool) {
+	rest, ok := strings.CutPrefix(name, "BenchmarkLoopbackWriteFloor/")
+	if !ok {
+		return 0, 0, false
+	}
+	n, p, ok := strings.Cut(rest, "subs-remote-every-")
+	if !ok {
+		return 0, 0, false
+	}
+	subs, err := strconv.Atoi(n)
+	if err != nil {
+		return 0, 0, false
+	}
+	pace, err = time.ParseDuration(p)
+	return subs, pace, err == nil && pace > 0
+}
+
+// fmtPace is a floor's pace in words: "second", "100 ms".
+func fmtPace(d time.Duration) string {
+	switch {
+	case d == time.Second:
+		return "second"
+	case d%time.Second == 0:
+		return fmt.Sprintf("%d s", d/time.Second)
+	default:
+		return fmt.Sprintf("%d ms", d/time.Millisecond)
+	}
 }
 
 // writePacedFloor sets the slow steps of a one-channel ramp beside the
@@ -67,16 +88,18 @@ func (c *Comparison) writePacedFloor(b *strings.Builder, runs map[string]*Report
 		return 0, false
 	}
 	var rows []string
-	for _, p := range pacedFloors {
-		floor, ok := f.GoBenchMetric(p.name, "cpu-ns/delivery")
-		if !ok || float64(p.subs) != conns {
+	for _, g := range f.GoBench {
+		subs, pace, ok := pacedFloor(g.Name)
+		floor, has := g.Metrics["cpu-ns/delivery"]
+		if !ok || !has || float64(subs) != conns {
 			continue
 		}
 		floor /= 1000
-		row := fmt.Sprintf("| %.0f | one round per %s | %.2f", p.rate, p.everyText, floor)
+		rate := 1 / pace.Seconds()
+		row := fmt.Sprintf("| %.0f | one round per %s | %.2f", rate, fmtPace(pace), floor)
 		seen := false
 		for _, srv := range []string{c.Candidate, c.Baseline} {
-			if v, ok := stepAt(runs[srv], p.rate); ok {
+			if v, ok := stepAt(runs[srv], rate); ok {
 				row += fmt.Sprintf(" | %.2f | %s", v, fmtRatio(v/floor))
 				seen = true
 			} else {
