@@ -46,7 +46,7 @@ func (h *Hub) Own(ns string, o Owner) {
 
 // Orphaned implements engine.Local.
 func (h *Hub) Orphaned(o engine.Orphan) {
-	if reserved(o.Channel) {
+	if o.Channel == connectionsChannel {
 		return // the connection quota's count emptied (quota.go)
 	}
 	h.mu.RLock()

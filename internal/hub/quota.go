@@ -48,7 +48,3 @@ func (h *Hub) ReleaseConnection(ns string) error {
 	_, err := h.eng.Occupancy(ctx, ns, connectionsChannel, -1)
 	return err
 }
-
-// reserved reports whether a channel name is the hub's own, not a
-// protocol's.
-func reserved(channel string) bool { return channel == connectionsChannel }

@@ -125,13 +125,6 @@ func (s *Server) Apps() *Apps { return s.opts.Apps }
 // way Pusher sends them: pusher:error, then a close frame with the code.
 func (s *Server) ServeWS(w http.ResponseWriter, r *http.Request, key string) {
 	app := s.opts.Apps.ByKey(key)
-	refuse := func(code int, msg string) func(transport.Conn) transport.Handler {
-		return func(c transport.Conn) transport.Handler {
-			_ = c.Send(transport.Text(errorEvent(code, msg, "")))
-			c.Close(uint16(code), msg)
-			return discard{}
-		}
-	}
 	var newHandler func(transport.Conn) transport.Handler
 	quota := false // a place in the app's connection quota was taken
 	switch {
@@ -147,7 +140,7 @@ func (s *Server) ServeWS(w http.ResponseWriter, r *http.Request, key string) {
 		if code, msg := checkProtocolVersion(r.URL.Query()); code != 0 {
 			newHandler = refuse(code, msg)
 		} else if max := app.Limits.MaxConnections; max > 0 {
-			newHandler, quota = s.admit(r.Context(), app, max, refuse)
+			newHandler, quota = s.admit(r.Context(), app, max)
 		} else {
 			newHandler = func(c transport.Conn) transport.Handler { return s.newSession(app, c) }
 		}
@@ -160,6 +153,16 @@ func (s *Server) ServeWS(w http.ResponseWriter, r *http.Request, key string) {
 	}
 }
 
+// refuse is the handler of a connection refused with code: pusher:error,
+// then a close frame with the code.
+func refuse(code int, msg string) func(transport.Conn) transport.Handler {
+	return func(c transport.Conn) transport.Handler {
+		_ = c.Send(transport.Text(errorEvent(code, msg, "")))
+		c.Close(uint16(code), msg)
+		return discard{}
+	}
+}
+
 // admitTimeout bounds the store round trip of a quota check on a cluster.
 const admitTimeout = 5 * time.Second
 
@@ -168,7 +171,7 @@ const admitTimeout = 5 * time.Second
 // for the upgrade: a session that gives the place back when it closes,
 // 4004 when the quota is full, or 4100 (pusher-js retries after a back
 // off) when the cluster's store could not be asked.
-func (s *Server) admit(ctx context.Context, app *App, max int, refuse func(int, string) func(transport.Conn) transport.Handler) (func(transport.Conn) transport.Handler, bool) {
+func (s *Server) admit(ctx context.Context, app *App, max int) (func(transport.Conn) transport.Handler, bool) {
 	ctx, cancel := context.WithTimeout(ctx, admitTimeout)
 	defer cancel()
 	ok, err := s.opts.Hub.AdmitConnection(ctx, app.ID, max)
