@@ -86,11 +86,14 @@ func TestTheQuotaCountIsNoChannel(t *testing.T) {
 }
 
 // TestTheConnectionQuotaCountsEveryNode: two nodes on one Redis share an
-// app's quota; a node's released place can be taken on the other.
+// app's quota; a node's released place can be taken on the other, and so
+// can the places of a node that left (its state reaped, as a dead node's
+// is).
 func TestTheConnectionQuotaCountsEveryNode(t *testing.T) {
 	srv := redistest.Start(t)
 	prefix := fmt.Sprintf("tq%d:", time.Now().UnixNano())
 	var hubs []*Hub
+	var engines []*redisengine.Engine
 	for i := range 2 {
 		e := redisengine.New(redisengine.Options{URL: srv.URL(), NodeName: fmt.Sprintf("n%d", i), Prefix: prefix})
 		h := New(e, nil)
@@ -103,6 +106,7 @@ func TestTheConnectionQuotaCountsEveryNode(t *testing.T) {
 			_ = e.Close()
 		})
 		hubs = append(hubs, h)
+		engines = append(engines, e)
 	}
 	a, b := hubs[0], hubs[1]
 	if !admit(t, a, "app", 2) || !admit(t, b, "app", 2) {
@@ -116,5 +120,12 @@ func TestTheConnectionQuotaCountsEveryNode(t *testing.T) {
 	}
 	if !admit(t, b, "app", 2) {
 		t.Fatal("a place released on one node was not free on the other")
+	}
+	// Now b holds both places. b leaves; a gets them back.
+	if err := engines[1].Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !admit(t, a, "app", 2) || !admit(t, a, "app", 2) {
+		t.Fatal("a departed node's places were not free again")
 	}
 }
