@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -40,7 +41,17 @@ func startEmbedded(o Options, token string) (*server.Server, error) {
 		// the others' fan-out.
 		WriteDeadline: 5 * time.Second,
 	}
-	if o.Listen != "" {
+	peers := peerRoutes(o.Listen, o.Routes)
+	if o.Listen != "" && len(peers) == 0 {
+		// nats-server refuses clustered JetStream without a route to
+		// solicit ("JetStream cluster requires configured routes"), and
+		// the default configuration (listen set, routes empty) is that
+		// case: run as a cluster of one instead of failing to start.
+		o.Logger.Info("cluster.nats.routes names no other node: the embedded NATS server runs alone, "+
+			"with unclustered JetStream, and accepts no routes; to form a cluster give every node "+
+			"the same routes list naming each node", "listen", o.Listen)
+	}
+	if o.Listen != "" && len(peers) > 0 {
 		host, port, err := splitHostPort(o.Listen)
 		if err != nil {
 			return nil, fmt.Errorf("natsengine: listen %q: %w", o.Listen, err)
@@ -54,16 +65,20 @@ func startEmbedded(o Options, token string) (*server.Server, error) {
 			PingInterval: 2 * time.Second,
 			MaxPingsOut:  3,
 		}
-		so.Routes = append(so.Routes, peerRoutes(o.Listen, o.Routes)...)
+		so.Routes = peers
 	}
 	ns, err := server.NewServer(so)
 	if err != nil {
 		return nil, fmt.Errorf("natsengine: embedded server: %w", err)
 	}
-	ns.SetLoggerV2(&serverLog{l: o.Logger.With("component", "nats-server")}, false, false, false)
+	logs := &serverLog{l: o.Logger.With("component", "nats-server")}
+	ns.SetLoggerV2(logs, false, false, false)
 	go ns.Start()
 	if !ns.ReadyForConnections(10 * time.Second) {
 		ns.Shutdown()
+		if last := logs.lastError.Load(); last != nil {
+			return nil, fmt.Errorf("natsengine: embedded server not ready after 10s; it said: %s", *last)
+		}
 		return nil, errors.New("natsengine: embedded server not ready after 10s")
 	}
 	return ns, nil
@@ -138,12 +153,21 @@ func splitHostPort(hp string) (string, int, error) {
 }
 
 // serverLog forwards the embedded server's log lines into slog: notices
-// at info, warnings at warn, errors and fatals at error.
-type serverLog struct{ l *slog.Logger }
+// at info, warnings at warn, errors and fatals at error. It keeps the last
+// error, which names the cause when the server never becomes ready.
+type serverLog struct {
+	l         *slog.Logger
+	lastError atomic.Pointer[string]
+}
 
 func (s *serverLog) Noticef(f string, a ...any) { s.l.Info(fmt.Sprintf(f, a...)) }
 func (s *serverLog) Warnf(f string, a ...any)   { s.l.Warn(fmt.Sprintf(f, a...)) }
-func (s *serverLog) Fatalf(f string, a ...any)  { s.l.Error(fmt.Sprintf(f, a...)) }
-func (s *serverLog) Errorf(f string, a ...any)  { s.l.Error(fmt.Sprintf(f, a...)) }
-func (s *serverLog) Debugf(f string, a ...any)  { s.l.Debug(fmt.Sprintf(f, a...)) }
-func (s *serverLog) Tracef(f string, a ...any)  { s.l.Debug(fmt.Sprintf(f, a...)) }
+func (s *serverLog) Fatalf(f string, a ...any)  { s.error(fmt.Sprintf(f, a...)) }
+func (s *serverLog) Errorf(f string, a ...any)  { s.error(fmt.Sprintf(f, a...)) }
+
+func (s *serverLog) error(line string) {
+	s.lastError.Store(&line)
+	s.l.Error(line)
+}
+func (s *serverLog) Debugf(f string, a ...any) { s.l.Debug(fmt.Sprintf(f, a...)) }
+func (s *serverLog) Tracef(f string, a ...any) { s.l.Debug(fmt.Sprintf(f, a...)) }

@@ -3,6 +3,7 @@ package natsengine
 import (
 	"context"
 	"fmt"
+	"net"
 	"runtime"
 	"sync"
 	"testing"
@@ -92,11 +93,44 @@ func TestStoreOpsOnlyOnCrossings(t *testing.T) {
 }
 
 // One embedded node without routes is a whole cluster: standalone
-// JetStream, one replica.
+// JetStream, one replica. So is one whose route list names no other node,
+// as the default configuration's (a listen address, no routes): before,
+// nats-server refused clustered JetStream without a route and the node
+// never became ready.
 func TestSingleEmbeddedNode(t *testing.T) {
-	p, err := startCluster(1, func(int) Options {
-		return Options{NodeName: "alone", Embedded: true, StoreDir: storeDir(t), Logger: quietLogger()}
-	})
+	for _, c := range []struct {
+		name   string
+		listen bool
+		routes func(listen string) []string
+	}{
+		{"no listen", false, func(string) []string { return nil }},
+		{"listen, no routes", true, func(string) []string { return nil }},
+		{"listen, routes naming itself", true, func(l string) []string { return []string{"nats-route://" + l} }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			listen := ""
+			if c.listen {
+				addrs, err := freeAddrs(1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				listen = addrs[0]
+			}
+			singleEmbeddedNode(t, Options{NodeName: "alone", Embedded: true, Listen: listen, Routes: c.routes(listen),
+				StoreDir: storeDir(t), Logger: quietLogger()})
+			if listen != "" {
+				if conn, err := net.Dial("tcp", listen); err == nil {
+					_ = conn.Close()
+					t.Errorf("a node without peers listens for routes on %s", listen)
+				}
+			}
+		})
+	}
+}
+
+func singleEmbeddedNode(t *testing.T, o Options) {
+	t.Helper()
+	p, err := startCluster(1, func(int) Options { return o })
 	if err != nil {
 		t.Fatal(err)
 	}
