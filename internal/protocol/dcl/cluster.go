@@ -26,9 +26,10 @@ import (
 //     them and hands each to one surviving node (Server.Orphaned), which
 //     tells the room with peer_leave.
 //
-// Every engine call below is made with Server.mu held, as the local
-// registry's changes are: joins and leaves of one node stay in one order,
-// and the relay of updates takes neither.
+// Every engine call below is made with the room's gate held (gate.go):
+// the joins and leaves of one room on one node stay in one order, those
+// of different rooms do not wait for each other, and the relay of updates
+// takes no gate.
 
 // engineTimeout bounds one engine call on the join and leave paths.
 const engineTimeout = 5 * time.Second
@@ -82,7 +83,8 @@ var errAliasTaken = errors.New("dcl: alias taken in the room")
 // add has then also replaced that member's info (its address) in the
 // store, which later welcomes show until that peer leaves: a clash of two
 // random counters within one store round trip, far rarer than the clash
-// itself. The caller holds s.mu; ss is not yet connected to the hub.
+// itself. The caller holds the room's gate; ss is not yet connected to
+// the hub.
 func (s *Server) enterRoom(ss *session, members []identity) error {
 	for range maxAliasRetries {
 		if !slices.ContainsFunc(members, func(m identity) bool { return m.alias == ss.alias }) {
@@ -208,21 +210,26 @@ func (s *Server) leaveCluster(ss *session) {
 // this one) took this session's address claim. It is kicked as a local
 // duplicate login is: peer_kicked with the reference's reason, the close,
 // and peer_leave to its room. The engine may call Kick while this node
-// holds s.mu (a claim taken here), so the kick runs on its own goroutine.
+// holds the room's gate (a claim taken here), so the kick runs on its own
+// goroutine.
 func (ss *session) Kick(string) {
-	go ss.srv.kickReplaced(ss)
+	go func() {
+		ss.srv.log.Debug("address claimed by a newer session: kicking this one", "address", ss.address, "room", ss.roomID, "alias", ss.alias)
+		ss.srv.kickReplaced(ss)
+	}()
 }
 
+// kickReplaced kicks a joined session whose address joined again, here or
+// on another node, under its room's gate. It does nothing to a session
+// that is gone meanwhile or kicked already.
 func (s *Server) kickReplaced(ss *session) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.roomGates.lock(ss.roomID)()
 	ss.mu.Lock()
 	joined := ss.stage == stageJoined && !ss.closing
 	ss.mu.Unlock()
 	if !joined {
-		return // gone meanwhile, or kicked here already
+		return
 	}
-	s.log.Debug("address joined on another node: kicking this session", "address", ss.address, "room", ss.roomID, "alias", ss.alias)
 	s.kickLocked(ss, ReasonRoomFull, "replaced")
 }
 

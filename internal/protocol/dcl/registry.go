@@ -65,23 +65,31 @@ func (s *Server) publish(roomID string, payload []byte, exclude string) {
 const slowJoin = time.Second
 
 // join adds a verified session to its room (spec section 6), atomically
-// with respect to every other join and leave of this node: kick the
-// address's previous session here (its room gets peer_leave first), claim
-// the address cluster-wide (a previous session on another node is kicked
-// there), enter the room's cluster-wide membership within its capacity,
-// welcome the peer with the room's other peers on every node, subscribe
-// it to the room's traffic, and tell the others with peer_join. It
-// reports false when the session could not join (closed meanwhile, the
-// room filled up, or the cluster's store failed).
+// with respect to every other join and leave of the room on this node
+// (the room's gate) and every other join of the address on this node
+// (the address's gate): kick the address's previous session here (its
+// room gets peer_leave first), claim the address cluster-wide (a previous
+// session on another node is kicked there), enter the room's cluster-wide
+// membership within its capacity, welcome the peer with the room's other
+// peers on every node, subscribe it to the room's traffic, and tell the
+// others with peer_join. It reports false when the session could not join
+// (closed meanwhile, the room filled up, or the cluster's store failed).
 func (s *Server) join(ss *session) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	// Address, then room, and never two rooms: the previous session is
+	// kicked through its own room's gate before this one's is taken.
+	defer s.addrGates.lock(ss.addrKey)()
+	if old := s.sessionOf(ss.addrKey); old != nil {
+		s.log.Debug("address joined again: kicking its previous session", "address", ss.address,
+			"old_room", old.roomID, "old_alias", old.alias, "room", ss.roomID, "alias", ss.alias)
+		s.kickReplaced(old)
+	}
+	defer s.roomGates.lock(ss.roomID)()
 	start := time.Now()
 	defer func() {
-		// Every join and leave of this node waits meanwhile: a slow store
-		// shows here first.
+		// Every join and leave of the room on this node waits meanwhile:
+		// a slow store shows here first.
 		if took := time.Since(start); took > slowJoin {
-			s.log.Warn("room join held the registry", "room", ss.roomID, "took", took)
+			s.log.Warn("room join held the room", "room", ss.roomID, "took", took)
 		}
 	}()
 	ss.mu.Lock()
@@ -89,11 +97,6 @@ func (s *Server) join(ss *session) bool {
 	ss.mu.Unlock()
 	if closing || s.conns.Draining() {
 		return false
-	}
-	if old := s.sessions[ss.addrKey]; old != nil {
-		s.log.Debug("address joined again: kicking its previous session", "address", ss.address,
-			"old_room", old.roomID, "old_alias", old.alias, "room", ss.roomID, "alias", ss.alias)
-		s.kickLocked(old, ReasonRoomFull, "replaced")
 	}
 	// The room as it is before the join: the alias check and the welcome
 	// (catchUp below sends what changes until the subscription).
@@ -121,6 +124,7 @@ func (s *Server) join(ss *session) bool {
 		return false
 	}
 	peers := othersOf(members, ss)
+	s.mu.Lock()
 	r := s.rooms[ss.roomID]
 	if r == nil {
 		r = &room{id: ss.roomID, members: map[*session]struct{}{}}
@@ -132,6 +136,8 @@ func (s *Server) join(ss *session) bool {
 	s.sessionsMu.Lock()
 	s.sessions[ss.addrKey] = ss
 	s.sessionsMu.Unlock()
+	s.m.connections.Set(float64(len(s.sessions)))
+	s.mu.Unlock()
 	ss.mu.Lock()
 	ss.stage, ss.room = stageJoined, r
 	if !ss.closing {
@@ -148,7 +154,7 @@ func (s *Server) join(ss *session) bool {
 
 	// Welcome first; then subscribe, then announce. Subscribing before the
 	// peer_join goes out means that a peer who saw the join and answers
-	// at once (the relay does not take s.mu) is heard by the newcomer.
+	// at once (the relay takes no gate) is heard by the newcomer.
 	// Nothing can reach the newcomer before its welcome, which is queued.
 	ss.send(encodeWelcome(ss.alias, slices.Clone(peers)))
 	ss.ledger.Store(newPeerLedger(peers))
@@ -160,40 +166,51 @@ func (s *Server) join(ss *session) bool {
 	s.publish(r.id, joinMsg, ss.key)
 	s.m.out(len(peers), len(joinMsg))
 	s.m.connectionsTotal.Inc()
-	s.m.connections.Set(float64(len(s.sessions)))
 	return true
+}
+
+// sessionOf is the joined session of an address key on this node, if any.
+func (s *Server) sessionOf(addrKey string) *session {
+	s.sessionsMu.Lock()
+	defer s.sessionsMu.Unlock()
+	return s.sessions[addrKey]
 }
 
 // leaveLocked takes a joined session out of its room: it stops relaying
 // for it, unsubscribes it, deletes the room when empty, and otherwise tells
-// the rest with peer_leave. The caller holds s.mu and has moved ss out of
-// stageJoined under ss.mu, so no update of ss can follow its peer_leave.
+// the rest with peer_leave. The caller holds the room's gate and has moved
+// ss out of stageJoined under ss.mu, so no update of ss can follow its
+// peer_leave.
 func (s *Server) leaveLocked(ss *session, r *room) {
+	s.mu.Lock()
 	delete(r.members, ss)
-	r.size.Store(int32(len(r.members)))
+	left := len(r.members)
+	r.size.Store(int32(left))
 	if s.sessions[ss.addrKey] == ss {
 		s.sessionsMu.Lock()
 		delete(s.sessions, ss.addrKey)
 		s.sessionsMu.Unlock()
 	}
+	if left == 0 && s.rooms[r.id] == r {
+		delete(s.rooms, r.id)
+	}
+	s.m.rooms.Set(float64(len(s.rooms)))
+	s.m.connections.Set(float64(len(s.sessions)))
+	s.mu.Unlock()
 	if _, _, err := s.opts.Hub.Unsubscribe(context.Background(), Namespace, r.id, ss); err != nil {
 		s.log.Warn("room unsubscribe failed", "room", r.id, "err", err)
 	}
 	s.opts.Hub.Disconnect(Namespace, ss.key)
 	s.leaveCluster(ss)
-	if len(r.members) == 0 && s.rooms[r.id] == r {
-		delete(s.rooms, r.id)
-	}
 	// The room may have peers on other nodes even when none is left here.
 	leave := encodePeerLeave(ss.alias)
 	s.publish(r.id, leave, "")
-	s.m.out(len(r.members), len(leave))
-	s.m.rooms.Set(float64(len(s.rooms)))
-	s.m.connections.Set(float64(len(s.sessions)))
+	s.m.out(left, len(leave))
 }
 
 // kickLocked sends peer_kicked{reason} to a joined session, closes it and
-// takes it out of its room (its peer_leave goes out now). s.mu is held.
+// takes it out of its room (its peer_leave goes out now). The caller holds
+// the gate of old's room.
 func (s *Server) kickLocked(old *session, reason, metric string) {
 	old.mu.Lock()
 	old.closing = true

@@ -238,20 +238,25 @@ type Server struct {
 	baseCtx   atomic.Pointer[context.Context]
 	open      atomic.Int64 // connections upgraded or upgrading, for MaxConnections
 
-	conns connset.Set[*session] // every open connection; its lock is a leaf, taken under mu too
+	conns connset.Set[*session] // every open connection; its lock is a leaf
 
-	mu    sync.Mutex
+	// addrGates and roomGates order the joins of one address and the
+	// joins and leaves of one room on this node; they are held across
+	// store round trips (gate.go, docs/locking.md).
+	addrGates gates
+	roomGates gates
+
+	mu    sync.Mutex // rooms and changes of sessions; never held across a call out
 	rooms map[string]*room
 	// sessions are the joined sessions by address key, changed with both
-	// mu and sessionsMu held: an identification reads it under the leaf
-	// sessionsMu alone, so it never waits behind a join's store round
-	// trips.
+	// mu and sessionsMu held; read under sessionsMu alone.
 	sessionsMu sync.Mutex
 	sessions   map[string]*session
 }
 
-// room is one room's joined peers. Guarded by Server.mu; size is also
-// read without it by the relay, for the out_* metrics.
+// room is one room's joined peers. Changed under its gate and
+// Server.mu; size is also read without either by the relay, for the
+// out_* metrics.
 type room struct {
 	id      string
 	members map[*session]struct{}

@@ -181,9 +181,10 @@ func (ss *session) end(reason string, code uint16) {
 	if ss.stage == stageStart || ss.stage == stageChallenge {
 		// In the handshake: not in the registry, and not on its way there
 		// (join is reached from stageVerifying only, and identify and
-		// verify check closing under ss.mu before they move on). So s.mu
-		// is not needed, and the close does not wait behind another
-		// session's join, which holds s.mu over its store round trips.
+		// verify check closing under ss.mu before they move on). So the
+		// room's gate is not needed, and the close does not wait behind
+		// another session's join, which holds it over its store round
+		// trips.
 		ss.closing = true
 		ss.stage = stageGone
 		ss.deadline = time.Time{}
@@ -197,15 +198,14 @@ func (ss *session) end(reason string, code uint16) {
 	}
 }
 
-// leaveUnderRegistry marks ss gone with s.mu held and, when it was joined,
-// takes it out of its room (its peer_leave goes out). It reports false,
-// doing nothing, when ss was already closing and not joined: another path
-// ended it. end and HandleClose take this path for a session that is
-// joined or verifying, whose registry state s.mu guards.
+// leaveUnderRegistry marks ss gone with its room's gate held and, when it
+// was joined, takes it out of its room (its peer_leave goes out). It
+// reports false, doing nothing, when ss was already closing and not
+// joined: another path ended it. end and HandleClose take this path for a
+// session that is joined or verifying, whose join the gate orders it with.
 func (ss *session) leaveUnderRegistry() bool {
 	s := ss.srv
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.roomGates.lock(ss.roomID)()
 	ss.mu.Lock()
 	if ss.closing && ss.stage != stageJoined {
 		ss.mu.Unlock()
@@ -465,7 +465,7 @@ func (ss *session) HandleClose(info transport.CloseInfo) {
 			s.pm.Error(errWSProtocol)
 		}
 	}
-	// Only a joined session has registry state to drop under s.mu. One
+	// Only a joined session has registry state to drop under the gate. One
 	// that is not cannot become joined meanwhile: join runs on this
 	// goroutine, the reader's.
 	ss.mu.Lock()
