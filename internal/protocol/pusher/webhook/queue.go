@@ -30,10 +30,16 @@ func (a *appState) limit() int {
 // job is one HTTP request: one hook, one or more events. Once taken by a
 // worker only that worker touches it until it is handed back under the lock.
 type job struct {
-	app      *appState
-	t        *Target
-	hook     int
-	events   []Event
+	app    *appState
+	t      *Target
+	hook   int
+	events []Event
+	// at is when its last event was decided (emitted, or its hold ended):
+	// the body's time_ms. Not the send time: a receiver orders webhooks
+	// by time_ms, and a request that waited in the queue (or a held
+	// removal flushed by a node leaving the cluster) must not land
+	// behind a re-add that another node decided after it.
+	at       time.Time
 	body     []byte // built on the first attempt and reused, so retries are byte-identical
 	sig      string
 	attempts int
@@ -168,7 +174,7 @@ func (d *Dispatcher) cancelDelayedLocked(k delayKey) bool {
 // deliverLocked routes one (event, hook) into an open batch or a new job.
 func (d *Dispatcher) deliverLocked(app *appState, t *Target, hook int, ev Event, now time.Time) {
 	if !t.Batching || d.batchWindow <= 0 || d.flushing > 0 {
-		d.enqueueLocked(&job{app: app, t: t, hook: hook, events: []Event{ev}})
+		d.enqueueLocked(&job{app: app, t: t, hook: hook, events: []Event{ev}, at: now})
 		return
 	}
 	k := batchKey{t, hook}
@@ -180,6 +186,7 @@ func (d *Dispatcher) deliverLocked(app *appState, t *Target, hook int, ev Event,
 		d.pushTimedLocked(e)
 	}
 	e.j.events = append(e.j.events, ev)
+	e.j.at = now
 	if len(e.j.events) >= maxBatchEvents {
 		heap.Remove(&d.timed, e.index)
 		delete(d.batches, k)
@@ -332,14 +339,17 @@ func (d *Dispatcher) reportOnce() {
 // delivered or dropped.
 func (d *Dispatcher) confirmAsyncLocked(e *timed) {
 	go func() {
+		// The hold ends now, before Confirm takes the event's marker: a
+		// re-add on another node that finds the marker gone was decided
+		// after this, and its time_ms says so.
+		at := d.now()
 		ctx, cancel := context.WithTimeout(context.Background(), d.timeout)
 		ok := d.confirm(ctx, e.app.id, e.ev)
 		cancel()
 		d.mu.Lock()
 		if ok {
-			now := d.now()
 			for _, h := range e.hooks {
-				d.deliverLocked(e.app, e.t, h, e.ev, now)
+				d.deliverLocked(e.app, e.t, h, e.ev, at)
 			}
 		} else {
 			d.releaseLocked(e.app, len(e.hooks))

@@ -123,7 +123,11 @@ type payload struct {
 // attempt makes one request for j and decides what happens next.
 func (d *Dispatcher) attempt(ctx context.Context, j *job) {
 	if j.body == nil {
-		j.body, _ = json.Marshal(payload{TimeMs: d.now().UnixMilli(), Events: j.events}) // cannot fail for these types
+		at := j.at
+		if at.IsZero() {
+			at = d.now()
+		}
+		j.body, _ = json.Marshal(payload{TimeMs: at.UnixMilli(), Events: j.events}) // cannot fail for these types
 		j.sig = pushersign.HMACHex(j.t.Secret, string(j.body))
 		j.first = d.now()
 	}

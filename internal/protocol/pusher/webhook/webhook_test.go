@@ -3,6 +3,7 @@ package webhook
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -289,5 +290,48 @@ func TestHeldEventsAskConfirm(t *testing.T) {
 	defer mu.Unlock()
 	if asked["a/reoccupied"] != 1 || asked["a/gone"] != 1 || asked["a/other"] != 0 {
 		t.Errorf("Confirm asked %v, want once per held event", asked)
+	}
+}
+
+// time_ms is when an event was decided, not when its request left: a
+// request that waited for an in-flight slot keeps its event's time.
+func TestTimeMsIsWhenTheEventWasEmitted(t *testing.T) {
+	gate := make(chan struct{})
+	r := newGatedReceiver(t, gate)
+	clk := newFakeClock()
+	emitted := clk.Now().UnixMilli()
+	tg := &Target{AppID: "a", Key: "k", Secret: "s", Hooks: []config.Webhook{{URL: r.srv.URL}}}
+	d := start(t, Options{Now: clk.Now})
+	for i := range appInFlight + 1 {
+		d.Emit(tg, Event{Name: EventChannelOccupied, Channel: fmt.Sprint("c", i)})
+	}
+	r.wait(t, appInFlight) // the last one waits for a slot
+	clk.Advance(10 * time.Second)
+	close(gate)
+	for _, q := range r.wait(t, appInFlight+1) {
+		if q.p.TimeMs != emitted {
+			t.Errorf("%s: time_ms %d, want %d (when it was emitted)", names(q.p.Events), q.p.TimeMs, emitted)
+		}
+	}
+}
+
+// A held event's time_ms is the end of its hold, taken before Confirm
+// runs: on a cluster, a re-add on another node that finds the marker
+// already taken by Confirm was decided later and must carry a later
+// time_ms, however long the confirmation took.
+func TestHeldEventTimeMsIsTheEndOfItsHold(t *testing.T) {
+	r := newReceiver(t, nil, false)
+	clk := newFakeClock()
+	tg := &Target{AppID: "a", Key: "k", Secret: "s", Hooks: []config.Webhook{{URL: r.srv.URL}}}
+	d := start(t, Options{VacateDelay: 3 * time.Second, Now: clk.Now, Confirm: func(context.Context, string, Event) bool {
+		clk.Advance(2 * time.Second) // a slow store round trip
+		return true
+	}})
+	d.Emit(tg, Event{Name: EventMemberRemoved, Channel: "presence-x", UserID: "u"})
+	clk.Advance(3 * time.Second)
+	holdEnd := clk.Now().UnixMilli()
+	q := r.wait(t, 1)[0]
+	if q.p.TimeMs != holdEnd {
+		t.Errorf("time_ms %d, want %d (the hold's end, before Confirm)", q.p.TimeMs, holdEnd)
 	}
 }
