@@ -23,8 +23,7 @@ test-pusher-cluster:
 
 # 3-node clusters under failure: partition, stream leader kill, broker
 # restarts, rolling restart under a reconnect storm (tests/cluster/run.sh;
-# part of `make test`, where the rolling restart runs on Redis only). The
-# long target's storm is 5,000 connections, on Redis and NATS.
+# part of `make test`). The long target's storm is 5,000 connections.
 test-cluster-failure:
 	./scripts/test.sh cluster-failure
 
