@@ -123,8 +123,10 @@ func (e *Engine) storeLost() bool {
 func (e *Engine) read(ctx context.Context, key string) (val []byte, rev uint64, found bool, err error) {
 	var ent jetstream.KeyValueEntry
 	err = e.retryTransient(ctx, func() error {
-		ent, err = e.kv.Get(ctx, key)
-		return err
+		return oneRequest(ctx, func(ctx context.Context) error {
+			ent, err = e.kv.Get(ctx, key)
+			return err
+		})
 	})
 	switch {
 	case err == nil:
@@ -163,13 +165,21 @@ func (e *Engine) mutate(ctx context.Context, key string, f func(cur []byte, foun
 			// A purge whose marker expires: the key leaves no trace, so
 			// a channel that was ever used costs nothing once empty.
 			op = "delete"
-			err = e.kv.Purge(ctx, key, jetstream.LastRevision(rev), jetstream.PurgeTTL(markerTTL))
+			err = oneRequest(ctx, func(ctx context.Context) error {
+				return e.kv.Purge(ctx, key, jetstream.LastRevision(rev), jetstream.PurgeTTL(markerTTL))
+			})
 		case found:
 			op = "update"
-			_, err = e.kv.Update(ctx, key, next, rev)
+			err = oneRequest(ctx, func(ctx context.Context) error {
+				_, err := e.kv.Update(ctx, key, next, rev)
+				return err
+			})
 		default:
 			op = "create"
-			_, err = e.kv.Create(ctx, key, next)
+			err = oneRequest(ctx, func(ctx context.Context) error {
+				_, err := e.kv.Create(ctx, key, next)
+				return err
+			})
 		}
 		if err == nil {
 			e.obs.StoreOp(op, false, nil)
@@ -227,6 +237,33 @@ func (e *Engine) keys(ctx context.Context, filter string) ([]string, error) {
 	return nil, err
 }
 
+// storeAttemptTimeout bounds one request of a state read or write. A
+// request that reached a stream leader as it stepped down (a node leaving
+// the cluster) is never answered; without this bound it waited out the
+// caller's whole deadline, or nats.go's 5 s default, and a subscribe on
+// another node failed after 5 s: one node's SIGTERM in three took 5.1-
+// 5.7 s, not 1.0-1.1 s, to see its clients resubscribed elsewhere
+// (tests/cluster/rolling.test.mjs on NATS). A healthy cluster answers
+// in milliseconds. Retrying a write that did land is harmless: mutate's
+// functions set this node's own share of a value, and a CAS on a stale
+// revision is a conflict, which reads again.
+const storeAttemptTimeout = time.Second
+
+// errAttemptTimeout is an unanswered state request (storeAttemptTimeout):
+// transient, as the leader it went to may be gone.
+var errAttemptTimeout = errors.New("natsengine: store request unanswered")
+
+// oneRequest runs one store request under storeAttemptTimeout.
+func oneRequest(ctx context.Context, op func(context.Context) error) error {
+	actx, cancel := context.WithTimeout(ctx, storeAttemptTimeout)
+	defer cancel()
+	err := op(actx)
+	if err != nil && ctx.Err() == nil && errors.Is(actx.Err(), context.DeadlineExceeded) {
+		return errAttemptTimeout
+	}
+	return err
+}
+
 // isTransient reports an error JetStream gives while its cluster is
 // electing a leader or a peer is catching up (503 "JetStream system
 // temporarily unavailable", a request with no responder or no answer yet):
@@ -236,7 +273,8 @@ func isTransient(err error) bool {
 	if errors.As(err, &api) && api.Code == 503 {
 		return true
 	}
-	return errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse)
+	return errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
+		errors.Is(err, errAttemptTimeout)
 }
 
 // waitTransient sleeps before another try of an operation that failed
