@@ -242,7 +242,7 @@ func (e *Engine) keys(ctx context.Context, filter string) ([]string, error) {
 // the cluster) is never answered; without this bound it waited out the
 // caller's whole deadline, or nats.go's 5 s default, and a subscribe on
 // another node failed after 5 s: one node's SIGTERM in three took 5.1-
-// 5.7 s, not 1.0-1.1 s, to see its clients resubscribed elsewhere
+// 5.8 s, not 1.0-1.3 s, to see its clients resubscribed elsewhere
 // (tests/cluster/rolling.test.mjs on NATS). A healthy cluster answers
 // in milliseconds. Retrying a write that did land is harmless: mutate's
 // functions set this node's own share of a value, and a CAS on a stale
