@@ -42,11 +42,3 @@ func (g *gates) lock(key string) (unlock func()) {
 		g.mu.Unlock()
 	}
 }
-
-// held is the number of keys with a holder or a waiter (for tests: no
-// gate outlives its users).
-func (g *gates) held() int {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return len(g.m)
-}

@@ -39,6 +39,14 @@ func (e *stallingEngine) PresenceAdd(ctx context.Context, ns, channel, connKey s
 	return e.Engine.PresenceAdd(ctx, ns, channel, connKey, m, limit)
 }
 
+// held is the number of keys with a holder or a waiter: no gate may
+// outlive its users.
+func (g *gates) held() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.m)
+}
+
 // newStallingEnv is newEnv on a memory engine whose adds to room stall.
 func newStallingEnv(t *testing.T, room string) (*testEnv, *stallingEngine) {
 	t.Helper()

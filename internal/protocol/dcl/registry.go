@@ -32,14 +32,6 @@ func (s *Server) addrKey(roomID, address string) string {
 	return address
 }
 
-// hasSession reports whether key has a joined session (the challenge's
-// already_connected hint).
-func (s *Server) hasSession(key string) bool {
-	s.sessionsMu.Lock()
-	defer s.sessionsMu.Unlock()
-	return s.sessions[key] != nil
-}
-
 // roomSize is the number of joined peers in a room.
 func (s *Server) roomSize(id string) int {
 	s.mu.Lock()
@@ -169,7 +161,8 @@ func (s *Server) join(ss *session) bool {
 	return true
 }
 
-// sessionOf is the joined session of an address key on this node, if any.
+// sessionOf is the joined session of an address key on this node, if
+// any (a join kicks it; the challenge's already_connected hint asks).
 func (s *Server) sessionOf(addrKey string) *session {
 	s.sessionsMu.Lock()
 	defer s.sessionsMu.Unlock()

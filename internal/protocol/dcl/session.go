@@ -354,7 +354,7 @@ func (ss *session) identify(pkt *dclpb.WsPacket) {
 	}
 	ss.addrKey = s.addrKey(ss.roomID, ss.address)
 	ss.challenge = newChallenge()
-	already := s.hasSession(ss.addrKey)
+	already := s.sessionOf(ss.addrKey) != nil
 	ss.mu.Lock()
 	if ss.closing {
 		ss.mu.Unlock()
