@@ -20,10 +20,10 @@
 // a room's membership is engine presence, the one session per address an
 // engine claim, and the peers of a dead node leave through hub.Owner.
 //
-// Locks follow the server's one order, docs/locking.md (Server.mu, then
-// session.mu, then the hub's). The relay of a peer update holds only the
-// sender's session.mu, so updates in one room never wait for each other or
-// for joins elsewhere.
+// Locks follow the server's one order, docs/locking.md (an address's
+// gate, then a room's gate, then Server.mu or session.mu, then the hub's).
+// The relay of a peer update holds only the sender's session.mu, so
+// updates in one room never wait for each other or for joins.
 package dcl
 
 import (
