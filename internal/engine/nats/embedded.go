@@ -41,8 +41,9 @@ func startEmbedded(o Options, token string) (*server.Server, error) {
 		// the others' fan-out.
 		WriteDeadline: 5 * time.Second,
 	}
-	peers := peerRoutes(o.Listen, o.Routes)
-	if o.Listen != "" && len(peers) == 0 {
+	switch peers := peerRoutes(o.Listen, o.Routes); {
+	case o.Listen == "": // no route port: standalone
+	case len(peers) == 0:
 		// nats-server refuses clustered JetStream without a route to
 		// solicit ("JetStream cluster requires configured routes"), and
 		// the default configuration (listen set, routes empty) is that
@@ -50,8 +51,7 @@ func startEmbedded(o Options, token string) (*server.Server, error) {
 		o.Logger.Info("cluster.nats.routes names no other node: the embedded NATS server runs alone, "+
 			"with unclustered JetStream, and accepts no routes; to form a cluster give every node "+
 			"the same routes list naming each node", "listen", o.Listen)
-	}
-	if o.Listen != "" && len(peers) > 0 {
+	default:
 		host, port, err := splitHostPort(o.Listen)
 		if err != nil {
 			return nil, fmt.Errorf("natsengine: listen %q: %w", o.Listen, err)
@@ -164,10 +164,10 @@ func (s *serverLog) Noticef(f string, a ...any) { s.l.Info(fmt.Sprintf(f, a...))
 func (s *serverLog) Warnf(f string, a ...any)   { s.l.Warn(fmt.Sprintf(f, a...)) }
 func (s *serverLog) Fatalf(f string, a ...any)  { s.error(fmt.Sprintf(f, a...)) }
 func (s *serverLog) Errorf(f string, a ...any)  { s.error(fmt.Sprintf(f, a...)) }
+func (s *serverLog) Debugf(f string, a ...any)  { s.l.Debug(fmt.Sprintf(f, a...)) }
+func (s *serverLog) Tracef(f string, a ...any)  { s.l.Debug(fmt.Sprintf(f, a...)) }
 
 func (s *serverLog) error(line string) {
 	s.lastError.Store(&line)
 	s.l.Error(line)
 }
-func (s *serverLog) Debugf(f string, a ...any) { s.l.Debug(fmt.Sprintf(f, a...)) }
-func (s *serverLog) Tracef(f string, a ...any) { s.l.Debug(fmt.Sprintf(f, a...)) }

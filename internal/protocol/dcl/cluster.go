@@ -219,20 +219,6 @@ func (ss *session) Kick(string) {
 	}()
 }
 
-// kickReplaced kicks a joined session whose address joined again, here or
-// on another node, under its room's gate. It does nothing to a session
-// that is gone meanwhile or kicked already.
-func (s *Server) kickReplaced(ss *session) {
-	defer s.roomGates.lock(ss.roomID)()
-	ss.mu.Lock()
-	joined := ss.stage == stageJoined && !ss.closing
-	ss.mu.Unlock()
-	if !joined {
-		return
-	}
-	s.kickLocked(ss, ReasonRoomFull, "replaced")
-}
-
 // Orphaned implements hub.Owner: a room member whose node died is
 // announced to the room as gone.
 func (s *Server) Orphaned(o engine.Orphan) {

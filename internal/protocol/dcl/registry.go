@@ -201,19 +201,19 @@ func (s *Server) leaveLocked(ss *session, r *room) {
 	s.m.out(left, len(leave))
 }
 
-// kickLocked sends peer_kicked{reason} to a joined session, closes it and
-// takes it out of its room (its peer_leave goes out now). The caller holds
-// the gate of old's room.
-func (s *Server) kickLocked(old *session, reason, metric string) {
-	old.mu.Lock()
-	old.closing = true
-	r, joined := old.room, old.stage == stageJoined
-	old.stage = stageGone
-	old.mu.Unlock()
-	old.sendKickedAndClose(reason)
-	s.m.kicks.Inc()
-	s.pm.Error(metric)
-	if joined {
-		s.leaveLocked(old, r)
+// kickReplaced kicks a joined session whose address joined again, here or
+// on another node: peer_kicked, the close, and its peer_leave to the room,
+// under the room's gate. A session gone meanwhile, or kicked already, is
+// left alone. No other path can change a joined session's stage while the
+// gate is held, so the check and the kick need not share one ss.mu.
+func (s *Server) kickReplaced(ss *session) {
+	defer s.roomGates.lock(ss.roomID)()
+	ss.mu.Lock()
+	r, joined := ss.room, ss.stage == stageJoined && !ss.closing
+	ss.mu.Unlock()
+	if !joined {
+		return
 	}
+	ss.kick(ReasonRoomFull, "replaced")
+	s.leaveLocked(ss, r)
 }

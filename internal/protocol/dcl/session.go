@@ -222,26 +222,22 @@ func (ss *session) leaveUnderRegistry() bool {
 	return true
 }
 
-// kick sends peer_kicked{reason} to a peer that is not joined and closes it.
+// kick marks ss gone and queues peer_kicked{reason} and the close, with
+// no room traffic after the one or between the two. A joined session's
+// caller then takes it out of its room (kickReplaced).
 func (ss *session) kick(reason, metric string) {
 	ss.mu.Lock()
 	ss.closing = true
 	ss.stage = stageGone
 	ss.deadline = time.Time{}
 	ss.mu.Unlock()
-	ss.sendKickedAndClose(reason)
-	ss.srv.m.kicks.Inc()
-	ss.srv.pm.Error(metric)
-}
-
-// sendKickedAndClose queues peer_kicked{reason} and the close, with no
-// room traffic after the one or between the two.
-func (ss *session) sendKickedAndClose(reason string) {
 	ss.outMu.Lock()
 	ss.kicked = true
 	ss.send(encodeKicked(reason))
 	ss.conn.Close(0, "")
 	ss.outMu.Unlock()
+	ss.srv.m.kicks.Inc()
+	ss.srv.pm.Error(metric)
 }
 
 // onTimer runs on the wheel: a handshake stage's deadline, or a joined
