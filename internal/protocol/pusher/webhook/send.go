@@ -123,11 +123,7 @@ type payload struct {
 // attempt makes one request for j and decides what happens next.
 func (d *Dispatcher) attempt(ctx context.Context, j *job) {
 	if j.body == nil {
-		at := j.at
-		if at.IsZero() {
-			at = d.now()
-		}
-		j.body, _ = json.Marshal(payload{TimeMs: at.UnixMilli(), Events: j.events}) // cannot fail for these types
+		j.body, _ = json.Marshal(payload{TimeMs: j.at.UnixMilli(), Events: j.events}) // cannot fail for these types
 		j.sig = pushersign.HMACHex(j.t.Secret, string(j.body))
 		j.first = d.now()
 	}

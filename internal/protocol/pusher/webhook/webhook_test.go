@@ -315,6 +315,24 @@ func TestTimeMsIsWhenTheEventWasEmitted(t *testing.T) {
 	}
 }
 
+// A batch's time_ms is when its last event was emitted, not when its
+// window closed.
+func TestBatchTimeMsIsItsLastEvent(t *testing.T) {
+	r := newReceiver(t, nil, false)
+	clk := newFakeClock()
+	tg := &Target{AppID: "a", Key: "k", Secret: "s", Batching: true, Hooks: []config.Webhook{{URL: r.srv.URL}}}
+	d := start(t, Options{BatchWindow: 100 * time.Millisecond, Now: clk.Now})
+	d.Emit(tg, Event{Name: EventChannelOccupied, Channel: "a"})
+	clk.Advance(30 * time.Millisecond)
+	last := clk.Now().UnixMilli()
+	d.Emit(tg, Event{Name: EventChannelOccupied, Channel: "b"})
+	clk.Advance(5 * time.Second)
+	q := r.wait(t, 1)[0]
+	if len(q.p.Events) != 2 || q.p.TimeMs != last {
+		t.Errorf("%v with time_ms %d, want both events with %d (the last one's)", names(q.p.Events), q.p.TimeMs, last)
+	}
+}
+
 // A held event's time_ms is the end of its hold, taken before Confirm
 // runs: on a cluster, a re-add on another node that finds the marker
 // already taken by Confirm was decided later and must carry a later
