@@ -170,7 +170,7 @@ for (const engine of engines(['redis', 'nats'])) {
       console.log(`# ${engine}: ${STORM} clients; all resubscribed ${resubscribeMs.join('/')} ms after SIGTERM of node 0/1/2; ${accepted.reduce((n, s) => n + s.size, 0)} events published; ${presenceErrors} presence joins refused with "try again"`);
       // Clients reconnect within 1 s (their back-off); a subscribe must
       // not wait on the node that left. On NATS one SIGTERM in three took
-      // 5.1-5.7 s while a store request lost at a departing stream leader
+      // 5.1-5.8 s while a store request lost at a departing stream leader
       // waited out its 5 s deadline (now 1.0-1.3 s; docs/cluster.md).
       if (STORM <= 300) {
         assert.ok(resubscribeMs.every((ms) => ms < 4000), `every client resubscribed within 4 s of each SIGTERM: ${resubscribeMs.join('/')} ms`);
